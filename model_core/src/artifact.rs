@@ -1,0 +1,290 @@
+//! The model directory: `weights.safetensors` plus `metadata.json`, self-describing and versioned.
+//!
+//! Loading checks everything (format version, files present, weights md5, tensor shapes against
+//! the architecture, scaler and feature counts) and says exactly what is wrong. Saving writes a
+//! sibling temporary directory and swaps it in, so a crash never leaves a half-written model.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::arch::Architecture;
+use crate::error::ArtifactError;
+use crate::features::{FeatureSpec, PointAggregation, Scaler, Window};
+use crate::forward::{LayerWeights, LeanNetwork};
+use crate::threshold::Threshold;
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const METADATA_FILE: &str = "metadata.json";
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+
+/// What training recorded about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    /// md5 of the training CSV's bytes.
+    pub data_md5: String,
+    pub data_rows: usize,
+    /// The training parameters in effect (params.yaml `train` section after defaults).
+    pub params: serde_json::Value,
+    /// burn backend used ("flex" or "ndarray").
+    pub backend: String,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub final_train_loss: f64,
+    pub final_val_loss: f64,
+    pub train_loss: Vec<f64>,
+    pub val_loss: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetadata {
+    pub format_version: u32,
+    pub name: String,
+    pub version: String,
+    /// The program and crate version that wrote the model, e.g. "model_creation 0.1.0".
+    pub created_by: String,
+    pub features: Vec<String>,
+    /// Columns the trainer skipped (timestamps, labels); informative only.
+    pub ignored_columns: Vec<String>,
+    pub window: Window,
+    pub point_aggregation: PointAggregation,
+    pub architecture: Architecture,
+    pub scaler: Scaler,
+    pub threshold: Threshold,
+    pub training: TrainingInfo,
+    /// md5 of weights.safetensors, checked on load.
+    pub weights_md5: String,
+}
+
+impl ModelMetadata {
+    pub fn feature_spec(&self) -> FeatureSpec {
+        FeatureSpec { features: self.features.clone(), window: self.window, scaler: self.scaler.clone() }
+    }
+}
+
+/// A loaded, checked model ready to score.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub meta: ModelMetadata,
+    pub network: LeanNetwork,
+}
+
+impl Model {
+    /// Builds a model from trained weights (`(W [d_in*d_out], b [d_out])` per layer).
+    /// `meta.weights_md5` is filled in by [`Model::save`].
+    pub fn from_parts(meta: ModelMetadata, weights: Vec<LayerWeights>) -> Result<Model, ArtifactError> {
+        let path = PathBuf::from("<in memory>");
+        check_consistency(&meta, &path)?;
+        for (i, ((d_in, d_out), (w, b))) in meta.architecture.layer_dims().iter().zip(&weights).enumerate() {
+            if w.len() != d_in * d_out || b.len() != *d_out {
+                return Err(ArtifactError::ShapeMismatch {
+                    path,
+                    tensor: Architecture::weight_name(i),
+                    expected: vec![*d_in, *d_out],
+                    found: vec![w.len()],
+                });
+            }
+        }
+        Ok(Model { network: LeanNetwork::new(&meta.architecture, weights), meta })
+    }
+
+    pub fn load(dir: &Path) -> Result<Model, ArtifactError> {
+        let meta_path = dir.join(METADATA_FILE);
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let meta_bytes = read_required(dir, &meta_path, METADATA_FILE)?;
+        let weights_bytes = read_required(dir, &weights_path, WEIGHTS_FILE)?;
+        Model::from_bytes(&meta_bytes, &weights_bytes, dir)
+    }
+
+    /// Loads from the two files' contents (serving fetches them from object storage).
+    pub fn from_bytes(meta_bytes: &[u8], weights_bytes: &[u8], dir: &Path) -> Result<Model, ArtifactError> {
+        let meta_path = dir.join(METADATA_FILE);
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let meta = parse_metadata(meta_bytes, &meta_path)?;
+        check_consistency(&meta, &meta_path)?;
+        let md5 = md5_hex(weights_bytes);
+        if md5 != meta.weights_md5 {
+            return Err(ArtifactError::CorruptWeights {
+                path: weights_path,
+                message: format!(
+                    "md5 is {md5}, metadata.json records {}; the file was changed or truncated",
+                    meta.weights_md5
+                ),
+            });
+        }
+        let weights = read_weights(weights_bytes, &meta.architecture, &weights_path)?;
+        Ok(Model { network: LeanNetwork::new(&meta.architecture, weights), meta })
+    }
+
+    /// The serialized weights and metadata, with `weights_md5` filled in.
+    pub fn to_bytes(&self) -> Result<(Vec<u8>, Vec<u8>), ArtifactError> {
+        let weights = serialize_weights(&self.network, Path::new(WEIGHTS_FILE))?;
+        let mut meta = self.meta.clone();
+        meta.weights_md5 = md5_hex(&weights);
+        let meta_json = serde_json::to_vec_pretty(&meta)
+            .map_err(|e| ArtifactError::BadMetadata { path: PathBuf::from(METADATA_FILE), message: e.to_string() })?;
+        Ok((meta_json, weights))
+    }
+
+    /// Writes the model directory atomically: a sibling temporary directory is filled and
+    /// renamed into place; an existing model is replaced only once the new one is complete.
+    pub fn save(&mut self, dir: &Path) -> Result<(), ArtifactError> {
+        let (meta_json, weights) = self.to_bytes()?;
+        self.meta.weights_md5 = md5_hex(&weights);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ArtifactError::Io { path, source }
+        };
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        write_synced(&tmp.join(WEIGHTS_FILE), &weights)?;
+        write_synced(&tmp.join(METADATA_FILE), &meta_json)?;
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        let had_old = dir.exists();
+        if had_old {
+            std::fs::rename(dir, &old).map_err(io(dir))?;
+        }
+        if let Err(e) = std::fs::rename(&tmp, dir) {
+            if had_old {
+                let _ = std::fs::rename(&old, dir);
+            }
+            return Err(ArtifactError::Io { path: dir.to_path_buf(), source: e });
+        }
+        if had_old {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        Ok(())
+    }
+}
+
+fn read_required(dir: &Path, path: &Path, file: &'static str) -> Result<Vec<u8>, ArtifactError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ArtifactError::MissingFile { dir: dir.to_path_buf(), file })
+        }
+        Err(source) => Err(ArtifactError::Io { path: path.to_path_buf(), source }),
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    use std::io::Write;
+    let io = |source| ArtifactError::Io { path: path.to_path_buf(), source };
+    let mut f = std::fs::File::create(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+fn parse_metadata(bytes: &[u8], path: &Path) -> Result<ModelMetadata, ArtifactError> {
+    let bad = |message: String| ArtifactError::BadMetadata { path: path.to_path_buf(), message };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    // The version is checked before the shape, so a newer model gets a version message, not a
+    // confusing missing-field one.
+    let found = value
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| bad("no integer \"format_version\" field".into()))?;
+    if found != u64::from(FORMAT_VERSION) {
+        return Err(ArtifactError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+            supported: FORMAT_VERSION,
+        });
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
+fn check_consistency(meta: &ModelMetadata, path: &Path) -> Result<(), ArtifactError> {
+    let bad = |message: String| Err(ArtifactError::Inconsistent { path: path.to_path_buf(), message });
+    let d = meta.features.len();
+    if d == 0 {
+        return bad("\"features\" is empty".into());
+    }
+    if meta.window.length == 0 || meta.window.stride == 0 {
+        return bad("window length and stride must be at least 1".into());
+    }
+    if meta.architecture.input != d * meta.window.length {
+        return bad(format!(
+            "architecture input is {} but {} feature(s) x window {} = {}",
+            meta.architecture.input,
+            d,
+            meta.window.length,
+            d * meta.window.length
+        ));
+    }
+    if meta.architecture.hidden.contains(&0) {
+        return bad("a hidden layer has width 0".into());
+    }
+    if meta.scaler.mean.len() != d || meta.scaler.std.len() != d {
+        return bad(format!(
+            "scaler has {} mean(s) and {} std(s) for {} feature(s)",
+            meta.scaler.mean.len(),
+            meta.scaler.std.len(),
+            d
+        ));
+    }
+    if meta.scaler.std.iter().any(|s| !s.is_finite() || *s <= 0.0) || meta.scaler.mean.iter().any(|m| !m.is_finite()) {
+        return bad("scaler statistics must be finite, with positive std".into());
+    }
+    if !meta.threshold.value.is_finite() {
+        return bad("threshold is not a finite number".into());
+    }
+    Ok(())
+}
+
+fn read_weights(bytes: &[u8], arch: &Architecture, path: &Path) -> Result<Vec<LayerWeights>, ArtifactError> {
+    let corrupt = |message: String| ArtifactError::CorruptWeights { path: path.to_path_buf(), message };
+    let tensors = safetensors::SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let get = |name: String, expected: Vec<usize>| -> Result<Vec<f32>, ArtifactError> {
+        let view = tensors.tensor(&name).map_err(|_| corrupt(format!("tensor {name:?} is missing")))?;
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(corrupt(format!("tensor {name:?} is {:?}, expected F32", view.dtype())));
+        }
+        if view.shape() != expected.as_slice() {
+            return Err(ArtifactError::ShapeMismatch {
+                path: path.to_path_buf(),
+                tensor: name,
+                expected,
+                found: view.shape().to_vec(),
+            });
+        }
+        Ok(view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    };
+    arch.layer_dims()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (d_in, d_out))| {
+            Ok((get(Architecture::weight_name(i), vec![d_in, d_out])?, get(Architecture::bias_name(i), vec![d_out])?))
+        })
+        .collect()
+}
+
+fn serialize_weights(network: &LeanNetwork, path: &Path) -> Result<Vec<u8>, ArtifactError> {
+    let to_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (i, layer) in network.layers().iter().enumerate() {
+        buffers.push((Architecture::weight_name(i), vec![layer.d_in, layer.d_out], to_bytes(&layer.weight)));
+        buffers.push((Architecture::bias_name(i), vec![layer.d_out], to_bytes(&layer.bias)));
+    }
+    let mut views = HashMap::new();
+    for (name, shape, data) in &buffers {
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+            .map_err(|e| ArtifactError::CorruptWeights { path: path.to_path_buf(), message: e.to_string() })?;
+        views.insert(name.clone(), view);
+    }
+    safetensors::serialize(views, &None)
+        .map_err(|e| ArtifactError::CorruptWeights { path: path.to_path_buf(), message: e.to_string() })
+}
+
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    format!("{:x}", md5::Md5::digest(bytes))
+}

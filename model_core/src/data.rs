@@ -1,0 +1,241 @@
+//! Tabular input: CSV (from a file or any reader) and JSON-shaped rows/columns, read into a
+//! dense numeric [`Frame`] of exactly the columns the caller asked for.
+//!
+//! Only the selected columns are parsed, so a timestamp or label column never has to be numeric.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::DataError;
+
+/// Row-major numeric table: `values[row * columns.len() + col]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub columns: Vec<String>,
+    pub n_rows: usize,
+    pub values: Vec<f64>,
+}
+
+impl Frame {
+    pub fn n_cols(&self) -> usize {
+        self.columns.len()
+    }
+
+    pub fn row(&self, i: usize) -> &[f64] {
+        let d = self.n_cols();
+        &self.values[i * d..(i + 1) * d]
+    }
+
+    /// One column as a vector (for plots).
+    pub fn column(&self, j: usize) -> Vec<f64> {
+        (0..self.n_rows).map(|i| self.values[i * self.n_cols() + j]).collect()
+    }
+
+    /// Rows already in the order of `features` (the JSON `{"rows": [[...]]}` form).
+    pub fn from_rows(rows: &[Vec<f64>], features: &[String], source: &str) -> Result<Frame, DataError> {
+        let d = features.len();
+        let mut values = Vec::with_capacity(rows.len() * d);
+        for (i, row) in rows.iter().enumerate() {
+            if row.len() != d {
+                return Err(DataError::WrongRowLength {
+                    input: source.to_string(),
+                    row: i,
+                    expected: d,
+                    found: row.len(),
+                    features: features.to_vec(),
+                });
+            }
+            for (j, v) in row.iter().enumerate() {
+                if !v.is_finite() {
+                    return Err(DataError::NotFinite {
+                        input: source.to_string(),
+                        line: i as u64,
+                        column: features[j].clone(),
+                        value: v.to_string(),
+                    });
+                }
+            }
+            values.extend_from_slice(row);
+        }
+        Ok(Frame { columns: features.to_vec(), n_rows: rows.len(), values })
+    }
+
+    /// Named columns (the JSON `{"columns": {"name": [...]}}` form); extra columns are ignored.
+    pub fn from_columns(
+        columns: &HashMap<String, Vec<f64>>,
+        features: &[String],
+        source: &str,
+    ) -> Result<Frame, DataError> {
+        let missing: Vec<String> = features.iter().filter(|f| !columns.contains_key(*f)).cloned().collect();
+        if !missing.is_empty() {
+            let mut available: Vec<String> = columns.keys().cloned().collect();
+            available.sort();
+            return Err(DataError::MissingColumns {
+                input: source.to_string(),
+                missing,
+                required: features.to_vec(),
+                available,
+            });
+        }
+        let cols: Vec<&Vec<f64>> = features.iter().filter_map(|f| columns.get(f)).collect();
+        let n_rows = cols.first().map_or(0, |c| c.len());
+        for (f, c) in features.iter().zip(&cols) {
+            if c.len() != n_rows {
+                return Err(DataError::UnequalColumns {
+                    input: source.to_string(),
+                    column: f.clone(),
+                    first: features[0].clone(),
+                    expected: n_rows,
+                    found: c.len(),
+                });
+            }
+        }
+        let d = features.len();
+        let mut values = vec![0.0; n_rows * d];
+        for (j, c) in cols.iter().enumerate() {
+            for (i, v) in c.iter().enumerate() {
+                if !v.is_finite() {
+                    return Err(DataError::NotFinite {
+                        input: source.to_string(),
+                        line: i as u64,
+                        column: features[j].clone(),
+                        value: v.to_string(),
+                    });
+                }
+                values[i * d + j] = *v;
+            }
+        }
+        Ok(Frame { columns: features.to_vec(), n_rows, values })
+    }
+}
+
+/// Which columns of a CSV become features.
+#[derive(Debug, Clone, Copy)]
+pub enum Columns<'a> {
+    /// Exactly these, in this order (a trained model's features). Missing ones are an error;
+    /// any other column is ignored.
+    Named(&'a [String]),
+    /// Every column except these names (compared case-insensitively), in file order. Used when
+    /// training discovers its features.
+    AllExcept(&'a [String]),
+}
+
+/// Reads a CSV file; errors name the file.
+pub fn read_csv_file(path: &Path, columns: Columns<'_>) -> Result<Frame, DataError> {
+    let source = path.display().to_string();
+    let file =
+        std::fs::File::open(path).map_err(|e| DataError::Io { input: source.clone(), message: e.to_string() })?;
+    read_csv(std::io::BufReader::with_capacity(1 << 16, file), &source, columns)
+}
+
+/// Reads CSV with a header from any reader. `source` names the input in errors.
+pub fn read_csv<R: Read>(reader: R, source: &str, columns: Columns<'_>) -> Result<Frame, DataError> {
+    let src = || source.to_string();
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(reader);
+    let header = rdr.byte_headers().map_err(|e| csv_error(e, source))?.clone();
+    if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+        return Err(DataError::Empty { input: src() });
+    }
+    let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect();
+    let mut seen = HashMap::new();
+    for name in &names {
+        if seen.insert(name.as_str(), ()).is_some() {
+            return Err(DataError::DuplicateColumn { input: src(), line: 1, column: name.clone() });
+        }
+    }
+    let (selected, wanted): (Vec<usize>, Vec<String>) = match columns {
+        Columns::Named(features) => {
+            let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+            let missing: Vec<String> = features.iter().filter(|f| !index.contains_key(f.as_str())).cloned().collect();
+            if !missing.is_empty() {
+                return Err(DataError::MissingColumns {
+                    input: src(),
+                    missing,
+                    required: features.to_vec(),
+                    available: names.clone(),
+                });
+            }
+            (features.iter().map(|f| index[f.as_str()]).collect(), features.to_vec())
+        }
+        Columns::AllExcept(ignored) => {
+            let keep: Vec<usize> =
+                (0..names.len()).filter(|&i| !ignored.iter().any(|g| g.eq_ignore_ascii_case(&names[i]))).collect();
+            if keep.is_empty() {
+                return Err(DataError::NoFeatures {
+                    input: src(),
+                    ignored: ignored.to_vec(),
+                    available: names.clone(),
+                });
+            }
+            let wanted = keep.iter().map(|&i| names[i].clone()).collect();
+            (keep, wanted)
+        }
+    };
+
+    let mut values = Vec::new();
+    let mut n_rows = 0usize;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(e, source)),
+        }
+        let line = record.position().map_or(n_rows as u64 + 2, |p| p.line());
+        // A blank trailing line reads as one empty field; skip it rather than call it ragged.
+        if record.len() == 1 && record[0].is_empty() && names.len() > 1 {
+            continue;
+        }
+        for (&col, name) in selected.iter().zip(&wanted) {
+            let raw = &record[col];
+            let text = std::str::from_utf8(raw).unwrap_or("");
+            let v: f64 = text.parse().map_err(|_| DataError::NotNumeric {
+                input: src(),
+                line,
+                column: name.clone(),
+                value: String::from_utf8_lossy(raw).into_owned(),
+            })?;
+            if !v.is_finite() {
+                return Err(DataError::NotFinite { input: src(), line, column: name.clone(), value: text.to_string() });
+            }
+            values.push(v);
+        }
+        n_rows += 1;
+    }
+    if n_rows == 0 {
+        return Err(DataError::NoRows { input: src(), needed: 1 });
+    }
+    Ok(Frame { columns: wanted, n_rows, values })
+}
+
+fn csv_error(e: csv::Error, source: &str) -> DataError {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => DataError::Ragged {
+            input: source.to_string(),
+            line: pos.as_ref().map_or(0, |p| p.line()),
+            expected: *expected_len as usize,
+            found: *len as usize,
+        },
+        csv::ErrorKind::Io(io) => DataError::Io { input: source.to_string(), message: io.to_string() },
+        _ => DataError::Invalid { input: source.to_string(), message: e.to_string() },
+    }
+}
+
+/// md5 of a file's bytes, hex (recorded in the model as the training data's identity).
+pub fn file_md5(path: &Path) -> Result<String, DataError> {
+    use md5::Digest;
+    let source = path.display().to_string();
+    let mut file =
+        std::fs::File::open(path).map_err(|e| DataError::Io { input: source.clone(), message: e.to_string() })?;
+    let mut hasher = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| DataError::Io { input: source.clone(), message: e.to_string() })?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}

@@ -1,0 +1,149 @@
+//! Frame -> model inputs: standardisation with training statistics and sliding windows.
+//!
+//! A model sees either one row (`window.length == 1`) or `length` consecutive rows flattened
+//! row-major (`window × features`). Training and serving both go through [`FeatureSpec::inputs`],
+//! so the two can never disagree about the layout.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Frame;
+use crate::error::DataError;
+
+/// Per-feature mean and standard deviation from the training data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaler {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+impl Scaler {
+    /// Fits on all rows. A constant column gets std 1 so it standardises to 0 instead of NaN.
+    pub fn fit(frame: &Frame) -> Scaler {
+        let d = frame.n_cols();
+        let n = frame.n_rows.max(1) as f64;
+        let mut mean = vec![0.0; d];
+        for i in 0..frame.n_rows {
+            for (m, v) in mean.iter_mut().zip(frame.row(i)) {
+                *m += v;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0.0; d];
+        for i in 0..frame.n_rows {
+            for ((s, v), m) in var.iter_mut().zip(frame.row(i)).zip(&mean) {
+                *s += (v - m) * (v - m);
+            }
+        }
+        let std = var.iter().map(|s| (s / n).sqrt()).map(|s| if s > 1e-12 { s } else { 1.0 }).collect();
+        Scaler { mean, std }
+    }
+
+    /// Standardised copy of the frame's values, as f32 (the model's precision).
+    pub fn transform(&self, frame: &Frame) -> Vec<f32> {
+        let d = frame.n_cols();
+        frame.values.iter().enumerate().map(|(k, v)| ((v - self.mean[k % d]) / self.std[k % d]) as f32).collect()
+    }
+}
+
+/// Sliding-window layout of the model input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// Rows per model input; 1 means row-by-row scoring.
+    pub length: usize,
+    /// Step between training windows. Scoring always uses stride 1 so every row is covered.
+    pub stride: usize,
+}
+
+impl Window {
+    pub const ROWS: Window = Window { length: 1, stride: 1 };
+
+    pub fn is_rows(&self) -> bool {
+        self.length <= 1
+    }
+}
+
+/// Everything needed to turn a frame into model inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    pub features: Vec<String>,
+    pub window: Window,
+    pub scaler: Scaler,
+}
+
+/// Model inputs: `n` rows of `dim` values, plus the first frame row of each input.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub values: Vec<f32>,
+    pub n: usize,
+    pub dim: usize,
+    pub starts: Vec<usize>,
+}
+
+impl FeatureSpec {
+    pub fn input_dim(&self) -> usize {
+        self.features.len() * self.window.length.max(1)
+    }
+
+    /// Standardises and windows `frame` (whose columns must be `self.features`, in order).
+    /// `stride` overrides the window stride (scoring passes 1).
+    pub fn inputs(&self, frame: &Frame, source: &str, stride: usize) -> Result<Inputs, DataError> {
+        let len = self.window.length.max(1);
+        if frame.n_rows < len {
+            return Err(DataError::TooFewRows { input: source.to_string(), rows: frame.n_rows, window: len });
+        }
+        let std = self.scaler.transform(frame);
+        Ok(window_values(&std, frame.n_rows, frame.n_cols(), len, stride.max(1)))
+    }
+}
+
+/// Flattens `len` consecutive rows (row-major) starting every `stride` rows.
+pub fn window_values(std: &[f32], n_rows: usize, d: usize, len: usize, stride: usize) -> Inputs {
+    if len == 1 && stride == 1 {
+        return Inputs { values: std.to_vec(), n: n_rows, dim: d, starts: (0..n_rows).collect() };
+    }
+    let starts: Vec<usize> = (0..=n_rows - len).step_by(stride).collect();
+    let dim = len * d;
+    let mut values = Vec::with_capacity(starts.len() * dim);
+    for &s in &starts {
+        values.extend_from_slice(&std[s * d..(s + len) * d]);
+    }
+    Inputs { values, n: starts.len(), dim, starts }
+}
+
+/// How a point covered by several windows gets its score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PointAggregation {
+    #[default]
+    Max,
+    Mean,
+}
+
+/// Spreads window scores back onto the rows each window covers, so every row has a score.
+pub fn scores_per_row(
+    window_scores: &[f32],
+    starts: &[usize],
+    len: usize,
+    n_rows: usize,
+    agg: PointAggregation,
+) -> Vec<f32> {
+    if len <= 1 {
+        return window_scores.to_vec();
+    }
+    let mut out = vec![f32::NEG_INFINITY; n_rows];
+    let mut sum = vec![0.0f64; n_rows];
+    let mut count = vec![0u32; n_rows];
+    for (&s, &score) in starts.iter().zip(window_scores) {
+        for r in s..(s + len).min(n_rows) {
+            out[r] = out[r].max(score);
+            sum[r] += score as f64;
+            count[r] += 1;
+        }
+    }
+    match agg {
+        PointAggregation::Max => out.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect(),
+        PointAggregation::Mean => {
+            sum.iter().zip(&count).map(|(s, c)| if *c > 0 { (*s / *c as f64) as f32 } else { 0.0 }).collect()
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! PNG plots drawn with plotters' pure-Rust bitmap backend and a font shipped in the crate, so
+//! no fontconfig or system font is needed (containers built FROM scratch can draw them too).
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+const WIDTH: u32 = 1200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("drawing the plot failed: {0}")]
+    Draw(String),
+    #[error("{path}: cannot write the plot: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+fn draw_err<E: std::fmt::Debug>(e: E) -> PlotError {
+    PlotError::Draw(format!("{e:?}"))
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is compiled in; it only fails if the bundled file is corrupt, which a test catches.
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+}
+
+/// Training and validation loss per epoch.
+pub fn training_loss_png(train: &[f64], val: &[f64]) -> Result<Vec<u8>, PlotError> {
+    register_font();
+    let (w, h) = (WIDTH, 600);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let n = train.len().max(val.len()).max(2);
+        let all = train.iter().chain(val).copied().filter(|v| v.is_finite());
+        let (lo, hi) = min_max(all);
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Training loss (MSE, standardised units)", (FAMILY, 24))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(1f64..n as f64, lo..hi)
+            .map_err(draw_err)?;
+        chart.configure_mesh().x_desc("epoch").y_desc("loss").label_style((FAMILY, 14)).draw().map_err(draw_err)?;
+        for (series, color, label) in [(train, BLUE, "train"), (val, RED, "validation")] {
+            if series.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    series.iter().enumerate().map(|(i, v)| ((i + 1) as f64, *v)),
+                    color.stroke_width(2),
+                ))
+                .map_err(draw_err)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FAMILY, 14))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(draw_err)?;
+        root.present().map_err(draw_err)?;
+    }
+    encode_png(&buf, w, h)
+}
+
+/// The series (one panel per feature, at most `MAX_PANELS`) with anomalous rows marked in red,
+/// and the score against the threshold underneath, as the original service drew it.
+pub fn anomalies_png(
+    features: &[String],
+    columns: &[Vec<f64>],
+    scores: &[f32],
+    threshold: f64,
+    anomalous: &[bool],
+) -> Result<Vec<u8>, PlotError> {
+    const MAX_PANELS: usize = 8;
+    register_font();
+    let panels = columns.len().min(MAX_PANELS);
+    let panel_h = 160u32;
+    let (w, h) = (WIDTH, 60 + panel_h * (panels as u32 + 1));
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let root = root.titled("Anomalies (red) by reconstruction error", (FAMILY, 24)).map_err(draw_err)?;
+        let areas = root.split_evenly((panels + 1, 1));
+        let n = scores.len().max(2);
+        for (k, area) in areas.iter().enumerate().take(panels) {
+            let values = &columns[k];
+            let (lo, hi) = min_max(values.iter().copied());
+            let mut chart = ChartBuilder::on(area)
+                .margin(6)
+                .x_label_area_size(20)
+                .y_label_area_size(70)
+                .caption(&features[k], (FAMILY, 14))
+                .build_cartesian_2d(0f64..(n - 1) as f64, lo..hi)
+                .map_err(draw_err)?;
+            chart.configure_mesh().label_style((FAMILY, 11)).draw().map_err(draw_err)?;
+            chart
+                .draw_series(LineSeries::new(values.iter().enumerate().map(|(i, v)| (i as f64, *v)), BLUE))
+                .map_err(draw_err)?;
+            chart
+                .draw_series(
+                    values
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| anomalous.get(*i).copied().unwrap_or(false))
+                        .map(|(i, v)| Circle::new((i as f64, *v), 2, RED.filled())),
+                )
+                .map_err(draw_err)?;
+        }
+        let area = &areas[panels];
+        let (lo, hi) = min_max(scores.iter().map(|s| f64::from(*s)).chain([threshold]));
+        let mut chart = ChartBuilder::on(area)
+            .margin(6)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .caption("score (red line: threshold)", (FAMILY, 14))
+            .build_cartesian_2d(0f64..(n - 1) as f64, lo..hi)
+            .map_err(draw_err)?;
+        chart.configure_mesh().x_desc("row").label_style((FAMILY, 11)).draw().map_err(draw_err)?;
+        chart
+            .draw_series(LineSeries::new(scores.iter().enumerate().map(|(i, v)| (i as f64, f64::from(*v))), BLACK))
+            .map_err(draw_err)?;
+        chart
+            .draw_series(LineSeries::new(vec![(0.0, threshold), ((n - 1) as f64, threshold)], RED.stroke_width(2)))
+            .map_err(draw_err)?;
+        root.present().map_err(draw_err)?;
+    }
+    encode_png(&buf, w, h)
+}
+
+fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, PlotError> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(draw_err)?;
+        writer.write_image_data(rgb).map_err(draw_err)?;
+    }
+    Ok(out)
+}
+
+/// Writes bytes through a temporary file and a rename, so readers never see half a PNG.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
+    let io = |source| PlotError::Io { path: path.display().to_string(), source };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}

@@ -1,0 +1,109 @@
+//! The model directory round-trips exactly and every kind of damage gets a precise error.
+
+mod common;
+
+use model_core::Model;
+use model_core::artifact::{METADATA_FILE, WEIGHTS_FILE};
+
+fn frame_csv() -> String {
+    let mut s = String::from("a,b,c\n");
+    for i in 0..50 {
+        let x = i as f64 * 0.1;
+        s.push_str(&format!("{},{},{}\n", x.sin(), x.cos(), x * 0.2));
+    }
+    s
+}
+
+#[test]
+fn save_load_gives_same_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model");
+    let mut model = common::toy_model(&["a", "b", "c"], 1, vec![4, 2, 4]);
+    model.save(&path).unwrap();
+    let loaded = Model::load(&path).unwrap();
+    assert_eq!(loaded.meta, model.meta);
+    let (_, a) = model.score_csv(frame_csv().as_bytes(), "x").unwrap();
+    let (_, b) = loaded.score_csv(frame_csv().as_bytes(), "x").unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.scores.len(), 50);
+    // Saving again replaces the model atomically and leaves no temporary directories behind.
+    model.save(&path).unwrap();
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("model")]);
+}
+
+#[test]
+fn windowed_model_scores_every_row() {
+    let mut model = common::toy_model(&["a"], 5, vec![3]);
+    let dir = tempfile::tempdir().unwrap();
+    model.save(&dir.path().join("m")).unwrap();
+    let csv: String = std::iter::once("a\n".to_string()).chain((0..12).map(|i| format!("{i}\n"))).collect();
+    let (_, s) = model.score_csv(csv.as_bytes(), "x").unwrap();
+    assert_eq!(s.scores.len(), 12);
+    let e = model.score_csv("a\n1\n2\n".as_bytes(), "body").unwrap_err().to_string();
+    assert!(e.contains("fewer than one window of 5"), "{e}");
+}
+
+fn saved() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model");
+    common::toy_model(&["a", "b", "c"], 1, vec![4, 2, 4]).save(&path).unwrap();
+    (dir, path)
+}
+
+fn load_err(path: &std::path::Path) -> String {
+    Model::load(path).unwrap_err().to_string()
+}
+
+#[test]
+fn missing_files() {
+    let (_d, path) = saved();
+    std::fs::remove_file(path.join(WEIGHTS_FILE)).unwrap();
+    assert!(load_err(&path).contains("weights.safetensors is missing"));
+    let (_d2, path) = saved();
+    std::fs::remove_file(path.join(METADATA_FILE)).unwrap();
+    assert!(load_err(&path).contains("metadata.json is missing"));
+}
+
+#[test]
+fn unsupported_version() {
+    let (_d, path) = saved();
+    let meta = std::fs::read_to_string(path.join(METADATA_FILE)).unwrap();
+    std::fs::write(path.join(METADATA_FILE), meta.replace("\"format_version\": 1", "\"format_version\": 7")).unwrap();
+    let e = load_err(&path);
+    assert!(e.contains("format version 7 is not supported") && e.contains("reads version 1"), "{e}");
+}
+
+#[test]
+fn corrupt_weights_are_detected() {
+    let (_d, path) = saved();
+    let mut bytes = std::fs::read(path.join(WEIGHTS_FILE)).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x55;
+    std::fs::write(path.join(WEIGHTS_FILE), &bytes).unwrap();
+    let e = load_err(&path);
+    assert!(e.contains("weights are corrupt") && e.contains("md5"), "{e}");
+}
+
+#[test]
+fn shape_mismatch_names_tensor() {
+    let (_d, path) = saved();
+    let meta = std::fs::read_to_string(path.join(METADATA_FILE)).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    v["architecture"]["hidden"] = serde_json::json!([4, 3, 4]);
+    std::fs::write(path.join(METADATA_FILE), serde_json::to_vec(&v).unwrap()).unwrap();
+    let e = load_err(&path);
+    assert!(e.contains("tensor \"layers.1.weight\" has shape [4, 2]") && e.contains("expects [4, 3]"), "{e}");
+}
+
+#[test]
+fn inconsistent_metadata() {
+    let (_d, path) = saved();
+    let meta = std::fs::read_to_string(path.join(METADATA_FILE)).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    v["features"] = serde_json::json!(["a", "b"]);
+    std::fs::write(path.join(METADATA_FILE), serde_json::to_vec(&v).unwrap()).unwrap();
+    assert!(load_err(&path).contains("architecture input is 3 but 2 feature(s)"));
+    std::fs::write(path.join(METADATA_FILE), "{not json").unwrap();
+    assert!(load_err(&path).contains("metadata is not valid JSON"));
+}

@@ -1,0 +1,212 @@
+//! The ML commands (`simulate`, `train`, `evaluate`, `score`): argument handling, files in and
+//! out, and user-facing messages. The work itself is in `train`, `simulate` and model_core.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use model_core::data::{Columns, file_md5, read_csv_file};
+use model_core::metrics::{Metrics, evaluate as evaluate_metrics};
+use model_core::plot::{anomalies_png, training_loss_png, write_atomic};
+use model_core::{Model, Scores};
+
+use crate::params::Params;
+use crate::simulate::{SimulateOptions, generate, write};
+use crate::train::{DataInfo, train as train_model};
+
+pub fn simulate(out: &Path, seed: u64) -> Result<()> {
+    let opts = SimulateOptions { seed, ..SimulateOptions::default() };
+    let ds = generate(&opts);
+    write(out, &ds, &opts).with_context(|| format!("writing the simulated dataset into {}", out.display()))?;
+    eprintln!(
+        "wrote {} training rows, {} test rows ({} anomalous, {} injected anomalies) to {}",
+        ds.train.len(),
+        ds.test.len(),
+        ds.labels.iter().filter(|l| **l == 1).count(),
+        ds.anomalies.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path) -> Result<()> {
+    let params = match params_file {
+        Some(p) => Params::load(p)?,
+        None => Params::default(),
+    };
+    let frame = if params.data.features.is_empty() {
+        read_csv_file(data, Columns::AllExcept(&params.data.ignore))?
+    } else {
+        read_csv_file(data, Columns::Named(&params.data.features))?
+    };
+    let header = read_header(data)?;
+    let ignored: Vec<String> = header.into_iter().filter(|c| !frame.columns.contains(c)).collect();
+    let info = DataInfo { md5: file_md5(data)?, ignored_columns: ignored };
+    eprintln!(
+        "training on {} rows x {} features {:?} from {}",
+        frame.n_rows,
+        frame.n_cols(),
+        frame.columns,
+        data.display()
+    );
+    let bar = indicatif::ProgressBar::new(params.train.epochs as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let mut progress = |epoch: usize, _epochs: usize, loss: f64, val: f64| {
+        bar.set_position(epoch as u64);
+        bar.set_message(format!("loss {loss:.5} val {val:.5}"));
+    };
+    let mut model = train_model(&frame, info, &params, &data.display().to_string(), &mut progress)?;
+    bar.finish_and_clear();
+    model.save(out).with_context(|| format!("saving the model to {}", out.display()))?;
+    let t = &model.meta.training;
+    let png = training_loss_png(&t.train_loss, &t.val_loss)?;
+    write_atomic(&plots.join("training_loss.png"), &png)?;
+    eprintln!(
+        "trained {} epochs in {:.1}s (best epoch {}, train loss {:.5}, validation loss {:.5}); threshold {:.5} ({:?}); model {} written to {}",
+        t.epochs_run,
+        started.elapsed().as_secs_f64(),
+        t.best_epoch,
+        t.final_train_loss,
+        t.final_val_loss,
+        model.meta.threshold.value,
+        model.meta.threshold.method,
+        model.meta.version,
+        out.display()
+    );
+    Ok(())
+}
+
+fn read_header(path: &Path) -> Result<Vec<String>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(rdr.headers()?.iter().map(str::to_string).collect())
+}
+
+fn load_model(dir: &Path) -> Result<Model> {
+    Ok(Model::load(dir)?)
+}
+
+fn score_file(model: &Model, data: &Path) -> Result<(model_core::Frame, Scores)> {
+    let frame = read_csv_file(data, Columns::Named(&model.meta.features))?;
+    let scores = model.score_frame(&frame, &data.display().to_string())?;
+    Ok((frame, scores))
+}
+
+fn write_scores_csv(path: &Path, scores: &Scores) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let mut text = String::with_capacity(scores.scores.len() * 16);
+    text.push_str("score,anomaly\n");
+    for (s, flag) in scores.scores.iter().zip(scores.flags()) {
+        text.push_str(&format!("{s},{}\n", u8::from(flag)));
+    }
+    write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
+pub fn score(model_dir: &Path, data: &Path, out: &Path) -> Result<()> {
+    let model = load_model(model_dir)?;
+    let (_, scores) = score_file(&model, data)?;
+    write_scores_csv(out, &scores)?;
+    eprintln!(
+        "scored {} rows: {} above threshold {:.5}; wrote {}",
+        scores.scores.len(),
+        scores.anomalies.len(),
+        scores.threshold,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Reads a labels CSV: a `label` column of 0/1, one per data row.
+pub fn read_labels(path: &Path, expected_rows: usize) -> Result<Vec<bool>> {
+    let names = ["label".to_string()];
+    let frame = read_csv_file(path, Columns::Named(&names))?;
+    if frame.n_rows != expected_rows {
+        bail!(
+            "{}: has {} label row(s) but the data has {} row(s); expected one label per data row",
+            path.display(),
+            frame.n_rows,
+            expected_rows
+        );
+    }
+    frame
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match *v {
+            0.0 => Ok(false),
+            1.0 => Ok(true),
+            other => bail!("{}: line {}: column \"label\": {other} is not 0 or 1", path.display(), i + 2),
+        })
+        .collect()
+}
+
+pub fn evaluate(model_dir: &Path, data: &Path, labels: Option<&Path>, out: &Path) -> Result<()> {
+    let model = load_model(model_dir)?;
+    let (frame, scores) = score_file(&model, data)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    write_scores_csv(&out.join("scores.csv"), &scores)?;
+    let flags = scores.flags();
+    let metrics = match labels {
+        Some(l) => {
+            let labels = read_labels(l, frame.n_rows)?;
+            let m = evaluate_metrics(&scores.scores, &labels, scores.threshold);
+            print_metrics(&m);
+            serde_json::to_value(&m)?
+        }
+        None => score_statistics(&scores),
+    };
+    let mut json = serde_json::to_vec_pretty(&metrics)?;
+    json.push(b'\n');
+    write_atomic(&out.join("metrics.json"), &json)?;
+    let columns: Vec<Vec<f64>> = (0..frame.n_cols()).map(|j| frame.column(j)).collect();
+    let png = anomalies_png(&frame.columns, &columns, &scores.scores, scores.threshold, &flags)?;
+    write_atomic(&out.join("result.png"), &png)?;
+    eprintln!(
+        "evaluated {} rows: {} above threshold; wrote scores.csv, metrics.json and result.png to {}",
+        frame.n_rows,
+        scores.anomalies.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn print_metrics(m: &Metrics) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "ROC-AUC {:.3}  PR-AUC {:.3}  best F1 {:.3}  at threshold: precision {:.3} recall {:.3} F1 {:.3} FPR {:.3}",
+        m.roc_auc, m.pr_auc, m.best_f1, m.precision, m.recall, m.f1, m.fpr
+    );
+}
+
+fn score_statistics(scores: &Scores) -> serde_json::Value {
+    let mut s: Vec<f64> = scores.scores.iter().map(|v| f64::from(*v)).collect();
+    s.sort_by(f64::total_cmp);
+    let n = s.len().max(1) as f64;
+    let mean = s.iter().sum::<f64>() / n;
+    let q = |p: f64| model_core::threshold::quantile_sorted(&s, p);
+    serde_json::json!({
+        "rows": s.len(),
+        "anomalies": scores.anomalies.len(),
+        "anomaly_fraction": scores.anomalies.len() as f64 / n,
+        "threshold": scores.threshold,
+        "score_mean": mean,
+        "score_p50": q(0.5),
+        "score_p99": q(0.99),
+        "score_max": s.last().copied().unwrap_or(0.0),
+    })
+}
+
+/// Default plots directory, as the original project.
+pub fn default_plots_dir() -> PathBuf {
+    PathBuf::from("graph")
+}

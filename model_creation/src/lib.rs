@@ -1,0 +1,9 @@
+//! The training workspace behind the `model-creation` binary: synthetic data, training in
+//! burn, evaluation and batch scoring. The DVC-compatible pipeline runner lives in the
+//! `dvc_pipeline` crate; this crate adds the ML commands its stages run.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod commands;
+pub mod params;
+pub mod simulate;
+pub mod train;

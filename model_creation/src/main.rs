@@ -1,0 +1,81 @@
+//! `model-creation`: the training workspace's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use model_creation::commands;
+
+#[derive(Parser)]
+#[command(name = "model-creation", version, about = "Train, evaluate and score autoencoder anomaly detectors")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a synthetic multivariate sensor dataset with labelled anomalies
+    /// (train.csv, test.csv, labels.csv, anomalies.csv).
+    Simulate {
+        /// Directory to write into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed; the same seed gives the same files.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Train an autoencoder on a CSV and write the model directory and training_loss.png.
+    Train {
+        /// Training CSV (header + numeric feature columns; timestamp/label columns are skipped).
+        #[arg(long)]
+        data: PathBuf,
+        /// Model directory to write (replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+        /// params.yaml with `data`, `model`, `train` and `threshold` sections; defaults otherwise.
+        #[arg(long)]
+        params: Option<PathBuf>,
+        /// Where training_loss.png goes.
+        #[arg(long, default_value = "graph")]
+        plots: PathBuf,
+    },
+    /// Score a CSV and write scores.csv, metrics.json and result.png.
+    Evaluate {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        /// CSV with a `label` column (0/1), one row per data row; adds ROC-AUC, PR-AUC, F1...
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Score a CSV and write one `score,anomaly` row per input row.
+    Score {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate { out, seed } => commands::simulate(&out, seed),
+        Command::Train { data, out, params, plots } => commands::train(&data, &out, params.as_deref(), &plots),
+        Command::Evaluate { model, data, labels, out } => commands::evaluate(&model, &data, labels.as_deref(), &out),
+        Command::Score { model, data, out } => commands::score(&model, &data, &out),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

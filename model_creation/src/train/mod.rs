@@ -1,0 +1,207 @@
+//! Training: frame -> features -> burn autoencoder (Adam, MSE, early stopping on a held-out
+//! tail of the series) -> exported weights in a model_core [`Model`] with a calibrated threshold.
+//!
+//! Determinism: initial weights and batch order come from seeded ChaCha streams private to the
+//! run (never burn's process-global RNG), so the same seed, backend and batch size give
+//! bit-identical weights, even with other trainings running in the same process.
+
+pub mod backend;
+pub mod model;
+
+use burn::module::Module;
+use burn::nn::loss::{MseLoss, Reduction};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Tensor, TensorData};
+use model_core::features::{FeatureSpec, Scaler, Window};
+use model_core::forward::{LayerWeights, LeanNetwork};
+use model_core::{Architecture, DataError, Frame, Model, ModelMetadata, Threshold, TrainingInfo};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+use crate::params::Params;
+use backend::Backend;
+use model::{Autoencoder, AutoencoderConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("invalid parameters: {0}")]
+    Params(String),
+    #[error("training failed: {0}")]
+    Burn(String),
+    #[error(transparent)]
+    Artifact(#[from] model_core::ArtifactError),
+}
+
+/// Progress callback: (epoch, epochs, train loss, validation loss).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, f64, f64);
+
+/// What the training data is, for the model's record.
+#[derive(Debug, Clone)]
+pub struct DataInfo {
+    pub md5: String,
+    pub ignored_columns: Vec<String>,
+}
+
+/// Chooses the window for a frame: explicit, or automatic (univariate series are windowed).
+pub fn choose_window(params: &Params, n_features: usize) -> Window {
+    let length = match params.data.window {
+        0 if n_features == 1 => params.data.univariate_window.max(1),
+        0 => params.data.multivariate_window.max(1),
+        w => w,
+    };
+    Window { length, stride: params.data.stride.max(1) }
+}
+
+/// Trains a model on `frame` (columns = features, in order).
+pub fn train(
+    frame: &Frame,
+    data: DataInfo,
+    params: &Params,
+    source: &str,
+    progress: Progress<'_>,
+) -> Result<Model, TrainError> {
+    params.validate().map_err(TrainError::Params)?;
+    let backend = Backend::parse(&params.train.backend).map_err(TrainError::Params)?;
+    let window = choose_window(params, frame.n_cols());
+    let tp = &params.train;
+
+    // Hold out the tail of the series: it is what the model will see next, and windows never
+    // straddle the split.
+    let n_val =
+        if tp.validation_split > 0.0 { (frame.n_rows as f64 * tp.validation_split).round() as usize } else { 0 };
+    let n_val = if n_val >= window.length && frame.n_rows - n_val >= window.length { n_val } else { 0 };
+    let n_train = frame.n_rows - n_val;
+    if n_train < window.length {
+        return Err(
+            DataError::TooFewRows { input: source.to_string(), rows: frame.n_rows, window: window.length }.into()
+        );
+    }
+    let (train_frame, val_frame) = split_rows(frame, n_train);
+    let scaler = Scaler::fit(&train_frame);
+    let spec = FeatureSpec { features: frame.columns.clone(), window, scaler };
+    let train_inputs = spec.inputs(&train_frame, source, window.stride)?;
+    let val_inputs = match &val_frame {
+        Some(v) => Some(spec.inputs(v, source, 1)?),
+        None => None,
+    };
+    let arch = Architecture::new(spec.input_dim(), params.model.hidden.clone());
+
+    let ad_device = backend.device().autodiff();
+    let mut model: Autoencoder = AutoencoderConfig::from_arch(&arch).init_seeded(&ad_device, tp.seed);
+    let mut optim = AdamConfig::new().init();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(tp.seed);
+    rng.set_stream(1);
+    let mut order: Vec<usize> = (0..train_inputs.n).collect();
+    let dim = train_inputs.dim;
+    let mse = MseLoss::new();
+
+    let mut train_loss = Vec::new();
+    let mut val_loss = Vec::new();
+    let mut best: Option<(f64, usize, Vec<LayerWeights>)> = None;
+    let mut since_best = 0;
+    let mut batch = Vec::with_capacity(tp.batch_size * dim);
+    for epoch in 1..=tp.epochs {
+        order.shuffle(&mut rng);
+        let (mut sum, mut count) = (0.0f64, 0usize);
+        for chunk in order.chunks(tp.batch_size) {
+            batch.clear();
+            for &i in chunk {
+                batch.extend_from_slice(&train_inputs.values[i * dim..(i + 1) * dim]);
+            }
+            let x: Tensor<2> = Tensor::from_data(TensorData::new(batch.clone(), [chunk.len(), dim]), &ad_device);
+            let y = model.forward(x.clone());
+            let loss = mse.forward(y, x, Reduction::Mean);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(tp.learning_rate, model, grads);
+            sum += value * chunk.len() as f64;
+            count += chunk.len();
+        }
+        let epoch_train = sum / count.max(1) as f64;
+        let weights = model.valid().export().map_err(TrainError::Burn)?;
+        let net = LeanNetwork::new(&arch, weights.clone());
+        let epoch_val = match &val_inputs {
+            Some(v) => mean(&net.score(&v.values, v.n)),
+            None => epoch_train,
+        };
+        train_loss.push(epoch_train);
+        val_loss.push(epoch_val);
+        progress(epoch, tp.epochs, epoch_train, epoch_val);
+        if !epoch_val.is_finite() {
+            return Err(TrainError::Burn(format!(
+                "loss became {epoch_val} at epoch {epoch}; lower train.learning_rate or check the data for extreme values"
+            )));
+        }
+        if best.as_ref().is_none_or(|(b, _, _)| epoch_val < *b) {
+            best = Some((epoch_val, epoch, weights));
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= tp.patience.max(1) {
+                break;
+            }
+        }
+    }
+    let Some((_, best_epoch, weights)) = best else {
+        return Err(TrainError::Burn("no epoch completed".into()));
+    };
+
+    let info = TrainingInfo {
+        data_md5: data.md5,
+        data_rows: frame.n_rows,
+        params: serde_json::to_value(params).map_err(|e| TrainError::Params(e.to_string()))?,
+        backend: backend.name().to_string(),
+        epochs_run: train_loss.len(),
+        best_epoch,
+        final_train_loss: train_loss[best_epoch - 1],
+        final_val_loss: val_loss[best_epoch - 1],
+        train_loss,
+        val_loss,
+    };
+    let method = params.threshold_method().map_err(TrainError::Params)?;
+    let meta = ModelMetadata {
+        format_version: model_core::artifact::FORMAT_VERSION,
+        name: params.model.name.clone(),
+        version: params.model.version.clone(),
+        created_by: format!("model_creation {}", env!("CARGO_PKG_VERSION")),
+        features: spec.features.clone(),
+        ignored_columns: data.ignored_columns,
+        window,
+        point_aggregation: params.data.aggregation,
+        architecture: arch,
+        scaler: spec.scaler.clone(),
+        threshold: Threshold { value: 0.0, method, calibration_scores: 0 },
+        training: info,
+        weights_md5: String::new(),
+    };
+    let mut model = Model::from_parts(meta, weights)?;
+    // Calibrate on exactly what serving will compute: per-row scores of the held-out rows.
+    let calib_frame = val_frame.as_ref().unwrap_or(&train_frame);
+    let calib = model.score_frame(calib_frame, source)?;
+    model.meta.threshold = method.calibrate(&calib.scores);
+    if model.meta.version.is_empty() {
+        let (_, weights_bytes) = model.to_bytes()?;
+        model.meta.version = model_core::artifact::md5_hex(&weights_bytes)[..12].to_string();
+    }
+    Ok(model)
+}
+
+fn mean(v: &[f32]) -> f64 {
+    v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len().max(1) as f64
+}
+
+fn split_rows(frame: &Frame, n_train: usize) -> (Frame, Option<Frame>) {
+    let d = frame.n_cols();
+    let head = Frame { columns: frame.columns.clone(), n_rows: n_train, values: frame.values[..n_train * d].to_vec() };
+    if n_train == frame.n_rows {
+        return (head, None);
+    }
+    let tail = Frame {
+        columns: frame.columns.clone(),
+        n_rows: frame.n_rows - n_train,
+        values: frame.values[n_train * d..].to_vec(),
+    };
+    (head, Some(tail))
+}

@@ -1,0 +1,198 @@
+//! The `model-creation` commands end to end, as a user runs them.
+
+use std::path::Path;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_model-creation"))
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn simulate_train_evaluate_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let (ok, err) = run(bin().args(["simulate", "--out", path(&data), "--seed", "11"]));
+    assert!(ok, "{err}");
+    for f in ["train.csv", "test.csv", "labels.csv", "anomalies.csv"] {
+        assert!(data.join(f).is_file(), "{f} missing");
+    }
+    let params = d.join("params.yaml");
+    std::fs::write(&params, "train:\n  epochs: 5\n  seed: 1\nother_stage:\n  anything: 1\n").unwrap();
+    let model = d.join("model");
+    let graph = d.join("graph");
+    let (ok, err) = run(bin().args([
+        "train",
+        "--data",
+        path(&data.join("train.csv")),
+        "--out",
+        path(&model),
+        "--params",
+        path(&params),
+        "--plots",
+        path(&graph),
+    ]));
+    assert!(ok, "{err}");
+    assert!(err.contains("trained 5 epochs"), "{err}");
+    assert!(graph.join("training_loss.png").is_file());
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["features"].as_array().unwrap().len(), 6, "timestamp is not a feature");
+    assert_eq!(meta["ignored_columns"][0], "timestamp");
+    assert_eq!(meta["training"]["params"]["train"]["epochs"], 5);
+
+    let eval = d.join("eval");
+    let (ok, err) = run(bin().args([
+        "evaluate",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data.join("test.csv")),
+        "--labels",
+        path(&data.join("labels.csv")),
+        "--out",
+        path(&eval),
+    ]));
+    assert!(ok, "{err}");
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(eval.join("metrics.json")).unwrap()).unwrap();
+    for k in ["roc_auc", "pr_auc", "best_f1", "precision", "recall", "f1", "fpr", "fnr"] {
+        assert!(metrics[k].is_number(), "metrics.json lacks {k}");
+    }
+    assert!(std::fs::read(eval.join("result.png")).unwrap().starts_with(b"\x89PNG"));
+    let scores = std::fs::read_to_string(eval.join("scores.csv")).unwrap();
+    let test_rows = std::fs::read_to_string(data.join("test.csv")).unwrap().lines().count() - 1;
+    assert_eq!(scores.lines().next(), Some("score,anomaly"));
+    assert_eq!(scores.lines().count() - 1, test_rows);
+
+    let out = d.join("scored.csv");
+    let (ok, err) = run(bin().args([
+        "score",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data.join("test.csv")),
+        "--out",
+        path(&out),
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), scores);
+
+    // Without labels, evaluate reports score statistics instead.
+    let (ok, err) = run(bin().args([
+        "evaluate",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data.join("test.csv")),
+        "--out",
+        path(&d.join("e2")),
+    ]));
+    assert!(ok, "{err}");
+    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("e2/metrics.json")).unwrap()).unwrap();
+    assert!(stats["score_p99"].is_number());
+}
+
+#[test]
+fn bad_inputs_fail_with_clear_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let csv = d.join("bad.csv");
+    std::fs::write(&csv, "a,b\n1,2\n3,oops\n").unwrap();
+    let (ok, err) = run(bin().args(["train", "--data", path(&csv), "--out", path(&d.join("m"))]));
+    assert!(!ok);
+    assert!(err.contains("bad.csv: line 3: column \"b\": \"oops\" is not a number"), "{err}");
+    assert!(!d.join("m").exists(), "no model is written on failure");
+
+    let params = d.join("params.yaml");
+    std::fs::write(&params, "train:\n  epoch: 5\n").unwrap();
+    std::fs::write(&csv, "a,b\n1,2\n3,4\n").unwrap();
+    let (ok, err) =
+        run(bin().args(["train", "--data", path(&csv), "--out", path(&d.join("m")), "--params", path(&params)]));
+    assert!(!ok);
+    assert!(err.contains("params.yaml") && err.contains("unknown field `epoch`"), "{err}");
+
+    let (ok, err) = run(bin().args([
+        "score",
+        "--model",
+        path(&d.join("nomodel")),
+        "--data",
+        path(&csv),
+        "--out",
+        path(&d.join("o.csv")),
+    ]));
+    assert!(!ok);
+    assert!(err.contains("metadata.json is missing"), "{err}");
+}
+
+#[test]
+fn univariate_series_is_windowed_and_every_row_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let csv = d.join("series.csv");
+    let mut s = String::from("timestamp,value\n");
+    for i in 0..400 {
+        s.push_str(&format!("{i},{}\n", (i as f64 / 8.0).sin()));
+    }
+    std::fs::write(&csv, &s).unwrap();
+    let params = d.join("p.yaml");
+    std::fs::write(&params, "train:\n  epochs: 3\n").unwrap();
+    let model = d.join("m");
+    let (ok, err) = run(bin().args([
+        "train",
+        "--data",
+        path(&csv),
+        "--out",
+        path(&model),
+        "--params",
+        path(&params),
+        "--plots",
+        path(d),
+    ]));
+    assert!(ok, "{err}");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["window"]["length"], 32);
+    assert_eq!(meta["architecture"]["input"], 32);
+    let out = d.join("s.csv");
+    let (ok, err) = run(bin().args(["score", "--model", path(&model), "--data", path(&csv), "--out", path(&out)]));
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 401);
+    let short = d.join("short.csv");
+    std::fs::write(&short, "value\n1\n2\n").unwrap();
+    let (ok, err) = run(bin().args(["score", "--model", path(&model), "--data", path(&short), "--out", path(&out)]));
+    assert!(!ok);
+    assert!(err.contains("2 row(s) is fewer than one window of 32"), "{err}");
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_backend_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ok, err) = run(bin().args(["simulate", "--out", path(d)]));
+    assert!(ok, "{err}");
+    let params = d.join("p.yaml");
+    std::fs::write(&params, "train:\n  epochs: 2\n  backend: ndarray\n").unwrap();
+    let (ok, err) = run(bin().args([
+        "train",
+        "--data",
+        path(&d.join("train.csv")),
+        "--out",
+        path(&d.join("m")),
+        "--params",
+        path(&params),
+        "--plots",
+        path(d),
+    ]));
+    assert!(ok, "{err}");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("m/metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["training"]["backend"], "ndarray");
+}
