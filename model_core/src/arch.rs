@@ -31,7 +31,7 @@ impl Architecture {
 
     /// ReLU follows layer `i` unless it is the output layer.
     pub fn relu_after(&self, i: usize) -> bool {
-        i + 1 < self.hidden.len() + 1
+        i < self.hidden.len()
     }
 
     pub fn weight_name(i: usize) -> String {

@@ -2,7 +2,7 @@
 //! out, and user-facing messages. The work itself is in `train`, `simulate` and model_core.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use model_core::data::{Columns, file_md5, read_csv_file};
@@ -204,9 +204,4 @@ fn score_statistics(scores: &Scores) -> serde_json::Value {
         "score_p99": q(0.99),
         "score_max": s.last().copied().unwrap_or(0.0),
     })
-}
-
-/// Default plots directory, as the original project.
-pub fn default_plots_dir() -> PathBuf {
-    PathBuf::from("graph")
 }

@@ -10,8 +10,8 @@ pub mod model;
 
 use burn::module::Module;
 use burn::nn::loss::{MseLoss, Reduction};
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Tensor, TensorData};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
 use model_core::features::{FeatureSpec, Scaler, Window};
 use model_core::forward::{LayerWeights, LeanNetwork};
 use model_core::{Architecture, DataError, Frame, Model, ModelMetadata, Threshold, TrainingInfo};
@@ -88,39 +88,15 @@ pub fn train(
     };
     let arch = Architecture::new(spec.input_dim(), params.model.hidden.clone());
 
-    let ad_device = backend.device().autodiff();
-    let mut model: Autoencoder = AutoencoderConfig::from_arch(&arch).init_seeded(&ad_device, tp.seed);
-    let mut optim = AdamConfig::new().init();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(tp.seed);
-    rng.set_stream(1);
-    let mut order: Vec<usize> = (0..train_inputs.n).collect();
-    let dim = train_inputs.dim;
-    let mse = MseLoss::new();
+    let mut trainer = Trainer::new(backend, &arch, tp.seed, tp.learning_rate, tp.batch_size);
 
     let mut train_loss = Vec::new();
     let mut val_loss = Vec::new();
     let mut best: Option<(f64, usize, Vec<LayerWeights>)> = None;
     let mut since_best = 0;
-    let mut batch = Vec::with_capacity(tp.batch_size * dim);
     for epoch in 1..=tp.epochs {
-        order.shuffle(&mut rng);
-        let (mut sum, mut count) = (0.0f64, 0usize);
-        for chunk in order.chunks(tp.batch_size) {
-            batch.clear();
-            for &i in chunk {
-                batch.extend_from_slice(&train_inputs.values[i * dim..(i + 1) * dim]);
-            }
-            let x: Tensor<2> = Tensor::from_data(TensorData::new(batch.clone(), [chunk.len(), dim]), &ad_device);
-            let y = model.forward(x.clone());
-            let loss = mse.forward(y, x, Reduction::Mean);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(tp.learning_rate, model, grads);
-            sum += value * chunk.len() as f64;
-            count += chunk.len();
-        }
-        let epoch_train = sum / count.max(1) as f64;
-        let weights = model.valid().export().map_err(TrainError::Burn)?;
+        let epoch_train = trainer.epoch(&train_inputs.values, train_inputs.n);
+        let weights = trainer.export().map_err(TrainError::Burn)?;
         let net = LeanNetwork::new(&arch, weights.clone());
         let epoch_val = match &val_inputs {
             Some(v) => mean(&net.score(&v.values, v.n)),
@@ -186,6 +162,70 @@ pub fn train(
         model.meta.version = model_core::artifact::md5_hex(&weights_bytes)[..12].to_string();
     }
     Ok(model)
+}
+
+/// One model being trained: burn autoencoder on the autodiff device, Adam, seeded batch order.
+pub struct Trainer {
+    model: Autoencoder,
+    optim: ModuleOptimizer,
+    device: Device,
+    rng: rand_chacha::ChaCha8Rng,
+    order: Vec<usize>,
+    batch: Vec<f32>,
+    learning_rate: f64,
+    batch_size: usize,
+    dim: usize,
+}
+
+impl Trainer {
+    pub fn new(backend: Backend, arch: &Architecture, seed: u64, learning_rate: f64, batch_size: usize) -> Trainer {
+        let device = backend.device().autodiff();
+        let model = AutoencoderConfig::from_arch(arch).init_seeded(&device, seed);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(1);
+        Trainer {
+            model,
+            optim: AdamConfig::new().init(),
+            device,
+            rng,
+            order: Vec::new(),
+            batch: Vec::with_capacity(batch_size * arch.input),
+            learning_rate,
+            batch_size: batch_size.max(1),
+            dim: arch.input,
+        }
+    }
+
+    /// One pass over `n` rows in a fresh seeded order; returns the mean training loss.
+    pub fn epoch(&mut self, values: &[f32], n: usize) -> f64 {
+        let dim = self.dim;
+        if self.order.len() != n {
+            self.order = (0..n).collect();
+        }
+        self.order.shuffle(&mut self.rng);
+        let mse = MseLoss::new();
+        let (mut sum, mut count) = (0.0f64, 0usize);
+        for chunk in self.order.chunks(self.batch_size) {
+            self.batch.clear();
+            for &i in chunk {
+                self.batch.extend_from_slice(&values[i * dim..(i + 1) * dim]);
+            }
+            let x: Tensor<2> = Tensor::from_data(TensorData::new(self.batch.clone(), [chunk.len(), dim]), &self.device);
+            let y = self.model.forward(x.clone());
+            let loss = mse.forward(y, x, Reduction::Mean);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            self.model = self.optim.step(self.learning_rate, self.model.clone(), grads);
+            sum += value * chunk.len() as f64;
+            count += chunk.len();
+        }
+        sum / count.max(1) as f64
+    }
+
+    /// The current weights in the artifact's layout.
+    pub fn export(&self) -> Result<Vec<LayerWeights>, String> {
+        self.model.valid().export()
+    }
 }
 
 fn mean(v: &[f32]) -> f64 {

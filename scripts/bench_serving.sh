@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Load benchmark of model-serving (issue 4): POST /compute with 100-row and 10,000-row CSV bodies
+# of 32 features, concurrency 1 and 16, DURATION seconds each (default 20), with wrk; then
+# resident memory after the load and the time from process start to /health/ready answering.
+# Prints the figures beside the fixed references of the FastAPI + PyTorch service of the same
+# model on this machine kind, and the issue's targets.
+#
+# Needs: wrk (`apt-get install wrk`) and curl. Release build of the service (no burn: ~3 min).
+# Usage: scripts/bench_serving.sh            DURATION=5 scripts/bench_serving.sh (quick look)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-20}
+PORT=${PORT:-19090}
+TARGET=${CARGO_TARGET_DIR:-target}
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl is not installed" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+PID=""
+cleanup() {
+  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cargo build -q --release -p model_serving --bin model-serving --example bench_model
+"$TARGET/release/examples/bench_model" "$WORK" >/dev/null
+
+cat > "$WORK/post.lua" <<'LUA'
+local f = assert(io.open(os.getenv("BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*all")
+wrk.headers["Content-Type"] = "text/csv"
+f:close()
+LUA
+
+URL="http://127.0.0.1:$PORT"
+start_ns=$(date +%s%N)
+MODEL_PATH="$WORK/model" SERVICE_HOST=127.0.0.1 SERVICE_PORT=$PORT LOG_LEVEL=warn \
+  "$TARGET/release/model-serving" &
+PID=$!
+until curl -sf -o /dev/null "$URL/health/ready"; do
+  kill -0 "$PID" 2>/dev/null || { echo "model-serving exited before it was ready" >&2; exit 1; }
+done
+ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+
+# One checked request per body: the benchmark must measure successful scoring.
+for rows in 100 10000; do
+  got=$(curl -sf -H 'content-type: text/csv' --data-binary "@$WORK/body_$rows.csv" "$URL/compute" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"])')
+  [ "$got" = "$rows" ] || { echo "sanity check failed: $rows rows sent, $got scored" >&2; exit 1; }
+done
+
+to_ms() { # wrk latency like 812.00us / 1.20ms / 2.01s -> milliseconds
+  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'
+}
+
+declare -A RPS P50 P99
+for rows in 100 10000; do
+  for conc in 1 16; do
+    threads=$(( conc > 1 ? 2 : 1 ))
+    out=$(BODY="$WORK/body_$rows.csv" wrk -t"$threads" -c"$conc" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$URL/compute")
+    if grep -q "Non-2xx" <<<"$out"; then echo "$out" >&2; echo "errors during the run" >&2; exit 1; fi
+    RPS[$rows,$conc]=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
+    P50[$rows,$conc]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+    P99[$rows,$conc]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  done
+done
+rss_mb=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
+peak_mb=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a/b }'; }
+echo
+echo "model-serving load benchmark: 32 features, window 4, hidden 32-16-16-32; wrk, ${DURATION}s per case"
+echo "machine: $(nproc) cores, load before run: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+printf "%-22s %10s %9s %9s   %-24s %8s  %s\n" "case" "req/s" "p50 ms" "p99 ms" "reference (FastAPI+torch)" "ratio" "target"
+printf "%-22s %10s %9s %9s   %-24s %8s  %s\n" "100 rows, conc 1" "${RPS[100,1]}" "${P50[100,1]}" "${P99[100,1]}" \
+  "530 req/s, p50 1.0 ms" "$(ratio "${RPS[100,1]}" 530)" ">= 10x"
+printf "%-22s %10s %9s %9s   %-24s %8s  %s\n" "100 rows, conc 16" "${RPS[100,16]}" "${P50[100,16]}" "${P99[100,16]}" \
+  "650 req/s" "$(ratio "${RPS[100,16]}" 650)" ">= 20x"
+printf "%-22s %10s %9s %9s   %-24s %8s  %s\n" "10,000 rows, conc 1" "${RPS[10000,1]}" "${P50[10000,1]}" "${P99[10000,1]}" \
+  "-" "-" "-"
+printf "%-22s %10s %9s %9s   %-24s %8s  %s\n" "10,000 rows, conc 16" "${RPS[10000,16]}" "${P50[10000,16]}" "${P99[10000,16]}" \
+  "44 req/s" "$(ratio "${RPS[10000,16]}" 44)" ">= 3x"
+echo
+printf "%-22s %10s MB (peak %s MB)   reference 650 MB   ratio %s   target <= 1/10\n" "resident memory" "$rss_mb" "$peak_mb" \
+  "$(awk -v a="$rss_mb" 'BEGIN { printf "1/%.0f", 650/a }')"
+printf "%-22s %10s ms                 reference 3000 ms  ratio %s   target <= 1/20\n" "start to ready" "$ready_ms" \
+  "$(awk -v a="$ready_ms" 'BEGIN { printf "1/%.0f", 3000/(a>0?a:1) }')"
