@@ -5,6 +5,10 @@
 # Prints the figures beside the fixed references of the FastAPI + PyTorch service of the same
 # model on this machine kind, and the issue's targets.
 #
+# Then the engine task load (issue 5): ENGINE_TASKS (default 1,000) tasks of the 100-row CSV
+# through /compute against an in-process S3, 503s retried; tasks/s end to end and a check that
+# every accepted task got exactly one callback.
+#
 # Needs: wrk (`apt-get install wrk`) and curl. Release build of the service (no burn: ~3 min).
 # Usage: scripts/bench_serving.sh            DURATION=5 scripts/bench_serving.sh (quick look)
 set -euo pipefail
@@ -23,8 +27,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build -q --release -p model_serving --bin model-serving --example bench_model
-"$TARGET/release/examples/bench_model" "$WORK" >/dev/null
+cargo build -q --release -p model_serving --bin model-serving
+# The input writer is an example: built in the dev profile, whose dev-dependencies the tests
+# already built (a release example would build burn for nothing).
+cargo build -q -p model_serving --example bench_model --example engine_load
+"$TARGET/debug/examples/bench_model" "$WORK" >/dev/null
 
 cat > "$WORK/post.lua" <<'LUA'
 local f = assert(io.open(os.getenv("BODY"), "rb"))
@@ -88,3 +95,7 @@ printf "%-22s %10s MB (peak %s MB)   reference 650 MB   ratio %s   target <= 1/1
   "$(awk -v a="$rss_mb" 'BEGIN { printf "1/%.0f", 650/a }')"
 printf "%-22s %10s ms                 reference 3000 ms  ratio %s   target <= 1/20\n" "start to ready" "$ready_ms" \
   "$(awk -v a="$ready_ms" 'BEGIN { printf "1/%.0f", 3000/(a>0?a:1) }')"
+
+kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+echo
+"$TARGET/debug/examples/engine_load" "$TARGET/release/model-serving" "$WORK/model" "$WORK/body_100.csv" "${ENGINE_TASKS:-1000}"

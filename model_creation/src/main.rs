@@ -1,4 +1,7 @@
-//! `model-creation`: the training workspace's command line.
+//! `model-creation`: the training workspace's command line: the ML commands and the
+//! DVC-compatible pipeline commands.
+
+mod pipeline_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +10,11 @@ use clap::{Parser, Subcommand};
 use model_creation::commands;
 
 #[derive(Parser)]
-#[command(name = "model-creation", version, about = "Train, evaluate and score autoencoder anomaly detectors")]
+#[command(
+    name = "model-creation",
+    version,
+    about = "Train, evaluate and score autoencoder anomaly detectors, in a DVC-compatible pipeline"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,6 +68,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    #[command(flatten)]
+    Pipeline(pipeline_cli::PipelineCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +79,7 @@ fn main() -> ExitCode {
         Command::Train { data, out, params, plots } => commands::train(&data, &out, params.as_deref(), &plots),
         Command::Evaluate { model, data, labels, out } => commands::evaluate(&model, &data, labels.as_deref(), &out),
         Command::Score { model, data, out } => commands::score(&model, &data, &out),
+        Command::Pipeline(cmd) => pipeline_cli::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,38 @@
-//! model-serving: placeholder until the serving issue fills it in.
-fn main() {
-    println!("model-serving {}", env!("CARGO_PKG_VERSION"));
+//! model-serving: configuration, logging, bind, serve until SIGTERM/SIGINT, graceful shutdown.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use model_serving::config::Config;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("model-serving: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    model_serving::logging::init(&config);
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("model-serving: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let addr = std::net::SocketAddr::new(config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (SERVICE_HOST/SERVICE_PORT); is the port in use?"))?;
+    let service = model_serving::start(config, listener).await?;
+    model_serving::shutdown::signal().await;
+    service.shutdown().await.context("the HTTP server stopped with an error")?;
+    tracing::info!("stopped");
+    Ok(())
 }

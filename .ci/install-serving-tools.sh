@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Tools the model_serving tests run as subprocesses (with CI=true a missing one fails the test):
+#   promtool               Debian package `prometheus`   (/metrics is checked with `promtool check metrics`)
+#   openapi-spec-validator PyPI                          (/openapi.json is validated)
+# Idempotent: installs only what is missing, runs `apt-get update` at most once.
+set -euo pipefail
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "installing promtool (Debian package prometheus)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+fi
+
+if ! command -v openapi-spec-validator >/dev/null 2>&1 || ! openapi-spec-validator --version >/dev/null 2>&1; then
+  echo "installing openapi-spec-validator (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+fi
+
+echo "promtool: $(promtool --version 2>&1 | head -n 1)"
+echo "openapi-spec-validator: $(openapi-spec-validator --version 2>&1 | head -n 1)"

@@ -1,0 +1,181 @@
+//! The local content-addressed cache `.dvc/cache`: `files/md5/<2>/<30>` for DVC 3 objects,
+//! `<2>/<30>` for DVC 2.x ones. Objects are written via a temporary file and a rename and
+//! made read-only (0444), so a crash never leaves a partial object under its final name.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::hashing::{self, Algo, DirEntry, HashInfo};
+
+/// The cache directory of a repository.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    pub dir: PathBuf,
+}
+
+/// Object key relative to the cache (and remote) root.
+pub fn object_key(md5: &str, algo: Algo) -> String {
+    let (a, b) = md5.split_at(md5.len().min(2));
+    match algo {
+        Algo::Md5 => format!("files/md5/{a}/{b}"),
+        Algo::Dos2Unix => format!("{a}/{b}"),
+    }
+}
+
+impl Cache {
+    pub fn new(dir: PathBuf) -> Self {
+        Cache { dir }
+    }
+
+    pub fn path(&self, md5: &str, algo: Algo) -> PathBuf {
+        self.dir.join(object_key(md5, algo))
+    }
+
+    pub fn has(&self, md5: &str, algo: Algo) -> bool {
+        self.path(md5, algo).is_file()
+    }
+
+    /// Copies `src` into the cache under `md5` unless it is already there.
+    pub fn save_file(&self, src: &Path, md5: &str, algo: Algo) -> Result<()> {
+        let dest = self.path(md5, algo);
+        if dest.is_file() {
+            return Ok(());
+        }
+        let parent = dest.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+        let tmp = parent.join(format!(".{}.{}.tmp", md5.get(2..).unwrap_or(md5), std::process::id()));
+        let res = (|| -> std::io::Result<()> {
+            std::fs::copy(src, &tmp)?;
+            test_pause_hook();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))?;
+            std::fs::rename(&tmp, &dest)
+        })();
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io("caching", src, e));
+        }
+        Ok(())
+    }
+
+    /// Stores bytes (a `.dir` manifest) under `md5`.
+    pub fn save_bytes(&self, data: &[u8], md5: &str, algo: Algo) -> Result<()> {
+        let dest = self.path(md5, algo);
+        if dest.is_file() {
+            return Ok(());
+        }
+        crate::repo::write_atomic(&dest, data)?;
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o444))
+            .map_err(|e| Error::io("protecting", &dest, e))
+    }
+
+    /// Caches a hashed file or directory found at `path`.
+    pub fn save(&self, path: &Path, h: &HashInfo, algo: Algo) -> Result<()> {
+        match &h.entries {
+            None => self.save_file(path, &h.md5, algo),
+            Some(entries) => {
+                use rayon::prelude::*;
+                entries.par_iter().try_for_each(|e| self.save_file(&path.join(&e.relpath), &e.md5, algo))?;
+                self.save_bytes(&hashing::manifest_bytes(entries), &h.md5, algo)
+            }
+        }
+    }
+
+    /// Entries of a `.dir` object in the cache.
+    pub fn read_dir_object(&self, md5: &str, algo: Algo) -> Option<Vec<DirEntry>> {
+        let bytes = std::fs::read(self.path(md5, algo)).ok()?;
+        hashing::parse_manifest(&bytes)
+    }
+
+    /// Every object key an entry needs (the `.dir` object last, as it is pushed last).
+    /// `None` when a `.dir` object is not in the cache yet.
+    pub fn object_keys(&self, md5: &str, algo: Algo) -> Option<Vec<String>> {
+        if md5.ends_with(".dir") {
+            let entries = self.read_dir_object(md5, algo)?;
+            let mut keys: Vec<String> = entries.iter().map(|e| object_key(&e.md5, algo)).collect();
+            keys.push(object_key(md5, algo));
+            Some(keys)
+        } else {
+            Some(vec![object_key(md5, algo)])
+        }
+    }
+
+    /// Restores `path` from the cache. Files that already match are left alone.
+    pub fn checkout(&self, path: &Path, md5: &str, algo: Algo, isexec: bool) -> Result<()> {
+        if md5.ends_with(".dir") {
+            let entries = self
+                .read_dir_object(md5, algo)
+                .ok_or_else(|| Error::MissingObject { path: path.display().to_string(), hash: md5.to_string() })?;
+            if path.is_file() {
+                std::fs::remove_file(path).map_err(|e| Error::io("removing", path, e))?;
+            }
+            let wanted: std::collections::HashSet<&str> = entries.iter().map(|e| e.relpath.as_str()).collect();
+            if path.is_dir() {
+                for (rel, abs) in hashing::list_files(path)? {
+                    if !wanted.contains(rel.as_str()) {
+                        std::fs::remove_file(&abs).map_err(|e| Error::io("removing", &abs, e))?;
+                    }
+                }
+            }
+            use rayon::prelude::*;
+            entries.par_iter().try_for_each(|e| self.checkout_file(&path.join(&e.relpath), &e.md5, algo, false))
+        } else {
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).map_err(|e| Error::io("removing", path, e))?;
+            }
+            self.checkout_file(path, md5, algo, isexec)
+        }
+    }
+
+    fn checkout_file(&self, dest: &Path, md5: &str, algo: Algo, isexec: bool) -> Result<()> {
+        let src = self.path(md5, algo);
+        if !src.is_file() {
+            return Err(Error::MissingObject { path: dest.display().to_string(), hash: md5.to_string() });
+        }
+        if let Ok(m) = std::fs::metadata(dest) {
+            let src_len = std::fs::metadata(&src).map(|m| m.len()).unwrap_or(u64::MAX);
+            if m.len() == src_len && hashing::md5_file(dest, algo).ok().as_deref() == Some(md5) {
+                return Ok(());
+            }
+        }
+        let parent = dest.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+        let res = (|| -> std::io::Result<()> {
+            std::fs::copy(&src, &tmp)?;
+            let mode = if isexec { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+            std::fs::rename(&tmp, dest)
+        })();
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io("checking out", dest, e));
+        }
+        Ok(())
+    }
+
+    /// All object keys present (for gc), excluding run-cache entries and temporaries.
+    pub fn all_objects(&self) -> Result<Vec<(String, PathBuf)>> {
+        if !self.dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for (rel, abs) in hashing::list_files(&self.dir)? {
+            let name = rel.rsplit('/').next().unwrap_or("");
+            if rel.starts_with("runs/") || name.starts_with('.') {
+                continue;
+            }
+            out.push((rel, abs));
+        }
+        Ok(out)
+    }
+}
+
+/// Test-only hook: `DVC_PIPELINE_TEST_PAUSE_CACHING=<ms>` sleeps while a cache object is
+/// half-way written (temporary file present, final name absent), so crash tests can kill us.
+fn test_pause_hook() {
+    if let Some(ms) = std::env::var("DVC_PIPELINE_TEST_PAUSE_CACHING").ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}

@@ -1,0 +1,302 @@
+//! An opened repository with its pipeline, cache and hash state: the entry point for status,
+//! repro, checkout and add.
+
+use std::path::{Path, PathBuf};
+
+use crate::cache::Cache;
+use crate::dvcfile::Stage;
+use crate::error::{Error, Result};
+use crate::hashing::{self, Algo, HashInfo};
+use crate::lock::{LockFile, LockOut, LockStage};
+use crate::params::{self, ParamValues};
+use crate::pipeline::Pipeline;
+use crate::repo::Repo;
+use crate::state::HashState;
+use crate::yaml::Node;
+
+/// Repository + pipeline + cache + hash state.
+#[derive(Debug)]
+pub struct Engine {
+    pub repo: Repo,
+    pub pipeline: Pipeline,
+    pub cache: Cache,
+    pub state: HashState,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.state.save();
+    }
+}
+
+/// Why a stage is out of date (empty: up to date).
+#[derive(Clone, Debug, Default)]
+pub struct StageStatus {
+    pub always_changed: bool,
+    pub cmd_changed: bool,
+    /// dep path -> "modified"/"deleted"; params file -> "new" or {key: "modified"/"new"/"deleted"}.
+    pub deps: Vec<(String, serde_json::Value)>,
+    pub outs: Vec<(String, String)>,
+}
+
+impl StageStatus {
+    pub fn is_clean(&self) -> bool {
+        !self.always_changed && !self.cmd_changed && self.deps.is_empty() && self.outs.is_empty()
+    }
+
+    /// Inputs (cmd, deps, params) changed, as opposed to only outputs.
+    pub fn inputs_changed(&self) -> bool {
+        self.always_changed || self.cmd_changed || !self.deps.is_empty()
+    }
+
+    /// dvc's `status --json` form for one stage.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut items = Vec::new();
+        if self.always_changed {
+            items.push(serde_json::Value::from("always changed"));
+        }
+        if self.cmd_changed {
+            items.push("changed command".into());
+        }
+        if !self.deps.is_empty() {
+            let m: serde_json::Map<_, _> = self.deps.iter().cloned().collect();
+            items.push(serde_json::json!({ "changed deps": m }));
+        }
+        if !self.outs.is_empty() {
+            let m: serde_json::Map<_, _> =
+                self.outs.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.clone()))).collect();
+            items.push(serde_json::json!({ "changed outs": m }));
+        }
+        serde_json::Value::Array(items)
+    }
+}
+
+impl Engine {
+    /// Finds the repository above `cwd` and loads its pipeline.
+    pub fn open(cwd: &Path) -> Result<Engine> {
+        let repo = Repo::find(cwd)?;
+        Engine::open_repo(repo)
+    }
+
+    pub fn open_repo(repo: Repo) -> Result<Engine> {
+        let pipeline = Pipeline::load(&repo)?;
+        let cache = Cache::new(repo.cache_dir());
+        let state = HashState::load(repo.tmp_dir().join("rs-hash-state"));
+        Ok(Engine { repo, pipeline, cache, state })
+    }
+
+    pub fn lock_of(&self, stage: &Stage) -> Result<LockFile> {
+        LockFile::load(&stage.lockfile())
+    }
+
+    /// Hash of a workspace path, or `None` when it does not exist.
+    pub fn hash(&self, abs: &Path, algo: Algo) -> Result<Option<HashInfo>> {
+        if std::fs::metadata(abs).is_err() {
+            return Ok(None);
+        }
+        hashing::hash_path(abs, algo, &self.state).map(Some)
+    }
+
+    /// Compares a stage with its lock entry, the way `dvc status` does.
+    pub fn stage_status(&self, stage: &Stage, lock: Option<&LockStage>) -> Result<StageStatus> {
+        let mut st = StageStatus { always_changed: stage.always_changed, ..Default::default() };
+        let Some(lock) = lock else {
+            for d in &stage.deps {
+                let state = if std::fs::metadata(stage.abs(d)).is_ok() { "modified" } else { "deleted" };
+                st.deps.push((d.clone(), state.into()));
+            }
+            for p in &stage.params {
+                st.deps.push((p.file.clone(), "new".into()));
+            }
+            for o in &stage.outs {
+                let state = if std::fs::metadata(stage.abs(&o.path)).is_ok() { "modified" } else { "deleted" };
+                st.outs.push((o.path.clone(), state.into()));
+            }
+            return Ok(st);
+        };
+        st.cmd_changed = !stage.cmd.matches(&lock.cmd);
+        for d in &stage.deps {
+            if let Some(s) = self.entry_change(stage, d, lock.deps.iter().find(|e| &e.path == d))? {
+                st.deps.push((d.clone(), s.into()));
+            }
+        }
+        let current = params::read(stage, false)?;
+        for (file, changes) in params_changes(stage, &current, &lock.params) {
+            st.deps.push((file, changes));
+        }
+        for o in &stage.outs {
+            let entry = lock.outs.iter().find(|e| e.path == o.path);
+            if let Some(s) = self.entry_change(stage, &o.path, entry)? {
+                st.outs.push((o.path.clone(), s.into()));
+            } else if let Some(e) = entry.filter(|_| o.cache)
+                && !self.cache.has(&e.md5, e.algo)
+            {
+                st.outs.push((o.path.clone(), "not in cache".into()));
+            }
+        }
+        Ok(st)
+    }
+
+    fn entry_change(&self, stage: &Stage, rel: &str, entry: Option<&LockOut>) -> Result<Option<&'static str>> {
+        let algo = entry.map_or(Algo::Md5, |e| e.algo);
+        match (self.hash(&stage.abs(rel), algo)?, entry) {
+            (None, _) => Ok(Some("deleted")),
+            (Some(_), None) => Ok(Some("modified")),
+            (Some(h), Some(e)) if h.md5 != e.md5 => Ok(Some("modified")),
+            _ => Ok(None),
+        }
+    }
+
+    /// Builds the lock entry for the current workspace state. Entries whose content still
+    /// matches the previous lock are kept exactly as they were (DVC 2.x ones included).
+    pub fn current_entry(
+        &self,
+        stage: &Stage,
+        old: Option<&LockStage>,
+        params: ParamValues,
+        with_outs: bool,
+    ) -> Result<LockStage> {
+        let build = |rel: &str, prev: Option<&LockOut>| -> Result<LockOut> {
+            let abs = stage.abs(rel);
+            if let Some(p) = prev
+                && let Some(h) = self.hash(&abs, p.algo)?
+                && h.md5 == p.md5
+            {
+                return Ok(p.clone());
+            }
+            match self.hash(&abs, Algo::Md5)? {
+                Some(h) => Ok(LockOut::from_hash(rel, &h)),
+                None => Err(Error::MissingDep { stage: stage.name.clone(), path: rel.to_string() }),
+            }
+        };
+        let mut deps = Vec::new();
+        for d in &stage.deps {
+            deps.push(build(d, old.and_then(|o| o.deps.iter().find(|e| &e.path == d)))?);
+        }
+        deps.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut outs = Vec::new();
+        if with_outs {
+            for o in &stage.outs {
+                let prev = old.and_then(|l| l.outs.iter().find(|e| e.path == o.path));
+                outs.push(
+                    build(&o.path, prev)
+                        .map_err(|_| Error::MissingOut { stage: stage.name.clone(), path: o.path.clone() })?,
+                );
+            }
+            outs.sort_by(|a, b| a.path.cmp(&b.path));
+        } else {
+            for o in &stage.outs {
+                outs.push(LockOut {
+                    path: o.path.clone(),
+                    algo: Algo::Md5,
+                    md5: String::new(),
+                    size: None,
+                    nfiles: None,
+                    isexec: false,
+                });
+            }
+            outs.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        Ok(LockStage { cmd: stage.cmd.to_node(), deps, params, outs })
+    }
+
+    /// Caches a stage's outs (cached and `cache: false` alike, as dvc does for the run-cache).
+    pub fn cache_outs(&self, stage: &Stage, entry: &LockStage, with_uncached: bool) -> Result<()> {
+        for o in &entry.outs {
+            let cached = stage.outs.iter().find(|d| d.path == o.path).is_none_or(|d| d.cache);
+            if !cached && !with_uncached {
+                continue;
+            }
+            let abs = stage.abs(&o.path);
+            let h = hashing::hash_path(&abs, o.algo, &self.state)?;
+            self.cache.save(&abs, &h, o.algo)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `/name` to the .gitignore next to a cached out when the repo is in git, as dvc does.
+    pub fn gitignore_out(&self, abs: &Path) -> Result<()> {
+        if !self.repo.root.ancestors().any(|d| d.join(".git").exists()) {
+            return Ok(());
+        }
+        let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else { return Ok(()) };
+        let line = format!("/{}", name.to_string_lossy());
+        let gi = parent.join(".gitignore");
+        let text = std::fs::read_to_string(&gi).unwrap_or_default();
+        if text.lines().any(|l| l.trim() == line) {
+            return Ok(());
+        }
+        let mut new = text;
+        if !new.is_empty() && !new.ends_with('\n') {
+            new.push('\n');
+        }
+        new.push_str(&line);
+        new.push('\n');
+        crate::repo::write_atomic(&gi, new.as_bytes())
+    }
+
+    /// Every (absolute path, lock entry, cached?) the workspace tracks: stage outs from the
+    /// locks and outs of `.dvc` files.
+    pub fn tracked_outs(&self) -> Result<Vec<(PathBuf, LockOut, bool)>> {
+        let mut out = Vec::new();
+        let mut locks: Vec<(PathBuf, LockFile)> = Vec::new();
+        for s in &self.pipeline.stages {
+            let lf = s.lockfile();
+            if !locks.iter().any(|(p, _)| p == &lf) {
+                let l = LockFile::load(&lf)?;
+                locks.push((lf.clone(), l));
+            }
+            let Some((_, lock)) = locks.iter().find(|(p, _)| p == &lf) else { continue };
+            if let Some(entry) = lock.get(&s.name) {
+                for e in &entry.outs {
+                    let cached = s.outs.iter().find(|o| o.path == e.path).is_none_or(|o| o.cache);
+                    out.push((s.abs(&e.path), e.clone(), cached));
+                }
+            }
+        }
+        for f in &self.pipeline.dvc_files {
+            for (abs, e) in crate::add::read_dvc_file(f)? {
+                out.push((abs, e, true));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Params differences between the workspace and the lock, per file.
+fn params_changes(stage: &Stage, current: &ParamValues, locked: &ParamValues) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for decl in &stage.params {
+        let cur = current.iter().find(|(f, _)| f == &decl.file).map(|(_, kv)| kv.as_slice()).unwrap_or(&[]);
+        let Some((_, old)) = locked.iter().find(|(f, _)| f == &decl.file) else {
+            out.push((decl.file.clone(), "new".into()));
+            continue;
+        };
+        let keys: Vec<String> = match &decl.keys {
+            Some(k) => k.clone(),
+            None => {
+                let mut k: Vec<String> = cur.iter().chain(old.iter()).map(|(k, _)| k.clone()).collect();
+                k.sort();
+                k.dedup();
+                k
+            }
+        };
+        let mut changes = serde_json::Map::new();
+        for k in keys {
+            let c: Option<&Node> = cur.iter().find(|(n, _)| *n == k).map(|(_, v)| v);
+            let o: Option<&Node> = old.iter().find(|(n, _)| *n == k).map(|(_, v)| v);
+            let what = match (c, o) {
+                (Some(c), Some(o)) if c.same_as(o) => continue,
+                (Some(_), Some(_)) => "modified",
+                (Some(_), None) => "new",
+                (None, Some(_)) => "deleted",
+                (None, None) => continue,
+            };
+            changes.insert(k, what.into());
+        }
+        if !changes.is_empty() {
+            out.push((decl.file.clone(), serde_json::Value::Object(changes)));
+        }
+    }
+    out
+}

@@ -1,0 +1,297 @@
+//! Content hashing exactly as DVC does it: raw md5 for files (`hash: md5`), md5-dos2unix for
+//! DVC 2.x entries, and `.dir` manifests for directories. Files are streamed in large buffers,
+//! directory members are hashed in parallel, and a [`HashState`] skips files whose
+//! (inode, mtime, size) did not change.
+
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::state::HashState;
+
+/// dvc-data decides text vs binary per 1 MiB chunk, so dos2unix hashing reads in 1 MiB chunks.
+const DOS2UNIX_CHUNK: usize = 1 << 20;
+/// Raw md5 reads: large enough to keep syscalls rare, small enough to stay in L2 while hashed.
+const RAW_BUF: usize = 256 << 10;
+
+/// Which md5 flavour an entry uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algo {
+    /// DVC 3: md5 of the raw bytes.
+    Md5,
+    /// DVC 2.x: text chunks get CRLF -> LF before hashing.
+    Dos2Unix,
+}
+
+/// Hash of a file or directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HashInfo {
+    /// md5 hex, with `.dir` for directories.
+    pub md5: String,
+    pub size: u64,
+    /// Number of files, directories only.
+    pub nfiles: Option<u64>,
+    pub isexec: bool,
+    /// Directory manifest: sorted `(relpath, md5, size)` of every file.
+    pub entries: Option<Vec<DirEntry>>,
+}
+
+/// One file of a directory manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub relpath: String,
+    pub md5: String,
+    pub size: u64,
+}
+
+impl HashInfo {
+    pub fn is_dir(&self) -> bool {
+        self.md5.ends_with(".dir")
+    }
+}
+
+/// Files at least this big are read by a second thread while this one hashes.
+const OVERLAP_MIN: u64 = 4 << 20;
+
+/// md5 of a file's bytes (raw or dos2unix), streamed in large reads.
+pub fn md5_file(path: &Path, algo: Algo) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if algo == Algo::Md5 && len >= OVERLAP_MIN {
+        return md5_overlapped(f, path);
+    }
+    let chunk = if algo == Algo::Md5 { RAW_BUF } else { DOS2UNIX_CHUNK };
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = read_full(&mut f, &mut buf).map_err(|e| Error::io("reading", path, e))?;
+        if n == 0 {
+            break;
+        }
+        let data = &buf[..n];
+        if algo == Algo::Dos2Unix && is_text(data) {
+            h.update(dos2unix(data));
+        } else {
+            h.update(data);
+        }
+        if n < buf.len() {
+            break;
+        }
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Raw md5 with reading (kernel copy) and hashing on two threads, buffers recycled.
+fn md5_overlapped(mut f: std::fs::File, path: &Path) -> Result<String> {
+    use std::sync::mpsc::sync_channel;
+    let (tx_full, rx_full) = sync_channel::<(Vec<u8>, usize)>(3);
+    let (tx_empty, rx_empty) = sync_channel::<Vec<u8>>(4);
+    for _ in 0..4 {
+        let _ = tx_empty.send(vec![0u8; RAW_BUF]);
+    }
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || -> std::io::Result<()> {
+            while let Ok(mut buf) = rx_empty.recv() {
+                let n = read_full(&mut f, &mut buf)?;
+                if n == 0 || tx_full.send((buf, n)).is_err() || n < RAW_BUF {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let mut h = Md5::new();
+        for (buf, n) in rx_full.iter() {
+            h.update(&buf[..n]);
+            let _ = tx_empty.send(buf);
+        }
+        match reader.join() {
+            Ok(Ok(())) => Ok(hex(&h.finalize())),
+            Ok(Err(e)) => Err(Error::io("reading", path, e)),
+            Err(_) => Err(Error::io("reading", path, std::io::Error::other("reader thread panicked"))),
+        }
+    })
+}
+
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// dvc-data's text test: first 512 bytes without NUL and at most 30 % non-text bytes.
+fn is_text(chunk: &[u8]) -> bool {
+    let head = &chunk[..chunk.len().min(512)];
+    if head.is_empty() {
+        return true;
+    }
+    if head.contains(&0) {
+        return false;
+    }
+    let nontext = head
+        .iter()
+        .filter(|&&b| !((32..=126).contains(&b) || matches!(b, b'\n' | b'\r' | b'\t' | 0x0c | 0x08)))
+        .count();
+    nontext * 100 <= head.len() * 30
+}
+
+fn dos2unix(chunk: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(chunk.len());
+    let mut i = 0;
+    while i < chunk.len() {
+        if chunk[i] == b'\r' && chunk.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(chunk[i]);
+        i += 1;
+    }
+    out
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// md5 of a file through the state cache.
+fn file_md5_cached(path: &Path, meta: &std::fs::Metadata, algo: Algo, state: &HashState) -> Result<String> {
+    if let Some(h) = state.get(path, meta, algo) {
+        return Ok(h);
+    }
+    let h = md5_file(path, algo)?;
+    state.put(path, meta, algo, &h);
+    Ok(h)
+}
+
+/// Hashes a file or directory. Symlinks are followed; empty directories are ignored.
+pub fn hash_path(path: &Path, algo: Algo, state: &HashState) -> Result<HashInfo> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
+    if meta.is_dir() {
+        let files = list_files(path)?;
+        let mut entries: Vec<DirEntry> = files
+            .par_iter()
+            .map(|(rel, abs)| {
+                let m = std::fs::metadata(abs).map_err(|e| Error::io("reading", abs, e))?;
+                Ok(DirEntry { relpath: rel.clone(), md5: file_md5_cached(abs, &m, algo, state)?, size: m.len() })
+            })
+            .collect::<Result<_>>()?;
+        entries.sort_by(|a, b| a.relpath.cmp(&b.relpath));
+        let manifest = manifest_bytes(&entries);
+        let md5 = format!("{}.dir", hex(&Md5::digest(&manifest)));
+        Ok(HashInfo {
+            md5,
+            size: entries.iter().map(|e| e.size).sum(),
+            nfiles: Some(entries.len() as u64),
+            isexec: false,
+            entries: Some(entries),
+        })
+    } else {
+        Ok(HashInfo {
+            md5: file_md5_cached(path, &meta, algo, state)?,
+            size: meta.len(),
+            nfiles: None,
+            isexec: meta.permissions().mode() & 0o111 != 0,
+            entries: None,
+        })
+    }
+}
+
+/// Every regular file below `dir` (following symlinks) as (relpath with '/', absolute path).
+pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(String::new(), dir.to_path_buf())];
+    while let Some((prefix, d)) = stack.pop() {
+        let rd = std::fs::read_dir(&d).map_err(|e| Error::io("listing", &d, e))?;
+        for entry in rd {
+            let entry = entry.map_err(|e| Error::io("listing", &d, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let abs = entry.path();
+            let ft = entry.file_type().map_err(|e| Error::io("reading", &abs, e))?;
+            let is_dir = if ft.is_symlink() { abs.is_dir() } else { ft.is_dir() };
+            if is_dir {
+                stack.push((rel, abs));
+            } else if ft.is_file() || abs.is_file() {
+                out.push((rel, abs));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `.dir` manifest exactly as Python's `json.dumps(entries, sort_keys=True)` writes it.
+pub fn manifest_bytes(entries: &[DirEntry]) -> Vec<u8> {
+    let mut s = String::with_capacity(entries.len() * 70 + 2);
+    s.push('[');
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str("{\"md5\": ");
+        json_ascii(&mut s, &e.md5);
+        s.push_str(", \"relpath\": ");
+        json_ascii(&mut s, &e.relpath);
+        s.push('}');
+    }
+    s.push(']');
+    s.into_bytes()
+}
+
+fn json_ascii(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Parses a `.dir` manifest (from the cache) into entries (sizes unknown: 0).
+pub fn parse_manifest(bytes: &[u8]) -> Option<Vec<DirEntry>> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    v.as_array()?
+        .iter()
+        .map(|e| {
+            Some(DirEntry {
+                relpath: e.get("relpath")?.as_str()?.to_string(),
+                md5: e.get("md5")?.as_str()?.to_string(),
+                size: 0,
+            })
+        })
+        .collect()
+}
+
+/// (inode, mtime ns, size) of a file, the key of the hash state.
+pub fn stat_key(meta: &std::fs::Metadata) -> (u64, i128, u64) {
+    (meta.ino(), meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128, meta.len())
+}

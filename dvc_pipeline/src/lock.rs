@@ -1,0 +1,186 @@
+//! dvc.lock: reading (DVC 3 and 2.x entries, any YAML style) and writing (ruamel's block
+//! style), one stage entry at a time, atomically. Unchanged entries keep their exact form.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::hashing::{Algo, HashInfo};
+use crate::params::ParamValues;
+use crate::repo::write_atomic;
+use crate::yaml::{self, Node, Value, err_at};
+
+/// One dep or out entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LockOut {
+    pub path: String,
+    /// `Md5` when `hash: md5` is present (DVC 3), `Dos2Unix` for DVC 2.x entries.
+    pub algo: Algo,
+    pub md5: String,
+    pub size: Option<u64>,
+    pub nfiles: Option<u64>,
+    pub isexec: bool,
+}
+
+impl LockOut {
+    pub fn from_hash(path: &str, h: &HashInfo) -> Self {
+        LockOut {
+            path: path.to_string(),
+            algo: Algo::Md5,
+            md5: h.md5.clone(),
+            size: Some(h.size),
+            nfiles: h.nfiles,
+            isexec: h.isexec,
+        }
+    }
+
+    pub fn to_node(&self) -> Node {
+        let mut m = vec![("path".to_string(), Node::str(self.path.clone()))];
+        if self.algo == Algo::Md5 {
+            m.push(("hash".into(), Node::str("md5")));
+        }
+        m.push(("md5".into(), Node::str(self.md5.clone())));
+        if let Some(s) = self.size {
+            m.push(("size".into(), Node::new(Value::Int(s as i64))));
+        }
+        if let Some(n) = self.nfiles {
+            m.push(("nfiles".into(), Node::new(Value::Int(n as i64))));
+        }
+        if self.isexec {
+            m.push(("isexec".into(), Node::new(Value::Bool(true))));
+        }
+        Node::new(Value::Map(m))
+    }
+}
+
+/// One stage's entry.
+#[derive(Clone, Debug)]
+pub struct LockStage {
+    pub cmd: Node,
+    pub deps: Vec<LockOut>,
+    pub params: ParamValues,
+    pub outs: Vec<LockOut>,
+}
+
+impl LockStage {
+    pub fn to_node(&self) -> Node {
+        let mut m = vec![("cmd".to_string(), self.cmd.clone())];
+        if !self.deps.is_empty() {
+            m.push(("deps".into(), Node::new(Value::Seq(self.deps.iter().map(LockOut::to_node).collect()))));
+        }
+        if !self.params.is_empty() {
+            let p = self.params.iter().map(|(f, kv)| (f.clone(), Node::new(Value::Map(kv.clone())))).collect();
+            m.push(("params".into(), Node::new(Value::Map(p))));
+        }
+        if !self.outs.is_empty() {
+            m.push(("outs".into(), Node::new(Value::Seq(self.outs.iter().map(LockOut::to_node).collect()))));
+        }
+        Node::new(Value::Map(m))
+    }
+
+    pub fn from_node(n: &Node, file: &Path, key: &str) -> Result<Self> {
+        let cmd = n.get("cmd").cloned().ok_or_else(|| err_at(file, n.line, key, "lock entry has no 'cmd'"))?;
+        let list = |k: &str| -> Result<Vec<LockOut>> {
+            match n.get(k) {
+                None => Ok(Vec::new()),
+                Some(Node { value: Value::Seq(items), .. }) => {
+                    items.iter().map(|i| parse_out(i, file, &format!("{key}.{k}"))).collect()
+                }
+                Some(Node { value: Value::Null, .. }) => Ok(Vec::new()),
+                Some(other) => Err(err_at(file, other.line, &format!("{key}.{k}"), "expected a list")),
+            }
+        };
+        let mut params = Vec::new();
+        if let Some(p) = n.get("params").and_then(Node::as_map) {
+            for (f, kv) in p {
+                params.push((f.clone(), kv.as_map().map(<[_]>::to_vec).unwrap_or_default()));
+            }
+        }
+        Ok(LockStage { cmd, deps: list("deps")?, params, outs: list("outs")? })
+    }
+}
+
+fn parse_out(n: &Node, file: &Path, key: &str) -> Result<LockOut> {
+    let s = |k: &str| n.get(k).and_then(|v| v.to_interp_string());
+    let num = |k: &str| match n.get(k).map(|v| &v.value) {
+        Some(Value::Int(i)) => Some(*i as u64),
+        _ => None,
+    };
+    let path = s("path").ok_or_else(|| err_at(file, n.line, key, "entry without 'path'"))?;
+    let algo = match s("hash").as_deref() {
+        None => Algo::Dos2Unix,
+        Some("md5") => Algo::Md5,
+        Some(other) => return Err(err_at(file, n.line, key, format!("unsupported hash '{other}' (only md5)"))),
+    };
+    Ok(LockOut {
+        path,
+        algo,
+        md5: s("md5").unwrap_or_default(),
+        size: num("size"),
+        nfiles: num("nfiles"),
+        isexec: matches!(n.get("isexec").map(|v| &v.value), Some(Value::Bool(true))),
+    })
+}
+
+/// A whole dvc.lock, stage order preserved.
+#[derive(Clone, Debug, Default)]
+pub struct LockFile {
+    pub stages: Vec<(String, LockStage)>,
+}
+
+impl LockFile {
+    /// Reads `path`; a missing file is an empty lock.
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Ok(LockFile::default());
+        }
+        let doc = yaml::load_file(path)?;
+        if let Some(s) = doc.get("schema")
+            && s.as_str() != Some("2.0")
+        {
+            return Err(err_at(path, s.line, "schema", "unsupported dvc.lock schema (expected '2.0')"));
+        }
+        let mut stages = Vec::new();
+        if let Some(m) = doc.get("stages").and_then(Node::as_map) {
+            for (name, entry) in m {
+                stages.push((name.clone(), LockStage::from_node(entry, path, &format!("stages.{name}"))?));
+            }
+        }
+        Ok(LockFile { stages })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&LockStage> {
+        self.stages.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+
+    /// Updates an entry in place, or appends a new one.
+    pub fn set(&mut self, name: &str, entry: LockStage) {
+        match self.stages.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = entry,
+            None => self.stages.push((name.to_string(), entry)),
+        }
+    }
+
+    pub fn to_yaml(&self) -> String {
+        let stages = self.stages.iter().map(|(n, s)| (n.clone(), s.to_node())).collect();
+        let doc = Node::new(Value::Map(vec![
+            ("schema".into(), Node::str("2.0")),
+            ("stages".into(), Node::new(Value::Map(stages))),
+        ]));
+        yaml::emit(&doc)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, self.to_yaml().as_bytes())
+    }
+}
+
+/// Re-reads the lock, replaces one stage entry and writes it back atomically (so concurrent
+/// edits of other entries and the entry order survive).
+pub fn update_entry(path: &Path, name: &str, entry: LockStage) -> Result<()> {
+    let mut lock = LockFile::load(path)?;
+    lock.set(name, entry);
+    lock.save(path).map_err(|e| match e {
+        Error::Io { source, .. } => Error::io("writing", path, source),
+        other => other,
+    })
+}

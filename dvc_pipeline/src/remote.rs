@@ -1,0 +1,35 @@
+//! Opening a configured remote as an [`object_storage::Store`]: S3 (endpointurl, region,
+//! credentials from config.local or the AWS environment) or a local directory (relative to
+//! `.dvc/`).
+
+use object_storage::{S3Options, Store};
+
+use crate::config::RemoteConfig;
+use crate::error::{Error, Result};
+use crate::repo::Repo;
+
+pub fn open(repo: &Repo, remote: &RemoteConfig) -> Result<Store> {
+    let opt = |k: &str| remote.options.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if remote.url.starts_with("s3://") {
+        let mut o = S3Options::from_url(&remote.url)?;
+        o.endpoint_url = opt("endpointurl");
+        o.region = opt("region");
+        o.access_key_id = opt("access_key_id");
+        o.secret_access_key = opt("secret_access_key");
+        o.session_token = opt("session_token");
+        o.fill_from_env();
+        return Ok(Store::s3(o)?);
+    }
+    if let Some((scheme, _)) = remote.url.split_once("://")
+        && scheme != "file"
+    {
+        return Err(Error::Usage(format!(
+            "remote '{}': '{scheme}://' remotes are not supported; use s3:// or a local directory",
+            remote.name
+        )));
+    }
+    let path = remote.url.strip_prefix("file://").unwrap_or(&remote.url);
+    let p = std::path::Path::new(path);
+    let abs = if p.is_absolute() { p.to_path_buf() } else { crate::dvcfile::normalize(&repo.dvc_dir().join(p)) };
+    Ok(Store::local(abs))
+}

@@ -1,0 +1,293 @@
+//! The DVC-compatible pipeline commands of `model-creation` (init, repro, status, dag, add,
+//! checkout, remote, push, pull, fetch, gc, metrics, publish): argument parsing and output
+//! only; the work is done by the `dvc_pipeline` and `object_storage` crates.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use dvc_pipeline::repro::{Outcome, ReproOptions};
+use dvc_pipeline::{Engine, Repo, config, remote, status, transfer, workspace};
+
+/// Pipeline and data commands, named and shaped like dvc's.
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Make the current directory a DVC repository (.dvc/, .dvcignore).
+    Init,
+    /// Run the stages whose command, dependencies, parameters or outputs changed.
+    Repro {
+        /// Stages to reproduce (with everything upstream); default: all.
+        targets: Vec<String>,
+        /// Run even the stages that did not change.
+        #[arg(short, long)]
+        force: bool,
+        /// Only print what would run.
+        #[arg(long)]
+        dry: bool,
+        /// Run the targets and the stages downstream of them.
+        #[arg(long)]
+        downstream: bool,
+    },
+    /// Show which stages and tracked data changed since the last run.
+    Status {
+        /// Print dvc's JSON form.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the stages and their dependencies in execution order.
+    Dag,
+    /// Track files or directories: cache them and write PATH.dvc.
+    Add {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Restore tracked outputs from the cache.
+    Checkout,
+    /// Manage remotes in .dvc/config (or .dvc/config.local with --local).
+    Remote {
+        #[command(subcommand)]
+        cmd: RemoteCommand,
+    },
+    /// Upload cached outputs the remote lacks.
+    Push(TransferArgs),
+    /// Download missing cached outputs and check them out.
+    Pull(TransferArgs),
+    /// Download missing cached outputs into the cache only.
+    Fetch(TransferArgs),
+    /// Delete cache objects the workspace no longer uses.
+    Gc {
+        /// Keep only what the current workspace uses (required).
+        #[arg(short, long)]
+        workspace: bool,
+    },
+    /// Show metrics declared in dvc.yaml.
+    Metrics {
+        #[command(subcommand)]
+        cmd: MetricsCommand,
+    },
+    /// Upload a model directory to s3://bucket/models/<name>/<version>/ (metadata.json last).
+    Publish {
+        /// The model directory (must contain metadata.json).
+        #[arg(long)]
+        model: PathBuf,
+        /// Destination prefix, e.g. s3://models/models/ae/1/ (AWS_* variables give endpoint and keys).
+        #[arg(long)]
+        to: String,
+        /// Replace a model already published there.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Options shared by push, pull and fetch.
+#[derive(Debug, clap::Args)]
+pub struct TransferArgs {
+    /// Remote name (default: core.remote).
+    #[arg(short, long)]
+    pub remote: Option<String>,
+    /// Parallel transfers.
+    #[arg(short, long, default_value_t = 16)]
+    pub jobs: usize,
+}
+
+/// `remote` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote (s3://bucket/prefix or a directory).
+    Add {
+        name: String,
+        url: String,
+        /// Make it the default remote.
+        #[arg(short, long)]
+        default: bool,
+        /// Replace an existing remote of that name.
+        #[arg(short, long)]
+        force: bool,
+        /// Write to .dvc/config.local (not committed).
+        #[arg(long)]
+        local: bool,
+    },
+    /// Set or unset an option (endpointurl, region, access_key_id, secret_access_key, ...).
+    Modify {
+        name: String,
+        option: String,
+        value: Option<String>,
+        #[arg(short, long)]
+        unset: bool,
+        #[arg(long)]
+        local: bool,
+    },
+    /// Set the default remote.
+    Default {
+        name: String,
+        #[arg(long)]
+        local: bool,
+    },
+    /// List remotes.
+    List,
+}
+
+/// `metrics` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Print the metrics files' values.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn cwd() -> Result<PathBuf> {
+    std::env::current_dir().context("reading the current directory")
+}
+
+/// Runs one pipeline command.
+pub fn run(cmd: PipelineCommand) -> Result<()> {
+    match cmd {
+        PipelineCommand::Init => {
+            let repo = Repo::init(&cwd()?)?;
+            println!("Initialized DVC repository in {}.", repo.root.display());
+        }
+        PipelineCommand::Repro { targets, force, dry, downstream } => {
+            let engine = Engine::open(&cwd()?)?;
+            let opts = ReproOptions { targets, force, dry, downstream };
+            let results = dvc_pipeline::repro::repro(&engine, &opts, &mut |l| println!("{l}"))?;
+            let ran = results.iter().filter(|(_, o)| *o == Outcome::Ran).count();
+            if dry && ran > 0 {
+                println!("(dry run: {ran} stage(s) would run; nothing was changed)");
+            }
+        }
+        PipelineCommand::Status { json } => {
+            let engine = Engine::open(&cwd()?)?;
+            let items = status::status(&engine)?;
+            if json {
+                let m: serde_json::Map<String, serde_json::Value> = items.into_iter().collect();
+                println!("{}", serde_json::Value::Object(m));
+            } else {
+                print!("{}", status::render(&items));
+            }
+        }
+        PipelineCommand::Dag => {
+            let engine = Engine::open(&cwd()?)?;
+            let p = &engine.pipeline;
+            for i in p.order(&(0..p.stages.len()).collect::<Vec<_>>())? {
+                let ups: Vec<String> = p.deps_of[i].iter().map(|&j| p.display_name(j)).collect();
+                if ups.is_empty() {
+                    println!("{}", p.display_name(i));
+                } else {
+                    println!("{} <- {}", p.display_name(i), ups.join(", "));
+                }
+            }
+        }
+        PipelineCommand::Add { paths } => {
+            let engine = Engine::open(&cwd()?)?;
+            for p in paths {
+                let f = dvc_pipeline::add::add(&engine, &p)?;
+                println!("Added '{}': track '{}' in git.", p.display(), engine.repo.rel(&f));
+            }
+        }
+        PipelineCommand::Checkout => {
+            let engine = Engine::open(&cwd()?)?;
+            for p in workspace::checkout(&engine)? {
+                println!("M       {p}");
+            }
+        }
+        PipelineCommand::Remote { cmd } => remote_cmd(cmd)?,
+        PipelineCommand::Push(a) => {
+            let engine = Engine::open(&cwd()?)?;
+            let store = open_remote(&engine, a.remote.as_deref())?;
+            let r = runtime()?.block_on(transfer::push(&engine, &store, a.jobs))?;
+            report_missing(&r, "local cache");
+            println!("{} files pushed ({} already on the remote)", r.transferred, r.skipped);
+        }
+        PipelineCommand::Fetch(a) => {
+            let engine = Engine::open(&cwd()?)?;
+            let store = open_remote(&engine, a.remote.as_deref())?;
+            let r = runtime()?.block_on(transfer::fetch(&engine, &store, a.jobs))?;
+            report_missing(&r, "remote");
+            println!("{} files fetched", r.transferred);
+        }
+        PipelineCommand::Pull(a) => {
+            let engine = Engine::open(&cwd()?)?;
+            let store = open_remote(&engine, a.remote.as_deref())?;
+            let r = runtime()?.block_on(transfer::fetch(&engine, &store, a.jobs))?;
+            report_missing(&r, "remote");
+            let restored = workspace::checkout(&engine)?;
+            for p in &restored {
+                println!("A       {p}");
+            }
+            println!("{} files fetched, {} outputs checked out", r.transferred, restored.len());
+        }
+        PipelineCommand::Gc { workspace: ws } => {
+            if !ws {
+                bail!("gc needs --workspace (keep only what the current workspace uses)");
+            }
+            let engine = Engine::open(&cwd()?)?;
+            let n = workspace::gc_workspace(&engine)?;
+            println!("Removed {n} unused cache object(s).");
+        }
+        PipelineCommand::Metrics { cmd: MetricsCommand::Show { json } } => {
+            let engine = Engine::open(&cwd()?)?;
+            let rows = workspace::metrics(&engine)?;
+            if json {
+                let mut m = serde_json::Map::new();
+                for (f, k, v) in rows {
+                    let e = m.entry(f).or_insert_with(|| serde_json::json!({}));
+                    if let Some(o) = e.as_object_mut() {
+                        o.insert(k, v);
+                    }
+                }
+                println!("{}", serde_json::Value::Object(m));
+            } else if rows.is_empty() {
+                println!("No metrics found: declare them under 'metrics:' in dvc.yaml and run repro.");
+            } else {
+                print!("{}", workspace::render_metrics(&rows));
+            }
+        }
+        PipelineCommand::Publish { model, to, force } => {
+            if !to.starts_with("s3://") {
+                bail!("--to must be an s3://bucket/models/<name>/<version>/ prefix, got '{to}'");
+            }
+            let store = object_storage::Store::from_uri(&to)?;
+            let n = runtime()?.block_on(dvc_pipeline::publish::publish(&model, &store, force, 8))?;
+            println!("Published {n} files from {} to {to}", model.display());
+        }
+    }
+    Ok(())
+}
+
+fn open_remote(engine: &Engine, name: Option<&str>) -> Result<object_storage::Store> {
+    let cfg = config::Config::load(&engine.repo)?;
+    let rc = cfg.remote(name)?;
+    Ok(remote::open(&engine.repo, &rc)?)
+}
+
+fn report_missing(r: &transfer::Report, place: &str) {
+    if !r.missing.is_empty() {
+        eprintln!("WARNING: {} object(s) missing from the {place}: {}", r.missing.len(), r.missing.join(", "));
+    }
+}
+
+fn remote_cmd(cmd: RemoteCommand) -> Result<()> {
+    let cwd = cwd()?;
+    let repo = Repo::find(&cwd)?;
+    match cmd {
+        RemoteCommand::Add { name, url, default, force, local } => {
+            config::remote_add(&repo, &cwd, &name, &url, default, force, local)?;
+        }
+        RemoteCommand::Modify { name, option, value, unset, local } => {
+            config::remote_modify(&repo, &name, &option, value.as_deref(), unset, local)?;
+        }
+        RemoteCommand::Default { name, local } => config::remote_default(&repo, &name, local)?,
+        RemoteCommand::List => {
+            for (n, u) in config::remote_list(&repo)? {
+                println!("{n}\t{u}");
+            }
+        }
+    }
+    Ok(())
+}

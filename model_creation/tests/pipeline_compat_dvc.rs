@@ -1,0 +1,199 @@
+//! Side by side with real dvc 3 on scratch workspaces covering the tricky parts of
+//! DVC-FORMAT.md: the same pipeline reproduced by each gives equal locks and byte-identical
+//! `.dir` objects, and each treats the other's lock as up to date.
+
+mod pipeline_support;
+
+use pipeline_support::*;
+use std::path::Path;
+
+const PARAMS: &str =
+    "prepare:\n  split: 0.2\ntrain:\n  epochs: 3\n  lr: 1e-3\n  layers:\n  - 1\n  - 2\nnames:\n- x\n- y\nflag: yes\n";
+
+const DVC_YAML: &str = r#"stages:
+  prepare:
+    cmd: mkdir -p out && cp -R data/imgs/. out/imgs && tr -d '\r' < data/raw.csv > out/clean.csv
+    deps:
+      - data/raw.csv
+      - data/imgs
+    params:
+      - prepare.split
+    outs:
+      - out/imgs
+      - out/clean.csv
+  train:
+    cmd:
+      - wc -l out/clean.csv > model.txt
+      - echo '{"acc":0.9}' > metrics.json
+      - echo "lr=${train.lr} flag=${flag}" > info.txt
+    deps:
+      - out/clean.csv
+    params:
+      - train
+      - custom.yaml:
+          - beta
+      - whole.yaml:
+    outs:
+      - model.txt
+      - info.txt:
+          persist: true
+    metrics:
+      - metrics.json:
+          cache: false
+  each:
+    foreach: ${names}
+    do:
+      cmd: echo ${item} > "each_${item}.txt"
+      outs:
+        - "each_${item}.txt"
+  mat:
+    matrix:
+      m: [a, b]
+      n: [1, 2]
+    cmd: echo ${item.m}${item.n} > mat_${item.m}_${item.n}.txt
+    outs:
+      - mat_${item.m}_${item.n}.txt
+  multi:
+    wdir: sub
+    cmd: |
+      X=hello
+      echo "x=$X" > ../multi.txt
+    deps:
+      - ../out/clean.csv
+    outs:
+      - ../multi.txt
+"#;
+
+fn workspace(dir: &Path) {
+    write(
+        dir,
+        &[
+            ("data/raw.csv", b"id,label\r\n1,cat\r\n"),
+            ("data/imgs/a.txt", b"A"),
+            ("data/imgs/b.txt", b"B\n"),
+            ("data/imgs/sub/c.txt", b"deep\n"),
+            ("data/imgs/.hidden/h", b"hidden\n"),
+            ("data/imgs/B.txt", b"upper"),
+            ("data/imgs/a-b/x", b"dash"),
+            ("data/imgs/a/b", b"slash"),
+            ("data/imgs/empty", b""),
+            ("data/imgs/\u{e9} caf\u{e9}.txt", b"cafe"),
+            ("data/imgs/\u{1f600}.txt", b"smile"),
+            ("data/imgs/crlf.txt", b"x\r\ny\r\n"),
+            ("sub/.keep", b""),
+            ("params.yaml", PARAMS.as_bytes()),
+            ("custom.yaml", b"beta: 6\ngamma: 7\n"),
+            ("whole.yaml", b"w1: 1\nw2:\n  deep: [1, 2]\n"),
+            ("dvc.yaml", DVC_YAML.as_bytes()),
+        ],
+    );
+    std::fs::create_dir_all(dir.join("data/imgs/emptydir/inner")).expect("mkdir");
+}
+
+fn init_pair() -> Option<(std::path::PathBuf, tempfile::TempDir, tempfile::TempDir)> {
+    let dvc = dvc()?;
+    let a = tempfile::tempdir().expect("tempdir");
+    let b = tempfile::tempdir().expect("tempdir");
+    workspace(a.path());
+    workspace(b.path());
+    run_ok(&dvc, a.path(), &["init", "--no-scm", "-q"]);
+    run_ok(&ours(), b.path(), &["init"]);
+    Some((dvc, a, b))
+}
+
+#[test]
+fn same_pipeline_gives_equal_locks_and_identical_dir_objects() {
+    let Some((dvc, a, b)) = init_pair() else { return };
+    run_ok(&dvc, a.path(), &["repro", "-q"]);
+    run_ok(&ours(), b.path(), &["repro"]);
+
+    assert_eq!(lock_json(a.path()), lock_json(b.path()), "parsed dvc.lock differs between dvc and us");
+    let (ca, cb) = (cache_objects(a.path()), cache_objects(b.path()));
+    let names = |c: &[(String, Vec<u8>)]| c.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&ca), names(&cb), "cache objects differ");
+    let dirs: Vec<_> = ca.iter().filter(|(k, _)| k.ends_with(".dir")).collect();
+    assert!(!dirs.is_empty(), "expected .dir objects");
+    for (k, bytes) in dirs {
+        let ours = cb.iter().find(|(k2, _)| k2 == k).map(|(_, v)| v);
+        assert_eq!(Some(bytes), ours, ".dir object {k} not byte-identical");
+    }
+    assert_eq!(snapshot(a.path()).len(), snapshot(b.path()).len());
+    // Interpolated cmd and YAML 1.2 values reached the lock as dvc writes them.
+    let lock = lock_json(b.path());
+    assert_eq!(lock["train"]["params"]["params.yaml"]["train"]["lr"], serde_json::json!(0.001));
+    assert!(lock["each@x"].is_object() && lock["mat@b-2"].is_object(), "{lock}");
+}
+
+#[test]
+fn each_treats_the_others_lock_as_up_to_date() {
+    let Some((dvc, a, b)) = init_pair() else { return };
+    run_ok(&dvc, a.path(), &["repro", "-q"]);
+    run_ok(&ours(), b.path(), &["repro"]);
+
+    assert_eq!(status_json(&ours(), a.path()), serde_json::json!({}), "we see dvc's workspace as changed");
+    assert_eq!(status_json(&dvc, b.path()), serde_json::json!({}), "dvc sees our workspace as changed");
+    let lock_before = std::fs::read(a.path().join("dvc.lock")).expect("lock");
+    let out = run_ok(&ours(), a.path(), &["repro"]);
+    assert!(out.contains("Data and pipelines are up to date"), "{out}");
+    assert_eq!(
+        lock_before,
+        std::fs::read(a.path().join("dvc.lock")).expect("lock"),
+        "an up-to-date lock was rewritten"
+    );
+    let out = run_ok(&dvc, b.path(), &["repro"]);
+    assert!(out.contains("up to date"), "dvc re-ran our stages: {out}");
+}
+
+#[test]
+fn status_reports_changes_like_dvc() {
+    let Some((dvc, a, _b)) = init_pair() else { return };
+    run_ok(&dvc, a.path(), &["repro", "-q"]);
+    // A used param, a whole-dict param, a dep and a deleted out change.
+    std::fs::write(
+        a.path().join("params.yaml"),
+        PARAMS.replace("split: 0.2", "split: 0.3").replace("epochs: 3", "epochs: 4"),
+    )
+    .expect("write");
+    std::fs::write(a.path().join("data/imgs/a.txt"), b"changed").expect("write");
+    std::fs::remove_file(a.path().join("model.txt")).expect("rm");
+    // mtime-only change does not count.
+    std::fs::write(a.path().join("data/raw.csv"), b"id,label\r\n1,cat\r\n").expect("write");
+    assert_eq!(status_json(&ours(), a.path()), status_json(&dvc, a.path()));
+}
+
+#[test]
+fn dvc2_lock_is_up_to_date_for_both_and_not_rewritten() {
+    let Some(dvc) = dvc() else { return };
+    let d = tempfile::tempdir().expect("tempdir");
+    // md5-dos2unix of the CRLF file, as DVC 2.x recorded it (DVC-FORMAT.md §8).
+    let lock = "schema: '2.0'\nstages:\n  copy:\n    cmd: cp data/raw.csv out.csv\n    deps:\n    - path: data/raw.csv\n      md5: 0f73e4cad20754a1eec8c0884f93c799\n      size: 17\n    outs:\n    - path: out.csv\n      md5: 0f73e4cad20754a1eec8c0884f93c799\n      size: 17\n";
+    write(
+        d.path(),
+        &[
+            ("data/raw.csv", b"id,label\r\n1,cat\r\n"),
+            ("out.csv", b"id,label\r\n1,cat\r\n"),
+            ("data/other.txt", b"other\n"),
+            ("dvc.yaml", b"stages:\n  copy:\n    cmd: cp data/raw.csv out.csv\n    deps:\n    - data/raw.csv\n    outs:\n    - out.csv\n"),
+            ("dvc.lock", lock.as_bytes()),
+        ],
+    );
+    run_ok(&ours(), d.path(), &["init"]);
+    // DVC 2.x cache layout: raw CRLF bytes under the dos2unix md5.
+    write(d.path(), &[(".dvc/cache/0f/73e4cad20754a1eec8c0884f93c799", b"id,label\r\n1,cat\r\n")]);
+    assert_eq!(status_json(&dvc, d.path()), serde_json::json!({}));
+    assert_eq!(status_json(&ours(), d.path()), serde_json::json!({}));
+    let out = run_ok(&ours(), d.path(), &["repro"]);
+    assert!(out.contains("didn't change"), "{out}");
+    assert_eq!(std::fs::read_to_string(d.path().join("dvc.lock")).expect("lock"), lock);
+
+    // A new dep makes the stage run: the unchanged 2.x entries keep their form, the new one is 3.x.
+    std::fs::write(d.path().join("dvc.yaml"), "stages:\n  copy:\n    cmd: cp data/raw.csv out.csv\n    deps:\n    - data/raw.csv\n    - data/other.txt\n    outs:\n    - out.csv\n").expect("write");
+    run_ok(&ours(), d.path(), &["repro"]);
+    let l = lock_json(d.path());
+    let deps = l["copy"]["deps"].as_array().expect("deps").clone();
+    assert_eq!(deps[0]["path"], "data/other.txt");
+    assert_eq!(deps[0]["hash"], "md5");
+    assert_eq!(deps[1]["md5"], "0f73e4cad20754a1eec8c0884f93c799");
+    assert!(deps[1].get("hash").is_none(), "unchanged 2.x entry was rewritten: {l}");
+    assert_eq!(status_json(&dvc, d.path()), serde_json::json!({}), "dvc disagrees with our mixed lock");
+}

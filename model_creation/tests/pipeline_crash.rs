@@ -1,0 +1,126 @@
+//! Crash safety: killing repro in the middle of a stage or while a large out is being cached
+//! leaves no partial object under a final cache name and the last good dvc.lock; an
+//! interrupted push completes when re-run.
+
+mod pipeline_support;
+
+use pipeline_support::*;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(ours());
+    cmd.args(args).current_dir(dir).env("SHELL", "/bin/sh").stdout(Stdio::null()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.process_group(0);
+    cmd.spawn().expect("spawn")
+}
+
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill").args(["-9", "--", &format!("-{}", child.id())]).status();
+    let _ = child.wait();
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every object under a final (non-temporary) name holds the bytes its name says.
+fn assert_cache_sound(root: &Path) {
+    for (key, bytes) in cache_objects(root) {
+        let name = key.replace('/', "");
+        let want = name.trim_end_matches(".dir");
+        let got = dvc_pipeline::hashing::hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
+        assert_eq!(got, want, "cache object {key} is partial or corrupt");
+    }
+}
+
+const YAML: &str = "stages:\n  s:\n    cmd: cat in.txt > out.txt && sleep $((STAGE_PAUSE+0)) && head -c 8000000 /dev/zero > big.out && cat in.txt >> big.out\n    deps:\n    - in.txt\n    outs:\n    - out.txt\n    - big.out\n";
+
+fn setup() -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), &[("in.txt", b"v1\n"), ("dvc.yaml", YAML.as_bytes())]);
+    run_ok(&ours(), d.path(), &["init"]);
+    run_ok(&ours(), d.path(), &["repro"]);
+    d
+}
+
+#[test]
+fn killed_during_a_stage_keeps_the_last_good_lock() {
+    let d = setup();
+    let lock = std::fs::read(d.path().join("dvc.lock")).expect("lock");
+    std::fs::write(d.path().join("in.txt"), b"v2\n").expect("write");
+    let mut child = spawn(d.path(), &["repro"], &[("STAGE_PAUSE", "30")]);
+    wait_for("the stage to start", || std::fs::read(d.path().join("out.txt")).is_ok_and(|b| b == b"v2\n"));
+    kill_group(&mut child);
+    assert_eq!(std::fs::read(d.path().join("dvc.lock")).expect("lock"), lock, "lock changed by a killed run");
+    assert_cache_sound(d.path());
+    let out = run_ok(&ours(), d.path(), &["repro"]);
+    assert!(out.contains("Running stage 's'"), "{out}");
+    assert_eq!(status_json(&ours(), d.path()), serde_json::json!({}));
+}
+
+#[test]
+fn killed_while_caching_a_large_out_leaves_no_partial_object() {
+    let d = setup();
+    let lock = std::fs::read(d.path().join("dvc.lock")).expect("lock");
+    std::fs::write(d.path().join("in.txt"), b"v3\n").expect("write");
+    let mut child = spawn(d.path(), &["repro"], &[("DVC_PIPELINE_TEST_PAUSE_CACHING", "30000")]);
+    let objects = d.path().join(".dvc/cache/files/md5");
+    let has_tmp = || {
+        std::fs::read_dir(&objects).into_iter().flatten().flatten().any(|sub| {
+            std::fs::read_dir(sub.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|f| f.file_name().to_string_lossy().ends_with(".tmp"))
+        })
+    };
+    wait_for("caching to start", has_tmp);
+    kill_group(&mut child);
+    assert_eq!(std::fs::read(d.path().join("dvc.lock")).expect("lock"), lock, "lock changed by a killed run");
+    assert_cache_sound(d.path());
+    run_ok(&ours(), d.path(), &["repro"]);
+    assert_cache_sound(d.path());
+    assert_eq!(status_json(&ours(), d.path()), serde_json::json!({}));
+}
+
+#[test]
+fn interrupted_push_completes_when_rerun() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let remote = tempfile::tempdir().expect("tempdir");
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..400 {
+        files.push((format!("data/f{i:04}.txt"), vec![b'a' + (i % 26) as u8; 20_000 + i]));
+    }
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    write(d.path(), &refs);
+    run_ok(&ours(), d.path(), &["init"]);
+    run_ok(&ours(), d.path(), &["add", "data"]);
+    run_ok(&ours(), d.path(), &["remote", "add", "-d", "r", remote.path().to_str().expect("utf8")]);
+    let mut child = spawn(d.path(), &["push", "-j", "1"], &[("DVC_PIPELINE_TEST_PAUSE_TRANSFER", "50")]);
+    let objects = remote.path().join("files/md5");
+    wait_for("the upload to start", || std::fs::read_dir(&objects).map(|r| r.count() > 3).unwrap_or(false));
+    kill_group(&mut child);
+    let out = run_ok(&ours(), d.path(), &["push"]);
+    assert!(out.contains("files pushed"), "{out}");
+    // A fresh clone pulls everything back intact.
+    let c = tempfile::tempdir().expect("tempdir");
+    write(c.path(), &[]);
+    std::fs::copy(d.path().join("data.dvc"), c.path().join("data.dvc")).expect("copy");
+    run_ok(&ours(), c.path(), &["init"]);
+    run_ok(&ours(), c.path(), &["remote", "add", "-d", "r", remote.path().to_str().expect("utf8")]);
+    run_ok(&ours(), c.path(), &["pull"]);
+    let want: Vec<_> = snapshot(d.path()).into_iter().filter(|(k, _)| k.starts_with("data/")).collect();
+    let got: Vec<_> = snapshot(c.path()).into_iter().filter(|(k, _)| k.starts_with("data/")).collect();
+    assert_eq!(want.len(), 400);
+    assert_eq!(want, got);
+}

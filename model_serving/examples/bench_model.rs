@@ -1,0 +1,87 @@
+//! Writes the benchmark inputs of `scripts/bench_serving.sh`: a model of the default architecture
+//! for 32 features (window 4, hidden 32-16-16-32, as `model-creation train` builds for a
+//! 32-column table) and CSV bodies of 100 and 10,000 rows.
+//!
+//! The weights are pseudo-random: scoring speed depends on the shapes, not on the values, and
+//! this keeps the benchmark free of a burn build. Usage: `bench_model OUT_DIR`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use model_core::artifact::{FORMAT_VERSION, ModelMetadata, TrainingInfo};
+use model_core::{Architecture, Model, PointAggregation, Scaler, Threshold, ThresholdMethod, Window};
+
+const FEATURES: usize = 32;
+const WINDOW: usize = 4;
+
+/// Small deterministic generator (no rand dependency for a benchmark input).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let out = PathBuf::from(std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: bench_model OUT_DIR"))?);
+    std::fs::create_dir_all(&out)?;
+    let features: Vec<String> = (0..FEATURES).map(|i| format!("sensor_{i:02}")).collect();
+    let arch = Architecture::new(FEATURES * WINDOW, model_core::arch::DEFAULT_HIDDEN.to_vec());
+    let mut rng = Lcg(42);
+    let weights = arch
+        .layer_dims()
+        .into_iter()
+        .map(|(d_in, d_out)| {
+            let scale = (1.0 / d_in as f64).sqrt();
+            let w = (0..d_in * d_out).map(|_| (rng.next() * scale) as f32).collect();
+            let b = (0..d_out).map(|_| (rng.next() * 0.01) as f32).collect();
+            (w, b)
+        })
+        .collect();
+    let meta = ModelMetadata {
+        format_version: FORMAT_VERSION,
+        name: "bench-32".into(),
+        version: "1".into(),
+        created_by: "model_serving bench_model".into(),
+        features: features.clone(),
+        ignored_columns: vec!["timestamp".into()],
+        window: Window { length: WINDOW, stride: 1 },
+        point_aggregation: PointAggregation::Max,
+        architecture: arch,
+        scaler: Scaler { mean: vec![0.0; FEATURES], std: vec![1.0; FEATURES] },
+        threshold: Threshold { value: 1.5, method: ThresholdMethod::Quantile { q: 0.99 }, calibration_scores: 1000 },
+        training: TrainingInfo {
+            data_md5: "0".repeat(32),
+            data_rows: 0,
+            params: serde_json::json!({}),
+            backend: "none".into(),
+            epochs_run: 0,
+            best_epoch: 0,
+            final_train_loss: 0.0,
+            final_val_loss: 0.0,
+            train_loss: vec![],
+            val_loss: vec![],
+        },
+        weights_md5: String::new(),
+    };
+    let mut model = Model::from_parts(meta, weights)?;
+    model.save(&out.join("model"))?;
+
+    for rows in [100usize, 10_000] {
+        let mut csv = String::from("timestamp,");
+        csv.push_str(&features.join(","));
+        csv.push('\n');
+        for r in 0..rows {
+            write!(csv, "{r}")?;
+            for _ in 0..FEATURES {
+                write!(csv, ",{:.4}", rng.next() * 2.0)?;
+            }
+            csv.push('\n');
+        }
+        std::fs::write(out.join(format!("body_{rows}.csv")), csv)?;
+    }
+    println!("wrote {}/model and body_100.csv, body_10000.csv", out.display());
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Running one engine task: fetch the input from the task's S3, score it, plot it, upload the
+//! outputs, and PATCH the engine's callback. Every failure ends the task as `error` with a
+//! message a person can act on, and the engine is told in every case.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use model_core::plot::anomalies_png;
+
+use super::protocol::{INPUT_FIELD, ServiceTask, TaskStatus, TaskUpdate};
+use super::queue::Job;
+use super::store::TaskStore;
+use crate::inference::{InferenceError, Input, Scorer, run_blocking};
+use crate::metrics::Metrics;
+use crate::s3::{self, S3Endpoint};
+
+/// Accepted input extensions for the `text` field (text/csv, text/plain).
+const INPUT_EXTENSIONS: [&str; 2] = ["csv", "txt"];
+
+pub struct WorkerContext {
+    pub scorer: Scorer,
+    pub http: reqwest::Client,
+    pub metrics: Arc<Metrics>,
+    pub store: Arc<TaskStore>,
+    pub max_input_bytes: usize,
+    /// Waits between callback attempts; its length is the number of retries.
+    pub callback_backoff: Vec<Duration>,
+}
+
+pub async fn process(ctx: &WorkerContext, job: Job) {
+    let task = &job.task;
+    let id = task.task.id.as_str();
+    let outcome = run(ctx, task).await;
+    let update = match outcome {
+        Ok(keys) => TaskUpdate { status: TaskStatus::Finished, data_out: keys, error_message: None },
+        Err(message) => {
+            tracing::warn!(task = %id, error = %message, "engine task failed");
+            TaskUpdate { status: TaskStatus::Error, data_out: Vec::new(), error_message: Some(message) }
+        }
+    };
+    ctx.store.set(id, update.status);
+    let outcome = if update.status == TaskStatus::Finished { "finished" } else { "error" };
+    callback(ctx, &task.callback_url, id, &update).await;
+    ctx.metrics.tasks.with_label_values(&[outcome]).inc();
+    ctx.metrics.task_duration.observe(job.accepted.elapsed().as_secs_f64());
+    tracing::info!(task = %id, status = outcome, "engine task done");
+}
+
+/// The task's work; `Ok` holds the output keys in `data_out_fields` order (result PNG, scores JSON).
+async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, String> {
+    let id = task.task.id.as_str();
+    ctx.store.set(id, TaskStatus::Fetching);
+    if task.task.data_in.len() != 1 {
+        return Err(format!(
+            "expected 1 input (field \"{INPUT_FIELD}\"), got {}: {:?}",
+            task.task.data_in.len(),
+            task.task.data_in
+        ));
+    }
+    let key = task.task.data_in[0].as_str();
+    check_extension(key)?;
+    let endpoint = S3Endpoint {
+        endpoint: Some(task.s3_host.clone()),
+        region: task.s3_region.clone(),
+        access_key_id: task.s3_access_key_id.clone(),
+        secret_access_key: task.s3_secret_access_key.clone(),
+        session_token: None,
+    };
+    let client = endpoint.client();
+    let bytes =
+        s3::get(&client, &endpoint, &task.s3_bucket, key, ctx.max_input_bytes).await.map_err(|e| e.to_string())?;
+
+    ctx.store.set(id, TaskStatus::Processing);
+    let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string()).await.map_err(|e| e.to_string())?;
+    ctx.metrics.rows_scored.inc_by(scored.scores.scores.len() as u64);
+    ctx.metrics.anomalies_flagged.inc_by(scored.scores.anomalies.len() as u64);
+    let features = ctx.scorer.model().meta.features.clone();
+    let report = ctx.scorer.report(scored.scores.clone());
+    let png = run_blocking(move || {
+        let frame = &scored.frame;
+        let columns: Vec<Vec<f64>> = (0..frame.n_cols()).map(|j| frame.column(j)).collect();
+        let s = &scored.scores;
+        anomalies_png(&features, &columns, &s.scores, s.threshold, &s.flags())
+            .map_err(|e| InferenceError::Internal(format!("drawing the plot failed: {e}")))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec(&report).map_err(|e| format!("encoding the scores failed: {e}"))?;
+
+    ctx.store.set(id, TaskStatus::Saving);
+    let png_key = format!("{}.png", uuid::Uuid::new_v4());
+    let json_key = format!("{}.json", uuid::Uuid::new_v4());
+    s3::put(&client, &endpoint, &task.s3_bucket, &png_key, png, "image/png").await.map_err(|e| e.to_string())?;
+    s3::put(&client, &endpoint, &task.s3_bucket, &json_key, json, "application/json")
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(vec![png_key, json_key])
+}
+
+fn check_extension(key: &str) -> Result<(), String> {
+    let ext = std::path::Path::new(key).extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext {
+        Some(e) if INPUT_EXTENSIONS.contains(&e.as_str()) => Ok(()),
+        Some(e) => Err(format!(
+            "input {key:?} has type .{e}; the field \"{INPUT_FIELD}\" takes text/csv (.csv) or text/plain (.txt): \
+             upload a CSV file"
+        )),
+        None => Err(format!(
+            "input {key:?} has no file extension; the field \"{INPUT_FIELD}\" takes text/csv (.csv) or \
+             text/plain (.txt): upload a CSV file"
+        )),
+    }
+}
+
+/// PATCHes the result to the engine, retrying network errors and 5xx with backoff; a 4xx
+/// answer (unknown task, rejected body) will not change on retry, so it is logged and dropped.
+async fn callback(ctx: &WorkerContext, url: &str, id: &str, update: &TaskUpdate) {
+    let mut waits = ctx.callback_backoff.iter();
+    loop {
+        let problem = match ctx.http.patch(url).json(update).send().await {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) if r.status().is_client_error() && r.status() != reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                tracing::error!(task = %id, %url, %status, %body, "the engine rejected the task callback; not retrying");
+                return;
+            }
+            Ok(r) => format!("answered {}", r.status()),
+            Err(e) => format!("did not answer: {e}"),
+        };
+        let Some(wait) = waits.next() else {
+            tracing::error!(task = %id, %url, problem = %problem, "task callback failed; giving up");
+            return;
+        };
+        tracing::warn!(task = %id, %url, problem = %problem, retry_in = ?wait, "task callback failed; retrying");
+        ctx.metrics.callback_retries.inc();
+        tokio::time::sleep(*wait).await;
+    }
+}

@@ -1,0 +1,204 @@
+//! `POST /compute`: synchronous scoring of CSV or JSON rows, and the entry point of engine tasks
+//! (a JSON body with the engine's task shape is queued instead of scored).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use crate::inference::{Input, Report, Scored, run_blocking};
+
+/// Input name used in error messages about a request body.
+pub const REQUEST_BODY: &str = "request body";
+
+/// JSON input: rows in the model's feature order, or named columns (extra columns ignored).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ComputeJson {
+    Rows(RowsBody),
+    Columns(ColumnsBody),
+    Task(Box<crate::engine::ServiceTask>),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"rows": [[20.1, 3.02, 49.5, 10.2, 0.55, 229.8], [20.3, 3.01, 50.2, 10.1, 0.56, 230.1]]}))]
+pub struct RowsBody {
+    /// One array per row, values in the order of the model's `features` (see `GET /model`).
+    pub rows: Vec<Vec<f64>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"columns": {"temperature": [20.1, 20.3], "pressure": [3.02, 3.01], "flow": [49.5, 50.2],
+    "current": [10.2, 10.1], "vibration": [0.55, 0.56], "voltage": [229.8, 230.1]}}))]
+pub struct ColumnsBody {
+    /// Feature name to its values; every feature of the model must be present, extras are ignored.
+    pub columns: HashMap<String, Vec<f64>>,
+}
+
+/// Answer to an engine task message.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "Task added to the queue"}))]
+pub struct TaskAccepted {
+    pub status: String,
+}
+
+/// Score rows with the autoencoder, or queue an engine task.
+///
+/// `text/csv` (or `text/plain`): a header line, then numeric rows; columns are matched to the
+/// model's features by name, in any order, and other columns (timestamps, labels) are ignored.
+/// `application/json`: `{"rows": [[...]]}` in feature order or `{"columns": {"name": [...]}}`.
+/// A JSON body in the core engine's task shape is validated and queued (answer
+/// `{"status": "Task added to the queue"}`, or 503 when the queue is full).
+#[utoipa::path(
+    post,
+    path = "/compute",
+    tag = "scoring",
+    request_body(
+        description = "CSV with a header, or JSON rows/columns, or an engine task message",
+        content(
+            (String = "text/csv", example = "timestamp,temperature,pressure,flow,current,vibration,voltage\n2024-01-01T00:00:00,20.1,3.02,49.5,10.2,0.55,229.8\n"),
+            (ComputeJson = "application/json")
+        )
+    ),
+    responses(
+        (status = 200, description = "Scores, threshold and anomalous rows (or, for an engine task, the queue receipt)",
+            content((Report = "application/json"), (TaskAccepted = "application/json"))),
+        (status = 400, description = "The body cannot be read as CSV or JSON", body = ErrorBody),
+        (status = 408, description = "Scoring took longer than REQUEST_TIMEOUT", body = ErrorBody),
+        (status = 413, description = "Body larger than MAX_BODY_BYTES", body = ErrorBody),
+        (status = 415, description = "Content-Type is not text/csv, text/plain or application/json", body = ErrorBody),
+        (status = 422, description = "Missing columns, non-numeric cells, too few rows for a window; names row and column",
+            body = ErrorBody),
+        (status = 503, description = "Engine task queue is full (MAX_TASKS) or the service is shutting down",
+            body = ErrorBody)
+    )
+)]
+pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let kind = body_kind(&headers)?;
+    let bytes = read_body(body, &headers, state.config.max_body_bytes).await?;
+    let parsed = match kind {
+        BodyKind::Csv => Parsed::Score(Input::Csv(bytes)),
+        // Large JSON bodies are parsed on the blocking pool, like CSV.
+        BodyKind::Json => run_blocking(move || Ok(parse_json(&bytes))).await??,
+    };
+    match parsed {
+        Parsed::Score(input) => {
+            let scored = state.scorer.score(input, REQUEST_BODY.to_string()).await?;
+            Ok(Json(respond(&state, scored)).into_response())
+        }
+        Parsed::Task(task) => super::tasks::submit(&state, *task).map(IntoResponse::into_response),
+    }
+}
+
+fn respond(state: &AppState, scored: Scored) -> Report {
+    state.metrics.rows_scored.inc_by(scored.scores.scores.len() as u64);
+    state.metrics.anomalies_flagged.inc_by(scored.scores.anomalies.len() as u64);
+    state.scorer.report(scored.scores)
+}
+
+enum BodyKind {
+    Csv,
+    Json,
+}
+
+fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
+    let raw = headers.get(header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let essence = raw.as_deref().map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("text/csv") | Some("text/plain") => Ok(BodyKind::Csv),
+        Some("application/json") => Ok(BodyKind::Json),
+        _ => {
+            let what =
+                raw.map_or_else(|| "A request without Content-Type".to_string(), |r| format!("Content-Type {r:?}"));
+            Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "{what} is not supported; send text/csv (a header line and numeric rows) or application/json \
+                     ({{\"rows\": [[...]]}} or {{\"columns\": {{\"name\": [...]}}}})"
+                ),
+            )
+            .with_details(json!({"supported": ["text/csv", "text/plain", "application/json"]})))
+        }
+    }
+}
+
+/// Reads the whole body, refusing it as soon as it is known to exceed `limit`.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(limit, declared));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return ApiError::too_large(limit, declared);
+            }
+            source = err.source();
+        }
+        ApiError::unparsable(format!("{REQUEST_BODY}: the body could not be read completely: {e}"))
+    })
+}
+
+enum Parsed {
+    Score(Input),
+    Task(Box<crate::engine::ServiceTask>),
+}
+
+/// Only the keys that decide the shape; the task itself is parsed again, strictly, when present.
+#[derive(Deserialize)]
+struct JsonShape {
+    rows: Option<Vec<Vec<f64>>>,
+    columns: Option<HashMap<String, Vec<f64>>>,
+    task: Option<IgnoredAny>,
+    callback_url: Option<IgnoredAny>,
+}
+
+const JSON_HINT: &str =
+    "expected {\"rows\": [[number, ...], ...]} or {\"columns\": {\"name\": [number, ...]}} or an engine task message";
+
+fn parse_json(bytes: &[u8]) -> Result<Parsed, ApiError> {
+    let shape: JsonShape = from_json(bytes)?;
+    if shape.task.is_some() || shape.callback_url.is_some() {
+        let task: crate::engine::ServiceTask = from_json(bytes)?;
+        return Ok(Parsed::Task(Box::new(task)));
+    }
+    match (shape.rows, shape.columns) {
+        (Some(rows), None) => Ok(Parsed::Score(Input::Rows(rows))),
+        (None, Some(columns)) => Ok(Parsed::Score(Input::Columns(columns))),
+        (Some(_), Some(_)) => {
+            Err(ApiError::invalid(format!("{REQUEST_BODY}: has both \"rows\" and \"columns\"; send one of them")))
+        }
+        (None, None) => Err(ApiError::invalid(format!("{REQUEST_BODY}: no \"rows\" or \"columns\"; {JSON_HINT}"))),
+    }
+}
+
+/// Deserializes with the path of the offending value (`rows[3][2]`) in the message; syntax
+/// errors are 400, well-formed JSON of the wrong shape is 422.
+fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| json_error(&e.path().to_string(), e.inner()))?;
+    de.end().map_err(|e| json_error(".", &e))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, inner: &serde_json::Error) -> ApiError {
+    let details = json!({"path": path, "json_line": inner.line(), "json_column": inner.column()});
+    if inner.is_data() {
+        let at = if path == "." { String::new() } else { format!("{path}: ") };
+        ApiError::invalid(format!("{REQUEST_BODY}: {at}{inner}; {JSON_HINT}")).with_details(details)
+    } else {
+        ApiError::unparsable(format!("{REQUEST_BODY}: not valid JSON: {inner}")).with_details(details)
+    }
+}

@@ -1,0 +1,94 @@
+//! The HTTP transport: axum router, handlers and their utoipa-annotated types, error mapping,
+//! and the middleware stack (request id, tracing, CORS, metrics, timeout). Scoring itself lives
+//! in [`crate::inference`], engine tasks in [`crate::engine`].
+
+pub mod compute;
+pub mod error;
+pub mod middleware;
+pub mod openapi;
+pub mod service;
+pub mod tasks;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post};
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::config::Config;
+use crate::engine::Tasks;
+use crate::inference::Scorer;
+use crate::metrics::Metrics;
+
+/// Set when shutdown starts: readiness turns 503 so load balancers stop sending traffic.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    draining: AtomicBool,
+}
+
+impl Lifecycle {
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub scorer: Scorer,
+    pub metrics: Arc<Metrics>,
+    pub lifecycle: Arc<Lifecycle>,
+    pub tasks: Tasks,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    // Credentials with a wildcard origin are refused by browsers (and tower-http), so every
+    // origin, method and header is allowed by mirroring the request's own.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .allow_credentials(true);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<axum::body::Body>| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+        // on_response already logs every status; the default on_failure would log each 503
+        // (queue full) again as an ERROR.
+        .on_failure(());
+
+    Router::new()
+        .route("/compute", post(compute::compute))
+        .route("/tasks/{id}/status", get(tasks::task_status))
+        .route("/status", get(service::status))
+        .route("/health/live", get(service::live))
+        .route("/health/ready", get(service::ready))
+        .route("/model", get(service::model))
+        .route("/metrics", get(service::metrics))
+        .route("/openapi.json", get(service::openapi_json))
+        .route("/", get(service::root))
+        .route("/docs", get(service::docs_redirect))
+        .route("/docs/", get(service::docs_index))
+        .route("/docs/{*file}", get(service::docs_file))
+        .fallback(service::not_found)
+        .method_not_allowed_fallback(service::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track))
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(cors)
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

@@ -1,0 +1,181 @@
+//! Service routes around scoring: status, health probes, model metadata, metrics, the OpenAPI
+//! document and the Swagger UI.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::ApiDoc;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "Service is available"}))]
+pub struct StatusBody {
+    pub status: String,
+}
+
+/// Liveness of the service, as the core engine checks it (`{"status": "Service is available"}`).
+#[utoipa::path(get, path = "/status", tag = "service", responses((status = 200, body = StatusBody)))]
+pub async fn status() -> Json<StatusBody> {
+    Json(StatusBody { status: "Service is available".into() })
+}
+
+/// Liveness probe: the process answers HTTP.
+#[utoipa::path(get, path = "/health/live", tag = "service",
+    responses((status = 200, body = StatusBody, example = json!({"status": "live"}))))]
+pub async fn live() -> Json<StatusBody> {
+    Json(StatusBody { status: "live".into() })
+}
+
+/// Readiness probe: the model is loaded and the service is not shutting down.
+#[utoipa::path(get, path = "/health/ready", tag = "service", responses(
+    (status = 200, body = StatusBody, example = json!({"status": "ready"})),
+    (status = 503, description = "Shutting down: stop sending traffic here", body = ErrorBody)
+))]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<StatusBody>, ApiError> {
+    if state.lifecycle.is_draining() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the service is shutting down and finishing in-flight requests; send new requests to another replica",
+        ));
+    }
+    Ok(Json(StatusBody { status: "ready".into() }))
+}
+
+/// The loaded model's metadata.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"name": "ae-anomaly-detection", "version": "20261123-1", "created_by": "model_creation 0.1.0",
+    "source": "model_creation/model", "format_version": 1,
+    "features": ["temperature", "pressure", "flow", "current", "vibration", "voltage"],
+    "window": {"length": 1, "stride": 1}, "point_aggregation": "max",
+    "architecture": {"input": 6, "hidden": [32, 16, 16, 32]},
+    "threshold": {"value": 0.85, "method": "quantile", "q": 0.99, "calibration_scores": 2000},
+    "training": {"data_md5": "5d41402abc4b2a76b9719d911017c592", "data_rows": 10000, "epochs_run": 50}}))]
+pub struct ModelInfo {
+    pub name: String,
+    pub version: String,
+    pub created_by: String,
+    /// MODEL_PATH or MODEL_URI it was loaded from.
+    pub source: String,
+    pub format_version: u32,
+    /// Feature columns, in the order `{"rows": ...}` expects.
+    pub features: Vec<String>,
+    /// Rows per model input (1 = row by row) and the training stride.
+    #[schema(value_type = Object)]
+    pub window: serde_json::Value,
+    /// How a point covered by several windows gets its score (max or mean).
+    pub point_aggregation: String,
+    #[schema(value_type = Object)]
+    pub architecture: serde_json::Value,
+    /// Threshold value and how it was calibrated.
+    #[schema(value_type = Object)]
+    pub threshold: serde_json::Value,
+    /// Training data identity (md5, rows) and run summary.
+    #[schema(value_type = Object)]
+    pub training: serde_json::Value,
+}
+
+/// Metadata of the loaded model: features, window, threshold, training data identity.
+#[utoipa::path(get, path = "/model", tag = "service", responses((status = 200, body = ModelInfo)))]
+pub async fn model(State(state): State<AppState>) -> Json<ModelInfo> {
+    let meta = &state.scorer.model().meta;
+    let to_json = |v: Result<serde_json::Value, serde_json::Error>| v.unwrap_or(serde_json::Value::Null);
+    let t = &meta.training;
+    Json(ModelInfo {
+        name: meta.name.clone(),
+        version: meta.version.clone(),
+        created_by: meta.created_by.clone(),
+        source: state.scorer.source().to_string(),
+        format_version: meta.format_version,
+        features: meta.features.clone(),
+        window: to_json(serde_json::to_value(meta.window)),
+        point_aggregation: to_json(serde_json::to_value(meta.point_aggregation)).as_str().unwrap_or("").to_string(),
+        architecture: to_json(serde_json::to_value(&meta.architecture)),
+        threshold: to_json(serde_json::to_value(&meta.threshold)),
+        training: json!({
+            "data_md5": t.data_md5, "data_rows": t.data_rows, "backend": t.backend, "epochs_run": t.epochs_run,
+            "best_epoch": t.best_epoch, "final_train_loss": t.final_train_loss, "final_val_loss": t.final_val_loss,
+            "params": t.params,
+        }),
+    })
+}
+
+/// Prometheus metrics in text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses(
+    (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4",
+        body = String, example = "# TYPE model_serving_rows_scored_total counter\nmodel_serving_rows_scored_total 100\n")
+))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+}
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+pub async fn openapi_json() -> Response {
+    Json(ApiDoc::openapi()).into_response()
+}
+
+/// `/` leads to the API documentation.
+#[utoipa::path(get, path = "/", tag = "service",
+    responses((status = 303, description = "Redirect to /docs/")))]
+pub async fn root() -> Redirect {
+    Redirect::to("/docs/")
+}
+
+/// The Swagger UI lives under `/docs/` (its files load relative to that path).
+#[utoipa::path(get, path = "/docs", tag = "service",
+    responses((status = 303, description = "Redirect to the Swagger UI at /docs/")))]
+pub async fn docs_redirect() -> Redirect {
+    Redirect::to("/docs/")
+}
+
+/// The Swagger UI page.
+pub async fn docs_index() -> Response {
+    swagger_file("")
+}
+
+/// Swagger UI page and its files (compiled in, no network needed).
+#[utoipa::path(get, path = "/docs/{file}", tag = "service",
+    params(("file" = String, Path, description = "A Swagger UI file, e.g. swagger-ui.css; empty for the page")),
+    responses(
+        (status = 200, description = "The Swagger UI page or one of its files", content_type = "text/html"),
+        (status = 404, description = "No such file", body = ErrorBody)
+    ))]
+pub async fn docs_file(Path(file): Path<String>) -> Response {
+    swagger_file(&file)
+}
+
+fn swagger_file(file: &str) -> Response {
+    let config = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
+    match utoipa_swagger_ui::serve(file, config) {
+        Ok(Some(f)) => ([(header::CONTENT_TYPE, f.content_type)], f.bytes.into_owned()).into_response(),
+        Ok(None) => ApiError::not_found(format!("/docs/{file}: no such Swagger UI file; open /docs/")).into_response(),
+        Err(e) => ApiError::internal(format!("serving the Swagger UI failed: {e}")).into_response(),
+    }
+}
+
+/// Answer for paths that match no route.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no route {}; see /docs/ for the API (POST /compute, GET /status, /health/live, /health/ready, /model, /metrics)",
+        uri.path()
+    ))
+}
+
+/// Answer for a known path with the wrong method.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}; see /docs/ for the methods each route takes", uri.path()),
+    )
+}

@@ -1,0 +1,150 @@
+//! model_serving: the inference service for autoencoder anomaly detection.
+//!
+//! [`start`] loads the model, serves the HTTP API on a bound listener, registers with the core
+//! engines (if any), and returns a [`Service`] whose [`Service::shutdown`] drains everything in
+//! order. `main.rs` only adds configuration, logging and signals around it, so integration tests
+//! run exactly what production runs, on `127.0.0.1:0`.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod inference;
+pub mod logging;
+pub mod metrics;
+pub mod model_loader;
+pub mod s3;
+pub mod shutdown;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::engine::store::TaskStore;
+use crate::engine::worker::WorkerContext;
+use crate::engine::{EngineSettings, Engines, Tasks};
+use crate::http::{AppState, Lifecycle};
+use crate::inference::Scorer;
+use crate::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Model(#[from] model_loader::LoadError),
+    #[error("setting up metrics failed: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("the listener has no local address: {0}")]
+    Listener(std::io::Error),
+    #[error("building the HTTP client failed: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// A running service.
+pub struct Service {
+    addr: SocketAddr,
+    state: AppState,
+    server: JoinHandle<std::io::Result<()>>,
+    stop_http: oneshot::Sender<()>,
+    dispatcher: JoinHandle<()>,
+    engines: Option<Engines>,
+}
+
+/// Loads the model, starts serving on `listener`, then announces to the engines.
+pub async fn start(config: Config, listener: TcpListener) -> Result<Service, StartError> {
+    let started = std::time::Instant::now();
+    let model = model_loader::load(&config.model, &config.aws).await?;
+    let source = config.model.to_string();
+    let metrics = Arc::new(Metrics::new()?);
+    let meta = &model.meta;
+    metrics
+        .model_info
+        .with_label_values(&[
+            meta.name.as_str(),
+            meta.version.as_str(),
+            meta.features.len().to_string().as_str(),
+            meta.window.length.to_string().as_str(),
+            source.as_str(),
+        ])
+        .set(1);
+    tracing::info!(model = %meta.name, version = %meta.version, source = %source, features = meta.features.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
+    let scorer = Scorer::new(model, source);
+
+    let http_client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let worker_ctx = WorkerContext {
+        scorer: scorer.clone(),
+        http: http_client.clone(),
+        metrics: metrics.clone(),
+        store: Arc::new(TaskStore::new(config.task_retention)),
+        max_input_bytes: config.max_body_bytes,
+        callback_backoff: [0.5, 1.0, 2.0, 4.0, 8.0].map(Duration::from_secs_f64).to_vec(),
+    };
+    let (tasks, dispatcher) = Tasks::start(worker_ctx, config.max_tasks, workers);
+
+    let config = Arc::new(config);
+    let state = AppState {
+        config: config.clone(),
+        scorer,
+        metrics: metrics.clone(),
+        lifecycle: Arc::new(Lifecycle::default()),
+        tasks,
+    };
+    let addr = listener.local_addr().map_err(StartError::Listener)?;
+    let (stop_http, stopped) = oneshot::channel::<()>();
+    let app = http::router(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "serving");
+
+    // Only now: the engine calls GET /status while it handles the announcement.
+    let engines = (!config.engine_urls.is_empty()).then(|| {
+        let settings = EngineSettings {
+            urls: config.engine_urls.clone(),
+            service_url: config.service_url.clone(),
+            retries: config.engine_announce_retries,
+            retry_delay: config.engine_announce_retry_delay,
+            ping_interval: config.engine_ping_interval,
+        };
+        Engines::start(settings, http_client, metrics)
+    });
+    Ok(Service { addr, state, server, stop_http, dispatcher, engines })
+}
+
+impl Service {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.state.metrics
+    }
+
+    /// Graceful shutdown: readiness turns 503 and engine tasks are refused; queued tasks run to
+    /// their callback; the service is marked `sleeping` on every engine; then the listener
+    /// closes and in-flight HTTP requests finish before this returns.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        tracing::info!("shutting down: finishing queued tasks and in-flight requests");
+        self.state.lifecycle.start_draining();
+        self.state.tasks.close();
+        let _ = self.dispatcher.await;
+        if let Some(engines) = self.engines {
+            engines.sleep().await;
+        }
+        let _ = self.stop_http.send(());
+        match self.server.await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Prometheus metrics of the service, rendered as text exposition format on `/metrics`.
+//!
+//! One registry per running service (not the global default), so several servers in one test
+//! process keep separate counts.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Latency buckets from 0.5 ms (a small CSV) to 30 s (the default request timeout).
+const LATENCY_BUCKETS: [f64; 16] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub in_flight: IntGauge,
+    pub rows_scored: IntCounter,
+    pub anomalies_flagged: IntCounter,
+    pub model_info: IntGaugeVec,
+    pub task_queue_depth: IntGauge,
+    pub tasks: IntCounterVec,
+    pub callback_retries: IntCounter,
+    pub task_duration: Histogram,
+    pub engine_announces: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new_custom(Some("model_serving".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests answered, by route template, method and status code"),
+            &["route", "method", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "Time from request to response, by route template")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )?;
+        let in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being handled right now")?;
+        let rows_scored = IntCounter::new("rows_scored_total", "Input rows scored by the model")?;
+        let anomalies_flagged = IntCounter::new("anomalies_flagged_total", "Scored rows above the model's threshold")?;
+        let model_info = IntGaugeVec::new(
+            Opts::new("model_info", "The loaded model (value is always 1)"),
+            &["name", "version", "features", "window", "source"],
+        )?;
+        let task_queue_depth = IntGauge::new("engine_task_queue_depth", "Engine tasks accepted and not yet finished")?;
+        let tasks = IntCounterVec::new(
+            Opts::new("engine_tasks_total", "Engine tasks ended, by outcome (finished, error, rejected)"),
+            &["outcome"],
+        )?;
+        let callback_retries = IntCounter::new(
+            "engine_callback_retries_total",
+            "Task callbacks to the engine sent again after a failure",
+        )?;
+        let task_duration = Histogram::with_opts(
+            HistogramOpts::new("engine_task_duration_seconds", "Time from accepting an engine task to its callback")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let engine_announces = IntCounterVec::new(
+            Opts::new("engine_announces_total", "Announcements to an engine, by outcome"),
+            &["outcome"],
+        )?;
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(rows_scored.clone()),
+            Box::new(anomalies_flagged.clone()),
+            Box::new(model_info.clone()),
+            Box::new(task_queue_depth.clone()),
+            Box::new(tasks.clone()),
+            Box::new(callback_retries.clone()),
+            Box::new(task_duration.clone()),
+            Box::new(engine_announces.clone()),
+        ] {
+            registry.register(c)?;
+        }
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            rows_scored,
+            anomalies_flagged,
+            model_info,
+            task_queue_depth,
+            tasks,
+            callback_retries,
+            task_duration,
+            engine_announces,
+        })
+    }
+
+    /// Text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec only fails on metric families that break the format's rules, which
+        // the fixed set above never does.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}

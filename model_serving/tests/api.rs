@@ -1,0 +1,309 @@
+//! The HTTP API as a client sees it, against the real server on 127.0.0.1:0 with a model
+//! trained in the test: scoring equal to model_core, every error status with its JSON body,
+//! the service routes, CORS and request ids.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{csv_body, fixture, load_model, start, start_default};
+use model_creation::simulate::FEATURES;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn post(r: &common::Running, content_type: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    let resp = r
+        .client
+        .post(format!("{}/compute", r.base))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: body is not JSON ({e}): {text}"));
+    (status, body)
+}
+
+fn scores_of(body: &Value) -> Vec<f32> {
+    serde_json::from_value(body["scores"].clone()).unwrap()
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str, needles: &[&str]) {
+    assert_eq!(status, expected, "{body}");
+    let err = &body["error"];
+    assert_eq!(err["code"], code, "{body}");
+    let message = err["message"].as_str().unwrap();
+    for n in needles {
+        assert!(message.contains(n), "message {message:?} should mention {n:?}");
+    }
+    assert!(err["details"].is_object(), "details must be an object: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_and_json_scores_equal_model_core_scoring() {
+    let r = start_default().await;
+    let rows = &fixture().test_rows[..300];
+    let csv = csv_body(rows);
+    let model = load_model();
+    let (_, expected) = model.score_csv(csv.as_bytes(), "expected").unwrap();
+
+    let (status, body) = post(&r, "text/csv", csv.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(scores_of(&body), expected.scores);
+    assert_eq!(body["rows"], 300);
+    assert_eq!(body["threshold"].as_f64().unwrap(), expected.threshold);
+    let anomalies: Vec<usize> = serde_json::from_value(body["anomalies"].clone()).unwrap();
+    assert_eq!(anomalies, expected.anomalies);
+    assert_eq!(body["anomaly_count"], expected.anomalies.len());
+    assert_eq!(body["model"], model.meta.name.as_str());
+    assert_eq!(body["model_version"], model.meta.version.as_str());
+
+    // JSON rows, in the model's feature order.
+    let json_rows: Vec<Vec<f64>> = rows.iter().map(|r| r.to_vec()).collect();
+    let (status, body) = post(&r, "application/json", json!({ "rows": json_rows }).to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(scores_of(&body), expected.scores);
+
+    // JSON columns, with an extra column that is ignored.
+    let mut columns: HashMap<String, Vec<f64>> =
+        FEATURES.iter().enumerate().map(|(j, f)| (f.to_string(), rows.iter().map(|r| r[j]).collect())).collect();
+    columns.insert("label".into(), vec![0.0; rows.len()]);
+    let (status, body) = post(&r, "application/json; charset=utf-8", json!({ "columns": columns }).to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(scores_of(&body), expected.scores);
+
+    // text/plain is read as CSV too (the engine's input field accepts it).
+    let (status, body) = post(&r, "text/plain", csv).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(scores_of(&body), expected.scores);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_bodies_are_400_with_the_line() {
+    let r = start_default().await;
+    let mut csv = csv_body(&fixture().test_rows[..10]);
+    csv.push_str("2024-01-02T00:00:00,1,2,3\n");
+    let (status, body) = post(&r, "text/csv", csv).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "unparsable_body", &["line 12", "field(s)"]);
+    assert_eq!(body["error"]["details"]["line"], 12);
+
+    let (status, body) = post(&r, "text/csv", "").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "unparsable_body", &["empty"]);
+
+    let (status, body) = post(&r, "application/json", r#"{"rows": [[1.0, 2.0"#).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "unparsable_body", &["not valid JSON"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn content_that_does_not_fit_the_model_is_422_naming_row_and_column() {
+    let r = start_default().await;
+    let rows = &fixture().test_rows[..20];
+
+    let csv = csv_body(rows).replacen(",pressure", ",pressure_bar", 1);
+    let (status, body) = post(&r, "text/csv", csv).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", &["missing column", "pressure"]);
+    assert_eq!(body["error"]["details"]["missing"], json!(["pressure"]));
+
+    let mut lines: Vec<String> = csv_body(rows).lines().map(str::to_string).collect();
+    let mut cells: Vec<String> = lines[5].split(',').map(str::to_string).collect();
+    cells[2] = "n/a".into(); // column order: timestamp, voltage, vibration, ...
+    lines[5] = cells.join(",");
+    let (status, body) = post(&r, "text/csv", lines.join("\n")).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", &["line 6", "vibration", "n/a"]);
+    assert_eq!(body["error"]["details"]["column"], "vibration");
+
+    // The default model scores windows of 4 rows: 3 rows are not enough.
+    let window = load_model().meta.window.length;
+    assert!(window > 1, "the default multivariate model is windowed");
+    let (status, body) = post(&r, "text/csv", csv_body(&rows[..window - 1])).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", &["fewer than one window"]);
+
+    let short = json!({"rows": [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [1.0, 2.0]]});
+    let (status, body) = post(&r, "application/json", short.to_string()).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", &["row 1", "expected 6"]);
+
+    let text = r#"{"rows": [[1,2,3,4,5,6], [1,2,"x",4,5,6]]}"#;
+    let (status, body) = post(&r, "application/json", text).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", &["rows[1][2]", "string"]);
+
+    let (status, body) = post(&r, "application/json", r#"{"columns": {"temperature": [1, 2]}}"#).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", &["missing column", "pressure"]);
+
+    let (status, body) = post(&r, "application/json", r#"{"data": []}"#).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", &["\"rows\" or \"columns\""]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_content_types_are_415() {
+    let r = start_default().await;
+    let (status, body) = post(&r, "application/xml", "<rows/>").await;
+    assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", &["application/xml"]);
+    let resp = r.client.post(format!("{}/compute", r.base)).body("a,b\n1,2\n").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("without Content-Type"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_over_max_body_bytes_are_413_with_or_without_content_length() {
+    let mut config = common::config_for(&fixture().model_dir);
+    config.max_body_bytes = 4096;
+    let r = start(config).await;
+    let csv = csv_body(&fixture().test_rows[..200]);
+    assert!(csv.len() > 4096);
+    let (status, body) = post(&r, "text/csv", csv.clone()).await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &["4096 bytes", "MAX_BODY_BYTES"]);
+
+    // Chunked upload: no Content-Length, the limit still holds while reading.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = csv.as_bytes().chunks(1000).map(|c| Ok(c.to_vec())).collect();
+    let stream = futures_util::stream::iter(chunks);
+    let (status, body) = post(&r, "text/csv", reqwest::Body::wrap_stream(stream)).await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &["MAX_BODY_BYTES"]);
+
+    // A body under the limit still scores.
+    let (status, _) = post(&r, "text/csv", csv_body(&fixture().test_rows[..20])).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_slower_than_request_timeout_gets_408() {
+    let mut config = common::config_for(&fixture().model_dir);
+    config.request_timeout = std::time::Duration::from_millis(300);
+    let r = start(config).await;
+    // The client sends the start of a CSV and then nothing: the server must not wait forever.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tx.send(Ok(b"temperature,pressure\n".to_vec())).await.unwrap();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let (status, body) = post(&r, "text/csv", reqwest::Body::wrap_stream(stream)).await;
+    assert_error(status, &body, StatusCode::REQUEST_TIMEOUT, "request_timeout", &["REQUEST_TIMEOUT"]);
+    drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_routes_and_methods_answer_json_errors() {
+    let r = start_default().await;
+    let resp = r.client.get(format!("{}/nope", r.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    let resp = r.client.get(format!("{}/compute", r.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_health_model_and_root_routes() {
+    let r = start_default().await;
+    let get = |path: &str| r.client.get(format!("{}{path}", r.base)).send();
+    let body: Value = get("/status").await.unwrap().json().await.unwrap();
+    assert_eq!(body, json!({"status": "Service is available"}));
+    let resp = get("/health/live").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = get("/health/ready").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let body: Value = get("/model").await.unwrap().json().await.unwrap();
+    let model = load_model();
+    assert_eq!(body["name"], model.meta.name.as_str());
+    assert_eq!(body["features"], json!(model.meta.features));
+    assert_eq!(body["threshold"]["value"].as_f64().unwrap(), model.meta.threshold.value);
+    assert_eq!(body["window"]["length"], model.meta.window.length);
+    assert_eq!(body["source"], fixture().model_dir.display().to_string());
+
+    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let resp = no_redirect.get(format!("{}/", r.base)).send().await.unwrap();
+    assert!(resp.status().is_redirection());
+    assert_eq!(resp.headers()["location"], "/docs/");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docs_serve_the_swagger_ui_pointing_at_the_openapi_document() {
+    let r = start_default().await;
+    let resp = r.client.get(format!("{}/docs", r.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    let init = r.client.get(format!("{}/docs/swagger-initializer.js", r.base)).send().await.unwrap();
+    assert_eq!(init.status(), StatusCode::OK);
+    assert!(init.text().await.unwrap().contains("/openapi.json"));
+    let bundle = r.client.get(format!("{}/docs/swagger-ui-bundle.js", r.base)).send().await.unwrap();
+    assert_eq!(bundle.status(), StatusCode::OK);
+    assert!(bundle.bytes().await.unwrap().len() > 100_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_document_is_valid_and_lists_every_route() {
+    let r = start_default().await;
+    let doc: Value = r.client.get(format!("{}/openapi.json", r.base)).send().await.unwrap().json().await.unwrap();
+    for path in [
+        "/compute",
+        "/status",
+        "/health/live",
+        "/health/ready",
+        "/model",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/",
+        "/tasks/{id}/status",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    }
+    let compute = &doc["paths"]["/compute"]["post"];
+    for status in ["200", "400", "413", "415", "422", "503"] {
+        assert!(compute["responses"].get(status).is_some(), "/compute lacks {status}");
+    }
+    assert!(compute["requestBody"]["content"].get("text/csv").is_some());
+    assert!(doc["components"]["schemas"]["Report"]["example"].is_object());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    if let Some(out) = common::run_tool("openapi-spec-validator", &[file.to_str().unwrap()], None) {
+        assert!(
+            out.status.success(),
+            "openapi-spec-validator rejected the document:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_allows_any_origin_with_credentials_and_request_ids_are_echoed() {
+    let r = start_default().await;
+    let resp = r
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/compute", r.base))
+        .header("origin", "https://dashboard.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type,x-custom")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let h = resp.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://dashboard.example");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("x-custom"));
+
+    let resp = r.client.get(format!("{}/status", r.base)).header("x-request-id", "abc-123").send().await.unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "abc-123");
+    let resp = r.client.get(format!("{}/status", r.base)).send().await.unwrap();
+    assert_eq!(resp.headers()["x-request-id"].len(), 36, "a generated UUID");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_model_path_fails_start_up_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = model_serving::start(common::config_for(&dir.path().join("missing")), listener).await.err().unwrap();
+    let message = err.to_string();
+    assert!(message.starts_with("MODEL_PATH="), "{message}");
+    assert!(message.contains("metadata.json is missing"), "{message}");
+}

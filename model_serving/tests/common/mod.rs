@@ -1,0 +1,143 @@
+//! Shared test fixtures: a model trained in the test process (once per test binary), CSV
+//! bodies from the simulated data, and the real service started on 127.0.0.1:0.
+#![allow(dead_code)]
+
+pub mod engine;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use model_core::{Frame, Model};
+use model_creation::params::Params;
+use model_creation::simulate::{FEATURES, SimulateOptions, generate};
+use model_creation::train::{DataInfo, train};
+use model_serving::Service;
+use model_serving::config::{Config, ModelSource};
+
+pub struct Fixture {
+    pub model_dir: PathBuf,
+    pub test_rows: Vec<[f64; 6]>,
+}
+
+/// Trains a small model (3 epochs on 1,500 simulated rows) once and saves it in a directory
+/// that lives as long as the test process.
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let ds = generate(&SimulateOptions { seed: 11, train_rows: 1500, test_rows: 400 });
+        let frame = Frame {
+            columns: FEATURES.iter().map(|s| s.to_string()).collect(),
+            n_rows: ds.train.len(),
+            values: ds.train.iter().flatten().copied().collect(),
+        };
+        let mut params = Params::default();
+        params.train.epochs = 3;
+        let info = DataInfo { md5: "0".repeat(32), ignored_columns: vec!["timestamp".into()] };
+        let mut model = train(&frame, info, &params, "train.csv", &mut |_, _, _, _| {}).unwrap();
+        let dir = tempfile::tempdir().unwrap().keep().join("model");
+        model.save(&dir).unwrap();
+        Fixture { model_dir: dir, test_rows: ds.test }
+    })
+}
+
+pub fn load_model() -> Model {
+    Model::load(&fixture().model_dir).unwrap()
+}
+
+/// CSV with a timestamp first, the features in reverse order and a label column: the service
+/// must match columns by name and ignore the extras.
+pub fn csv_body(rows: &[[f64; 6]]) -> String {
+    let mut out = String::from("timestamp,");
+    let reversed: Vec<&str> = FEATURES.iter().rev().copied().collect();
+    out.push_str(&reversed.join(","));
+    out.push_str(",label\n");
+    for (i, r) in rows.iter().enumerate() {
+        out.push_str(&format!("2024-01-01T00:{:02}:{:02},", i / 60 % 60, i % 60));
+        let vals: Vec<String> = r.iter().rev().map(|v| v.to_string()).collect();
+        out.push_str(&vals.join(","));
+        out.push_str(",0\n");
+    }
+    out
+}
+
+pub fn config_for(model_dir: &Path) -> Config {
+    Config { model: ModelSource::Path(model_dir.to_path_buf()), ..Config::default() }
+}
+
+pub struct Running {
+    pub service: Service,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+pub async fn start(config: Config) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let service = model_serving::start(config, listener).await.unwrap();
+    let base = format!("http://{}", service.local_addr());
+    Running { service, base, client: reqwest::Client::new() }
+}
+
+pub async fn start_default() -> Running {
+    start(config_for(&fixture().model_dir)).await
+}
+
+/// True in CI, where a missing external checker must fail the test instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Runs an external checker; `None` when it is not installed (and not in CI).
+pub fn run_tool(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Option<std::process::Output> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let child = Command::new(program)
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(!in_ci(), "{program} is not installed; CI must install it (.ci/install-serving-tools.sh)");
+            eprintln!("note: {program} is not installed; skipping this check locally");
+            return None;
+        }
+        Err(e) => panic!("running {program}: {e}"),
+    };
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+pub use s3_test_server::{ACCESS_KEY as S3_ACCESS_KEY, SECRET_KEY as S3_SECRET_KEY};
+
+/// An S3 server in-process (s3s-fs over a directory), SigV4 checked with the test keys.
+pub async fn start_s3(root: &Path) -> String {
+    s3_test_server::start(root).await
+}
+
+pub fn s3_endpoint(url: &str, secret: &str) -> model_serving::s3::S3Endpoint {
+    model_serving::s3::S3Endpoint {
+        endpoint: Some(url.to_string()),
+        region: "us-east-1".into(),
+        access_key_id: S3_ACCESS_KEY.into(),
+        secret_access_key: secret.into(),
+        session_token: None,
+    }
+}
+
+pub async fn create_bucket(url: &str, bucket: &str) {
+    s3_endpoint(url, S3_SECRET_KEY).client().create_bucket().bucket(bucket).send().await.unwrap();
+}
+
+pub async fn put_object(url: &str, bucket: &str, key: &str, bytes: Vec<u8>) {
+    let ep = s3_endpoint(url, S3_SECRET_KEY);
+    model_serving::s3::put(&ep.client(), &ep, bucket, key, bytes, "application/octet-stream").await.unwrap();
+}
+
+pub async fn get_object(url: &str, bucket: &str, key: &str) -> Vec<u8> {
+    let ep = s3_endpoint(url, S3_SECRET_KEY);
+    model_serving::s3::get(&ep.client(), &ep, bucket, key, usize::MAX).await.unwrap().to_vec()
+}

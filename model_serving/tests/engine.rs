@@ -1,0 +1,329 @@
+//! Core engine integration against a stand-in engine (answers as the observed engine does) and
+//! an in-process S3 with signature checks: announce, 409 re-announce, ping 404 re-announce,
+//! tasks that finish or fail with a clear message, queue full, callback retries, `sleeping` on
+//! shutdown. The service's requests are checked against the recorded wire shapes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::engine::{EngineHandle, start_engine};
+use common::{S3_SECRET_KEY, create_bucket, csv_body, fixture, get_object, put_object, start_s3};
+use model_serving::Service;
+use model_serving::config::Config;
+use serde_json::{Value, json};
+
+const SLUG: &str = "ae-anomaly-detection";
+
+/// The recorded exchanges (`observed-wire.jsonl`), one JSON object per line.
+fn recorded() -> Vec<Value> {
+    include_str!("fixtures/observed-wire.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The recorded request body of the first service->engine exchange matching method and path.
+fn recorded_request(method: &str, path_contains: &str, status: u64) -> Value {
+    recorded()
+        .into_iter()
+        .find(|r| {
+            r["dir"] == "service->engine"
+                && r["method"] == method
+                && r["url"].as_str().unwrap().contains(path_contains)
+                && r["status"] == status
+        })
+        .unwrap_or_else(|| panic!("no recorded {method} *{path_contains}*"))["req_body"]
+        .clone()
+}
+
+/// Same JSON shape: same object keys, same scalar types, arrays compared by their first item.
+fn assert_same_shape(recorded: &Value, ours: &Value, at: &str) {
+    match (recorded, ours) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut ka: Vec<&String> = a.keys().collect();
+            let mut kb: Vec<&String> = b.keys().collect();
+            ka.sort();
+            kb.sort();
+            assert_eq!(ka, kb, "keys differ at {at}");
+            for (k, v) in a {
+                assert_same_shape(v, &b[k], &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if let (Some(x), Some(y)) = (a.first(), b.first()) {
+                assert_same_shape(x, y, &format!("{at}[0]"));
+            }
+        }
+        (a, b) => assert_eq!(
+            std::mem::discriminant(a),
+            std::mem::discriminant(b),
+            "type differs at {at}: recorded {a}, ours {b}"
+        ),
+    }
+}
+
+struct Served {
+    service: Service,
+    base: String,
+}
+
+async fn start_with_engine(engine: &EngineHandle, tweak: impl FnOnce(&mut Config)) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = common::config_for(&fixture().model_dir);
+    config.service_url = base.clone();
+    config.engine_urls = vec![engine.url.clone()];
+    config.engine_ping_interval = Duration::from_millis(200);
+    config.engine_announce_retry_delay = Duration::from_millis(50);
+    tweak(&mut config);
+    let service = model_serving::start(config, listener).await.unwrap();
+    Served { service, base }
+}
+
+fn task_message(s3: &str, secret: &str, key: &str, engine: &str, id: &str) -> Value {
+    let mut msg = recorded()
+        .into_iter()
+        .find(|r| r["dir"] == "engine->service" && r["method"] == "POST" && r["status"] == 200)
+        .unwrap()["req_body"]
+        .clone();
+    msg["s3_host"] = json!(s3);
+    msg["s3_access_key_id"] = json!(common::S3_ACCESS_KEY);
+    msg["s3_secret_access_key"] = json!(secret);
+    msg["s3_region"] = json!("us-east-1");
+    msg["s3_bucket"] = json!("engine");
+    msg["task"]["id"] = json!(id);
+    msg["task"]["data_in"] = json!([key]);
+    msg["callback_url"] = json!(format!("{engine}/tasks/{id}"));
+    msg
+}
+
+async fn submit(base: &str, msg: &Value) -> (u16, Value) {
+    let resp = reqwest::Client::new().post(format!("{base}/compute")).json(msg).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn announces_reannounces_after_409_and_ping_404_and_sleeps_on_shutdown() {
+    let mut engine = start_engine().await;
+    let first = start_with_engine(&engine, |_| {}).await;
+
+    // The engine checks GET /status while handling the announcement: the service already serves.
+    let check = engine.wait_for("CHECK", "/status").await;
+    assert_eq!(check.status, 200);
+    let announce = engine.wait_for("POST", "/services").await;
+    assert_eq!(announce.status, 200);
+    assert_same_shape(&recorded_request("POST", "/services", 200), &announce.body, "announce");
+    assert_eq!(announce.body["slug"], SLUG);
+    assert_eq!(announce.body["name"], "Autoencoder Anomaly Detection");
+    assert_eq!(announce.body["url"], first.base.as_str());
+    assert_eq!(announce.body["data_in_fields"], json!([{"name": "text", "type": ["text/csv", "text/plain"]}]));
+    assert_eq!(announce.body["data_out_fields"][0], json!({"name": "result", "type": ["image/png"]}));
+    assert_eq!(announce.body["data_out_fields"][1], json!({"name": "scores", "type": ["application/json"]}));
+    assert_eq!(
+        announce.body["tags"],
+        json!([{"name": "Anomaly Detection", "acronym": "AD"}, {"name": "Time Series", "acronym": "TS"}])
+    );
+    assert_eq!(announce.body["has_ai"], true);
+
+    let ping = engine.wait_for("POST", &format!("/services/{SLUG}/ping")).await;
+    assert_eq!(ping.status, 200);
+    assert_same_shape(&recorded_request("POST", "/ping", 200), &ping.body, "ping");
+
+    // The engine restarts without its database: the next ping is 404 and the service announces again.
+    engine.forget_services();
+    let ping = engine.wait_for("POST", &format!("/services/{SLUG}/ping")).await;
+    assert_eq!(ping.status, 404);
+    let again = engine.wait_for("POST", "/services").await;
+    assert_eq!(again.status, 200);
+    let id = engine.service_id(SLUG).unwrap();
+
+    // A second instance finds the slug taken: 409, look-up by slug, PATCH of the full description.
+    let second = start_with_engine(&engine, |_| {}).await;
+    let conflict = engine.wait_for("POST", "/services").await;
+    assert_eq!(conflict.status, 409);
+    engine.wait_for("GET", &format!("/services/slug/{SLUG}")).await;
+    let patch = engine.wait_for("PATCH", &format!("/services/{id}")).await;
+    assert_eq!(patch.status, 200);
+    assert_same_shape(&recorded_request("POST", "/services", 409), &patch.body, "409 patch");
+    assert_eq!(patch.body["url"], second.base.as_str());
+    assert_eq!(patch.body["slug"], SLUG);
+
+    // Shutdown marks the service sleeping on the engine.
+    second.service.shutdown().await.unwrap();
+    let sleeping = engine.wait_for("PATCH", &format!("/services/{id}")).await;
+    assert_eq!(sleeping.body, json!({"status": "sleeping"}));
+    assert_same_shape(&recorded_request("PATCH", "/services/", 200), &sleeping.body, "sleeping");
+    assert_eq!(sleeping.status, 200);
+    first.service.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_with_a_csv_from_s3_finishes_with_a_png_and_the_synchronous_scores() {
+    let root = tempfile::tempdir().unwrap();
+    let s3 = start_s3(root.path()).await;
+    create_bucket(&s3, "engine").await;
+    let csv = csv_body(&fixture().test_rows[..400]);
+    let key = "1fb1f249-3c0f-4267-8ab9-a33dff714669.csv";
+    put_object(&s3, "engine", key, csv.clone().into_bytes()).await;
+    let mut engine = start_engine().await;
+    let served = start_with_engine(&engine, |_| {}).await;
+
+    let id = "479721da-c167-4e32-94fb-cbfd135196c4";
+    let (status, body) = submit(&served.base, &task_message(&s3, S3_SECRET_KEY, key, &engine.url, id)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"status": "Task added to the queue"}));
+
+    let callback = engine.wait_for("PATCH", &format!("/tasks/{id}")).await;
+    assert_eq!(callback.status, 200, "{}", callback.body);
+    assert_same_shape(&recorded_request("PATCH", "/tasks/", 200), &callback.body, "callback");
+    assert_eq!(callback.body["status"], "finished", "{}", callback.body);
+    let keys: Vec<String> = serde_json::from_value(callback.body["data_out"].clone()).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0].ends_with(".png") && keys[1].ends_with(".json"), "{keys:?}");
+
+    let png = get_object(&s3, "engine", &keys[0]).await;
+    let decoder = png::Decoder::new(std::io::Cursor::new(png));
+    let reader = decoder.read_info().expect("the result is a valid PNG");
+    assert!(reader.info().width >= 600, "a plot, not a placeholder");
+
+    let scores: Value = serde_json::from_slice(&get_object(&s3, "engine", &keys[1]).await).unwrap();
+    let sync: Value = reqwest::Client::new()
+        .post(format!("{}/compute", served.base))
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(scores, sync);
+
+    let status: Value = reqwest::get(format!("{}/tasks/{id}/status", served.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(status, json!({"status": "finished"}));
+    let unknown = reqwest::get(format!("{}/tasks/nope/status", served.base)).await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    served.service.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_tasks_end_in_error_with_a_clear_message_and_the_worker_keeps_going() {
+    let root = tempfile::tempdir().unwrap();
+    let s3 = start_s3(root.path()).await;
+    create_bucket(&s3, "engine").await;
+    let mut bad = csv_body(&fixture().test_rows[..20]);
+    bad = bad.replacen(",0\n", ",0\n2024-01-01T01:00:00,1,2,oops,4,5,6,0\n", 1);
+    put_object(&s3, "engine", "bad.csv", bad.into_bytes()).await;
+    put_object(&s3, "engine", "picture.png", vec![0x89, b'P', b'N', b'G']).await;
+    put_object(&s3, "engine", "good.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
+    let mut engine = start_engine().await;
+    let served = start_with_engine(&engine, |_| {}).await;
+
+    let cases = [
+        ("t-bad-csv", s3.as_str(), S3_SECRET_KEY, "bad.csv", vec!["bad.csv", "line 3", "oops", "not a number"]),
+        ("t-missing", s3.as_str(), S3_SECRET_KEY, "absent.csv", vec!["absent.csv", "does not exist"]),
+        ("t-secret", s3.as_str(), "wrong-secret", "good.csv", vec!["refused the credentials", "secret"]),
+        ("t-type", s3.as_str(), S3_SECRET_KEY, "picture.png", vec!["picture.png", ".png", "text/csv"]),
+        ("t-s3-down", "http://127.0.0.1:9", S3_SECRET_KEY, "good.csv", vec!["did not answer", "127.0.0.1:9"]),
+    ];
+    for (id, host, secret, key, needles) in &cases {
+        let (status, body) = submit(&served.base, &task_message(host, secret, key, &engine.url, id)).await;
+        assert_eq!(status, 200, "{body}");
+        let callback = engine.wait_for("PATCH", &format!("/tasks/{id}")).await;
+        assert_eq!(callback.status, 200);
+        assert_eq!(callback.body["status"], "error", "{id}: {}", callback.body);
+        assert_eq!(callback.body["data_out"], json!([]), "data_out is always a list");
+        let message = callback.body["error_message"].as_str().unwrap();
+        for n in needles {
+            assert!(message.contains(n), "{id}: {message:?} should mention {n:?}");
+        }
+        let status: Value =
+            reqwest::get(format!("{}/tasks/{id}/status", served.base)).await.unwrap().json().await.unwrap();
+        assert_eq!(status["status"], "error");
+    }
+
+    // The worker is still there.
+    let (status, _) = submit(&served.base, &task_message(&s3, S3_SECRET_KEY, "good.csv", &engine.url, "t-ok")).await;
+    assert_eq!(status, 200);
+    let callback = engine.wait_for("PATCH", "/tasks/t-ok").await;
+    assert_eq!(callback.body["status"], "finished");
+
+    // A message that is not a valid task is refused at once.
+    let mut invalid = task_message(&s3, S3_SECRET_KEY, "good.csv", &engine.url, "t-invalid");
+    invalid["callback_url"] = json!("not a url");
+    let (status, body) = submit(&served.base, &invalid).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("callback_url"));
+    served.service.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_answers_503_and_failed_callbacks_are_retried() {
+    let root = tempfile::tempdir().unwrap();
+    let s3 = start_s3(root.path()).await;
+    create_bucket(&s3, "engine").await;
+    put_object(&s3, "engine", "in.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
+    let mut engine = start_engine().await;
+    let served = start_with_engine(&engine, |c| c.max_tasks = 1).await;
+
+    engine.hold_callbacks(true);
+    let (status, _) = submit(&served.base, &task_message(&s3, S3_SECRET_KEY, "in.csv", &engine.url, "a")).await;
+    assert_eq!(status, 200);
+    engine.wait_for("HELD", "/tasks/a").await;
+    // Task a holds the only slot until its callback is answered.
+    let (status, body) = submit(&served.base, &task_message(&s3, S3_SECRET_KEY, "in.csv", &engine.url, "b")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "queue_full");
+    engine.hold_callbacks(false);
+    assert_eq!(engine.wait_for("PATCH", "/tasks/a").await.body["status"], "finished");
+
+    // The engine answers 503 to the first callback: the service retries and the task still lands.
+    engine.fail_next_callbacks(1);
+    let (status, _) = submit(&served.base, &task_message(&s3, S3_SECRET_KEY, "in.csv", &engine.url, "c")).await;
+    assert_eq!(status, 200);
+    assert_eq!(engine.wait_for("PATCH", "/tasks/c").await.status, 503);
+    let retried = engine.wait_for("PATCH", "/tasks/c").await;
+    assert_eq!(retried.status, 200);
+    assert_eq!(retried.body["status"], "finished");
+
+    let metrics = reqwest::get(format!("{}/metrics", served.base)).await.unwrap().text().await.unwrap();
+    for line in [
+        "model_serving_engine_callback_retries_total 1",
+        "model_serving_engine_tasks_total{outcome=\"finished\"} 2",
+        "model_serving_engine_tasks_total{outcome=\"rejected\"} 1",
+        "model_serving_engine_task_queue_depth 0",
+        "model_serving_engine_task_duration_seconds_count 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
+    }
+    served.service.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_finishes_queued_tasks_before_saying_sleeping() {
+    let root = tempfile::tempdir().unwrap();
+    let s3 = start_s3(root.path()).await;
+    create_bucket(&s3, "engine").await;
+    put_object(&s3, "engine", "in.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
+    let mut engine = start_engine().await;
+    let served = start_with_engine(&engine, |_| {}).await;
+    engine.wait_for("POST", "/services").await;
+    let id = engine.service_id(SLUG).unwrap();
+
+    engine.hold_callbacks(true);
+    let (status, _) = submit(&served.base, &task_message(&s3, S3_SECRET_KEY, "in.csv", &engine.url, "q1")).await;
+    assert_eq!(status, 200);
+    engine.wait_for("HELD", "/tasks/q1").await;
+    let base = served.base.clone();
+    let shutdown = tokio::spawn(served.service.shutdown());
+    // While draining, readiness is off and new tasks are refused.
+    while reqwest::get(format!("{base}/health/ready")).await.unwrap().status() != 503 {
+        tokio::task::yield_now().await;
+    }
+    let (status, _) = submit(&base, &task_message(&s3, S3_SECRET_KEY, "in.csv", &engine.url, "q2")).await;
+    assert_eq!(status, 503);
+    engine.hold_callbacks(false);
+    assert_eq!(engine.wait_for("PATCH", "/tasks/q1").await.body["status"], "finished");
+    let sleeping = engine.wait_for("PATCH", &format!("/services/{id}")).await;
+    assert_eq!(sleeping.body, json!({"status": "sleeping"}));
+    shutdown.await.unwrap().unwrap();
+}

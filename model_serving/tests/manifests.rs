@@ -1,0 +1,116 @@
+//! The Kubernetes manifests against the real binary: `model-serving` started with exactly the
+//! environment the base manifests give the container (the ConfigMap, plus the image's
+//! MODEL_PATH), with only the in-cluster host names and the port replaced, answers the
+//! Deployment's startup, liveness and readiness probe paths within the probes' timeouts, and
+//! announces itself to the engine the ConfigMap names.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_norway::Value;
+
+fn manifest(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kubernetes/base").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+struct Probe {
+    kind: &'static str,
+    path: String,
+    timeout: Duration,
+}
+
+fn probes(container: &Value) -> Vec<Probe> {
+    ["startupProbe", "livenessProbe", "readinessProbe"]
+        .into_iter()
+        .map(|kind| {
+            let p = &container[kind];
+            let get = &p["httpGet"];
+            assert_eq!(get["port"].as_str(), Some("http"), "{kind} must target the port named http");
+            Probe {
+                kind,
+                path: get["path"].as_str().unwrap_or_else(|| panic!("{kind} has no httpGet.path")).to_string(),
+                // Kubernetes' default timeoutSeconds is 1.
+                timeout: Duration::from_secs(p["timeoutSeconds"].as_u64().unwrap_or(1)),
+            }
+        })
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_with_the_configmap_environment_answers_the_probes() {
+    let configmap = manifest("configmap.yaml");
+    let deployment = manifest("deployment.yaml");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let http_port = container["ports"]
+        .as_sequence()
+        .and_then(|ports| ports.iter().find(|p| p["name"].as_str() == Some("http")))
+        .and_then(|p| p["containerPort"].as_u64())
+        .expect("the container declares a port named http");
+    let data = configmap["data"].as_mapping().expect("ConfigMap data");
+    let env: Vec<(String, String)> = data
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_string(), v.as_str().expect("ConfigMap values are strings").to_string()))
+        .collect();
+    let get = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!(get("SERVICE_PORT"), http_port.to_string(), "SERVICE_PORT must be the container's http port");
+
+    let mut engine = common::engine::start_engine().await;
+    let port = free_port();
+    let service_url = get("SERVICE_URL");
+    let engine_urls = get("ENGINE_URLS");
+    assert!(service_url.contains("ae-anomaly-detection-service:9090"), "SERVICE_URL changed: {service_url}");
+    assert!(engine_urls.contains("core-engine-service:8080"), "ENGINE_URLS changed: {engine_urls}");
+    let local = |v: &str| {
+        v.replace("ae-anomaly-detection-service:9090", &format!("127.0.0.1:{port}"))
+            .replace("http://core-engine-service:8080", &engine.url)
+    };
+
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_model-serving"));
+    cmd.env_clear().kill_on_drop(true);
+    for (k, v) in &env {
+        let v = if k == "SERVICE_PORT" { port.to_string() } else { local(v) };
+        cmd.env(k, v);
+    }
+    // What the image adds (model_serving/Dockerfile): the baked-in model's path.
+    cmd.env("MODEL_PATH", &common::fixture().model_dir);
+    let mut child = cmd.spawn().expect("start model-serving");
+
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let probes = probes(container);
+    let startup = &probes[0];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("model-serving exited with {status} before its startup probe passed");
+        }
+        let r = client.get(format!("{base}{}", startup.path)).timeout(startup.timeout).send().await;
+        if r.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the startup probe {} never answered 2xx", startup.path);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for p in &probes {
+        let r = client
+            .get(format!("{base}{}", p.path))
+            .timeout(p.timeout)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{} {}: no answer within {:?}: {e}", p.kind, p.path, p.timeout));
+        assert!(r.status().is_success(), "{} {} answered {}", p.kind, p.path, r.status());
+    }
+    let announce = engine.wait_for("POST", "/services").await;
+    assert!(announce.body.to_string().contains(&format!("127.0.0.1:{port}")), "announced {}", announce.body);
+
+    child.start_kill().expect("stop model-serving");
+    let _ = child.wait().await;
+}

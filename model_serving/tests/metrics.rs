@@ -1,0 +1,57 @@
+//! `/metrics` as Prometheus reads it: valid exposition format (promtool) and counters that move
+//! with the requests served.
+
+mod common;
+
+use common::{csv_body, fixture, start_default};
+
+fn sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_pass_promtool_and_count_requests_rows_and_anomalies() {
+    let r = start_default().await;
+    let metrics = || async { r.client.get(format!("{}/metrics", r.base)).send().await.unwrap().text().await.unwrap() };
+    let before = metrics().await;
+    assert!(before.contains("model_serving_model_info{"), "{before}");
+    assert_eq!(sample(&before, "model_serving_rows_scored_total"), 0.0);
+
+    let rows = &fixture().test_rows;
+    let resp = r
+        .client
+        .post(format!("{}/compute", r.base))
+        .header("content-type", "text/csv")
+        .body(csv_body(rows))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let resp = r.client.post(format!("{}/compute", r.base)).header("content-type", "text/csv").body("x\n").send().await;
+    assert_eq!(resp.unwrap().status(), 422);
+
+    let after = metrics().await;
+    assert_eq!(sample(&after, "model_serving_rows_scored_total"), rows.len() as f64);
+    assert_eq!(sample(&after, "model_serving_anomalies_flagged_total"), body["anomaly_count"].as_f64().unwrap());
+    let ok = r#"model_serving_http_requests_total{method="POST",route="/compute",status="200"}"#;
+    let bad = r#"model_serving_http_requests_total{method="POST",route="/compute",status="422"}"#;
+    assert_eq!(sample(&after, ok), 1.0, "{after}");
+    assert_eq!(sample(&after, bad), 1.0, "{after}");
+    assert_eq!(sample(&after, r#"model_serving_http_request_duration_seconds_count{route="/compute"}"#), 2.0);
+    // The scrape itself is in flight while it renders.
+    assert_eq!(sample(&after, "model_serving_http_requests_in_flight"), 1.0);
+
+    if let Some(out) = common::run_tool("promtool", &["check", "metrics"], Some(after.as_bytes())) {
+        assert!(
+            out.status.success(),
+            "promtool check metrics failed:\n{}{}\n{after}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! Storage errors, each saying what went wrong and what to do about it.
+
+use std::path::PathBuf;
+
+/// What can go wrong talking to a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The object does not exist.
+    #[error("object '{key}' not found in {store}")]
+    NotFound { store: String, key: String },
+    /// A key that is empty, absolute or contains `.`/`..` components.
+    #[error("invalid object key '{key}': keys are relative '/'-separated paths without '.' or '..'")]
+    InvalidKey { key: String },
+    /// A URL that is not `s3://bucket[/prefix]`.
+    #[error("invalid S3 URL '{url}': expected s3://bucket[/prefix]")]
+    InvalidUrl { url: String },
+    /// No credentials were configured.
+    #[error(
+        "no S3 credentials for {store}: set access_key_id and secret_access_key \
+         (e.g. `remote modify --local <remote> secret_access_key ...`) or the \
+         AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables"
+    )]
+    MissingCredentials { store: String },
+    /// The server rejected the credentials (wrong secret key, unknown access key, no permission).
+    #[error(
+        "S3 server at {store} rejected the credentials ({code}) while accessing '{key}': \
+         check access_key_id / secret_access_key (config.local or AWS_* environment variables) \
+         and that this key may use the bucket"
+    )]
+    Credentials { store: String, key: String, code: String },
+    /// The bucket does not exist.
+    #[error("bucket of {store} does not exist: create it first or fix the remote URL")]
+    NoSuchBucket { store: String },
+    /// Any other S3 failure (network, server error), after the SDK's own retries.
+    #[error("S3 {op} of '{key}' at {store} failed: {message}")]
+    S3 { store: String, op: &'static str, key: String, message: String },
+    /// Local file system failure.
+    #[error("{op} {}: {source}", path.display())]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+}
+
+impl StorageError {
+    /// True for failures that a retry may fix (network trouble, server errors).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::S3 { .. })
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StorageError::Io { op, path: path.into(), source }
+    }
+}

@@ -1,0 +1,129 @@
+//! Object storage: S3-compatible buckets and local directories behind one small async
+//! interface (`Store`). Keys are `/`-separated and relative to the store's root (an S3
+//! `bucket/prefix` or a directory). Writes are atomic: a reader never sees half an object.
+//!
+//! Used by the DVC-compatible pipeline (cache remotes), by `publish`, and by the serving
+//! service to load published models (`MODEL_URI=s3://bucket/prefix/`).
+
+mod error;
+mod local;
+mod s3;
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+pub use error::StorageError;
+pub use local::LocalStore;
+pub use s3::{S3Options, S3Store};
+
+/// Result type of every storage operation.
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// A place objects live: an S3 bucket prefix or a local directory.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// A directory on the local file system.
+    Local(LocalStore),
+    /// A bucket (and key prefix) on an S3-compatible server.
+    S3(S3Store),
+}
+
+impl Store {
+    /// A store rooted at a local directory (created on first write).
+    pub fn local(root: impl Into<PathBuf>) -> Self {
+        Store::Local(LocalStore::new(root))
+    }
+
+    /// A store rooted at `s3://bucket/prefix` with explicit connection options.
+    pub fn s3(opts: S3Options) -> Result<Self> {
+        Ok(Store::S3(S3Store::new(opts)?))
+    }
+
+    /// Opens `s3://bucket/prefix` (settings from the standard AWS environment variables:
+    /// AWS_ENDPOINT_URL[_S3], AWS_REGION, AWS_ACCESS_KEY_ID, ...) or a local path
+    /// (`file://` or plain).
+    pub fn from_uri(uri: &str) -> Result<Self> {
+        if uri.starts_with("s3://") {
+            let mut opts = S3Options::from_url(uri)?;
+            opts.fill_from_env();
+            Store::s3(opts)
+        } else {
+            let path = uri.strip_prefix("file://").unwrap_or(uri);
+            Ok(Store::local(path))
+        }
+    }
+
+    /// Human-readable location, e.g. `s3://bucket/prefix` or `/srv/remote`.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Local(l) => l.root().display().to_string(),
+            Store::S3(s) => s.describe(),
+        }
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, key: &str) -> Result<Bytes> {
+        match self {
+            Store::Local(l) => l.get(key).await,
+            Store::S3(s) => s.get(key).await,
+        }
+    }
+
+    /// Downloads an object into `dest`, atomically (temporary file next to it, then rename).
+    pub async fn get_to_file(&self, key: &str, dest: &Path) -> Result<()> {
+        match self {
+            Store::Local(l) => l.get_to_file(key, dest).await,
+            Store::S3(s) => s.get_to_file(key, dest).await,
+        }
+    }
+
+    /// Writes an object atomically.
+    pub async fn put(&self, key: &str, data: Bytes) -> Result<()> {
+        match self {
+            Store::Local(l) => l.put(key, data).await,
+            Store::S3(s) => s.put(key, data).await,
+        }
+    }
+
+    /// Uploads a local file as an object, atomically.
+    pub async fn put_file(&self, key: &str, src: &Path) -> Result<()> {
+        match self {
+            Store::Local(l) => l.put_file(key, src).await,
+            Store::S3(s) => s.put_file(key, src).await,
+        }
+    }
+
+    /// Whether an object exists.
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        match self {
+            Store::Local(l) => l.exists(key).await,
+            Store::S3(s) => s.exists(key).await,
+        }
+    }
+
+    /// All keys below `prefix` (relative to the store root), in no particular order.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        match self {
+            Store::Local(l) => l.list(prefix).await,
+            Store::S3(s) => s.list(prefix).await,
+        }
+    }
+
+    /// Deletes an object; deleting a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self {
+            Store::Local(l) => l.delete(key).await,
+            Store::S3(s) => s.delete(key).await,
+        }
+    }
+}
+
+/// Rejects keys that could escape the store root or are not plain relative paths.
+fn check_key(key: &str) -> Result<()> {
+    let bad = key.is_empty() || key.starts_with('/') || key.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+    if bad {
+        return Err(StorageError::InvalidKey { key: key.to_string() });
+    }
+    Ok(())
+}

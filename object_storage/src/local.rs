@@ -1,0 +1,167 @@
+//! Local directory store: objects are files below a root directory.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::{Result, StorageError, check_key};
+
+/// A store rooted at a local directory.
+#[derive(Clone, Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// A store below `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalStore { root: root.into() }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    fn not_found(&self, key: &str) -> StorageError {
+        StorageError::NotFound { store: self.root.display().to_string(), key: key.to_string() }
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Result<Bytes> {
+        let path = self.path(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(v) => Ok(Bytes::from(v)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(self.not_found(key)),
+            Err(e) => Err(StorageError::io("reading", path, e)),
+        }
+    }
+
+    pub(crate) async fn get_to_file(&self, key: &str, dest: &Path) -> Result<()> {
+        let src = self.path(key)?;
+        if !tokio::fs::try_exists(&src).await.unwrap_or(false) {
+            return Err(self.not_found(key));
+        }
+        let dest = dest.to_path_buf();
+        tokio::task::spawn_blocking(move || atomic_copy(&src, &dest))
+            .await
+            .map_err(|e| StorageError::io("copying", "", std::io::Error::other(e)))?
+    }
+
+    pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<()> {
+        let dest = self.path(key)?;
+        tokio::task::spawn_blocking(move || atomic_write(&dest, &data))
+            .await
+            .map_err(|e| StorageError::io("writing", "", std::io::Error::other(e)))?
+    }
+
+    pub(crate) async fn put_file(&self, key: &str, src: &Path) -> Result<()> {
+        let dest = self.path(key)?;
+        let src = src.to_path_buf();
+        tokio::task::spawn_blocking(move || atomic_copy(&src, &dest))
+            .await
+            .map_err(|e| StorageError::io("copying", "", std::io::Error::other(e)))?
+    }
+
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool> {
+        let path = self.path(key)?;
+        tokio::fs::try_exists(&path).await.map_err(|e| StorageError::io("checking", path, e))
+    }
+
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let root = self.root.clone();
+        let prefix = prefix.trim_matches('/').to_string();
+        tokio::task::spawn_blocking(move || {
+            let start = if prefix.is_empty() { root.clone() } else { root.join(&prefix) };
+            let mut out = Vec::new();
+            walk(&root, &start, &mut out)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StorageError::io("listing", "", std::io::Error::other(e)))?
+    }
+
+    pub(crate) async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::io("deleting", path, e)),
+        }
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StorageError::io("listing", dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| StorageError::io("listing", dir, e))?;
+        let path = entry.path();
+        let ft = entry.file_type().map_err(|e| StorageError::io("listing", &path, e))?;
+        if ft.is_dir() {
+            walk(root, &path, out)?;
+        } else if !is_temp_name(&entry.file_name().to_string_lossy())
+            && let Ok(rel) = path.strip_prefix(root)
+        {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
+}
+
+/// Temporary files written by [`atomic_write`] / [`atomic_copy`] before their rename.
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with(".tmp-") && name.ends_with(".part")
+}
+
+pub(crate) fn temp_path(dest: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dest.with_file_name(format!(".tmp-{name}-{}-{n}.part", std::process::id()))
+}
+
+fn ensure_parent(dest: &Path) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| StorageError::io("creating directory", parent, e))?;
+    }
+    Ok(())
+}
+
+/// Writes `data` to `dest` via a temporary file in the same directory and a rename.
+pub(crate) fn atomic_write(dest: &Path, data: &[u8]) -> Result<()> {
+    ensure_parent(dest)?;
+    let tmp = temp_path(dest);
+    let res = std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, dest));
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(StorageError::io("writing", dest, e));
+    }
+    Ok(())
+}
+
+/// Copies `src` to `dest` via a temporary file in the same directory and a rename.
+pub(crate) fn atomic_copy(src: &Path, dest: &Path) -> Result<()> {
+    ensure_parent(dest)?;
+    let tmp = temp_path(dest);
+    let res = std::fs::copy(src, &tmp).and_then(|_| {
+        // Objects in a DVC cache are read-only; the copy must be writable to be replaced later.
+        let mut perm = std::fs::metadata(&tmp)?.permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perm.set_readonly(false);
+        std::fs::set_permissions(&tmp, perm)?;
+        std::fs::rename(&tmp, dest)
+    });
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(StorageError::io("copying to", dest, e));
+    }
+    Ok(())
+}
