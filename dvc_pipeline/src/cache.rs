@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::hashing::{self, Algo, DirEntry, HashInfo};
+use crate::state::HashState;
 
 /// The cache directory of a repository.
 #[derive(Clone, Debug)]
@@ -100,8 +101,10 @@ impl Cache {
         }
     }
 
-    /// Restores `path` from the cache. Files that already match are left alone.
-    pub fn checkout(&self, path: &Path, md5: &str, algo: Algo, isexec: bool) -> Result<()> {
+    /// Restores `path` from the cache (as copies, DVC's default `cache.type`). Files that
+    /// already match are left alone. Every file put in place is recorded in `state`, so the
+    /// next status does not read it again.
+    pub fn checkout(&self, path: &Path, md5: &str, algo: Algo, isexec: bool, state: &HashState) -> Result<()> {
         if md5.ends_with(".dir") {
             let entries = self
                 .read_dir_object(md5, algo)
@@ -118,41 +121,59 @@ impl Cache {
                 }
             }
             use rayon::prelude::*;
-            entries.par_iter().try_for_each(|e| self.checkout_file(&path.join(&e.relpath), &e.md5, algo, false))
+            entries.par_iter().try_for_each(|e| self.checkout_file(&path.join(&e.relpath), &e.md5, algo, false, state))
         } else {
             if path.is_dir() {
                 std::fs::remove_dir_all(path).map_err(|e| Error::io("removing", path, e))?;
             }
-            self.checkout_file(path, md5, algo, isexec)
+            self.checkout_file(path, md5, algo, isexec, state)
         }
     }
 
-    fn checkout_file(&self, dest: &Path, md5: &str, algo: Algo, isexec: bool) -> Result<()> {
+    fn checkout_file(&self, dest: &Path, md5: &str, algo: Algo, isexec: bool, state: &HashState) -> Result<()> {
         let src = self.path(md5, algo);
-        if !src.is_file() {
-            return Err(Error::MissingObject { path: dest.display().to_string(), hash: md5.to_string() });
-        }
+        let missing = || Error::MissingObject { path: dest.display().to_string(), hash: md5.to_string() };
+        let mut from = match std::fs::File::open(&src) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+            Err(e) => return Err(Error::io("reading", &src, e)),
+        };
         if let Ok(m) = std::fs::metadata(dest) {
-            let src_len = std::fs::metadata(&src).map(|m| m.len()).unwrap_or(u64::MAX);
+            let src_len = from.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
             if m.len() == src_len && hashing::md5_file(dest, algo).ok().as_deref() == Some(md5) {
                 return Ok(());
             }
         }
         let parent = dest.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
-        let res = (|| -> std::io::Result<()> {
-            std::fs::copy(&src, &tmp)?;
-            let mode = if isexec { 0o755 } else { 0o644 };
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-            std::fs::rename(&tmp, dest)
+        let create = || std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp);
+        let res = (|| -> std::io::Result<std::fs::Metadata> {
+            let mut to = match create() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(parent)?;
+                    create()?
+                }
+                other => other?,
+            };
+            // copy_file_range: an in-kernel copy (a reflink where the file system has them).
+            std::io::copy(&mut from, &mut to)?;
+            to.set_permissions(std::fs::Permissions::from_mode(if isexec { 0o755 } else { 0o644 }))?;
+            let meta = to.metadata()?;
+            drop(to);
+            std::fs::rename(&tmp, dest)?;
+            Ok(meta)
         })();
-        if let Err(e) = res {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io("checking out", dest, e));
+        match res {
+            Ok(meta) => {
+                state.put(dest, &meta, algo, md5);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(Error::io("checking out", dest, e))
+            }
         }
-        Ok(())
     }
 
     /// All object keys present (for gc), excluding run-cache entries and temporaries.

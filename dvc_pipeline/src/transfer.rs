@@ -1,20 +1,21 @@
 //! push / fetch / pull: move only the objects the other side lacks, in parallel, with a
 //! progress bar and retries with backoff. Uploads of a directory's files come before its
-//! `.dir` object; downloads land under a temporary name, are verified, then renamed.
+//! `.dir` object; downloads land under a temporary name, are hashed on the way in, and are
+//! renamed to their cache name only when the hash matches.
 
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use object_storage::{StorageError, Store};
+use object_storage::{ObjectCheck, StorageError, Store};
 
 use crate::cache::{Cache, object_key};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::hashing::{self, Algo};
+use crate::hashing::{Algo, Md5Stream};
 
 /// Counts of a transfer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -231,32 +232,43 @@ async fn download(
 }
 
 async fn fetch_one(store: &Store, key: &str, dest: &Path, md5: &str, algo: Algo) -> Result<()> {
-    let tmp: PathBuf = dest.with_file_name(format!(
-        ".{}.{}.download",
-        dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        std::process::id()
-    ));
-    retry(|| store.get_to_file(key, &tmp)).await?;
-    let check = if let Some(base) = md5.strip_suffix(".dir") {
-        let bytes = std::fs::read(&tmp).map_err(|e| Error::io("reading", &tmp, e))?;
-        hashing::hex(&<md5::Md5 as md5::Digest>::digest(&bytes)) == base
-    } else {
-        hashing::md5_file(&tmp, algo)? == md5
+    let check = || {
+        // A `.dir` manifest is hashed as raw bytes whatever the entry's algorithm.
+        let (expected, algo) = match md5.strip_suffix(".dir") {
+            Some(base) => (base.to_string(), Algo::Md5),
+            None => (md5.to_string(), algo),
+        };
+        VerifyMd5 { hasher: Md5Stream::new(algo), expected }
     };
-    if !check {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Usage(format!(
-            "object '{key}' from {} is corrupt (hash mismatch); it was not stored",
+    match retry(|| store.get_to_file_checked(key, dest, check())).await {
+        Err(StorageError::Rejected { reason, .. }) => Err(Error::Usage(format!(
+            "object '{key}' from {} is corrupt ({reason}); it was not stored",
             store.describe()
-        )));
+        ))),
+        other => Ok(other?),
     }
-    let res = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))
-        .and_then(|()| std::fs::rename(&tmp, dest));
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io("storing", dest, e));
+}
+
+/// Hashes an object while it downloads; only a file with the expected hash enters the cache,
+/// read-only like every cache object.
+struct VerifyMd5 {
+    hasher: Md5Stream,
+    expected: String,
+}
+
+impl ObjectCheck for VerifyMd5 {
+    fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
     }
-    Ok(())
+
+    fn finish(self, file: &std::fs::File) -> std::result::Result<(), String> {
+        let got = self.hasher.finish();
+        if got != self.expected {
+            return Err(format!("its md5 is {got}, expected {}", self.expected));
+        }
+        file.set_permissions(std::fs::Permissions::from_mode(0o444))
+            .map_err(|e| format!("making the cache object read-only failed: {e}"))
+    }
 }
 
 /// Test-only hook: `DVC_PIPELINE_TEST_PAUSE_TRANSFER=<ms>` waits before each upload, so a

@@ -31,6 +31,19 @@ pub enum StorageError {
     /// The bucket does not exist.
     #[error("bucket of {store} does not exist: create it first or fix the remote URL")]
     NoSuchBucket { store: String },
+    /// The object is larger than the caller accepts ([`crate::Store::get_limited`]); nothing
+    /// was downloaded.
+    #[error("object '{key}' in {store} is {size} bytes, over the limit of {limit} bytes; it was not downloaded")]
+    TooLarge { store: String, key: String, size: u64, limit: u64 },
+    /// A download's check refused the bytes (e.g. a hash mismatch); nothing was stored.
+    #[error("object '{key}' from {store} was refused: {reason}; it was not stored")]
+    Rejected { store: String, key: String, reason: String },
+    /// No answer from the server: connection refused, connect timeout, DNS failure.
+    #[error(
+        "S3 server at {store} did not answer ({message}) during {op} of '{key}': \
+         check that the endpoint URL is right and the server is up and reachable"
+    )]
+    Unreachable { store: String, op: &'static str, key: String, message: String },
     /// Any other S3 failure (network, server error), after the SDK's own retries.
     #[error("S3 {op} of '{key}' at {store} failed: {message}")]
     S3 { store: String, op: &'static str, key: String, message: String },
@@ -42,7 +55,7 @@ pub enum StorageError {
 impl StorageError {
     /// True for failures that a retry may fix (network trouble, server errors).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StorageError::S3 { .. })
+        matches!(self, StorageError::S3 { .. } | StorageError::Unreachable { .. })
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -5,6 +5,7 @@
 //! Used by the DVC-compatible pipeline (cache remotes), by `publish`, and by the serving
 //! service to load published models (`MODEL_URI=s3://bucket/prefix/`).
 
+mod download;
 mod error;
 mod local;
 mod s3;
@@ -13,9 +14,10 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+pub use download::{AcceptAll, ObjectCheck};
 pub use error::StorageError;
 pub use local::LocalStore;
-pub use s3::{S3Options, S3Store};
+pub use s3::{DEFAULT_CONNECT_TIMEOUT, S3Options, S3Store};
 
 /// Result type of every storage operation.
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -70,11 +72,31 @@ impl Store {
         }
     }
 
+    /// Reads a whole object unless it is larger than `max_bytes`, which fails with
+    /// [`StorageError::TooLarge`] before the body is downloaded (S3: from the Content-Length of
+    /// the answer; a server that sends none is cut off at the limit).
+    pub async fn get_limited(&self, key: &str, max_bytes: u64) -> Result<Bytes> {
+        match self {
+            Store::Local(l) => l.get_limited(key, max_bytes).await,
+            Store::S3(s) => s.get_limited(key, max_bytes).await,
+        }
+    }
+
     /// Downloads an object into `dest`, atomically (temporary file next to it, then rename).
     pub async fn get_to_file(&self, key: &str, dest: &Path) -> Result<()> {
         match self {
             Store::Local(l) => l.get_to_file(key, dest).await,
-            Store::S3(s) => s.get_to_file(key, dest).await,
+            Store::S3(s) => s.get_to_file_checked(key, dest, AcceptAll).await,
+        }
+    }
+
+    /// Downloads an object into `dest` like [`Store::get_to_file`], showing every byte to
+    /// `check` on the way; the file gets its final name only if `check` accepts it at the end
+    /// (otherwise [`StorageError::Rejected`] and nothing is left behind).
+    pub async fn get_to_file_checked<C: ObjectCheck>(&self, key: &str, dest: &Path, check: C) -> Result<()> {
+        match self {
+            Store::Local(l) => l.get_to_file_checked(key, dest, check).await,
+            Store::S3(s) => s.get_to_file_checked(key, dest, check).await,
         }
     }
 
@@ -83,6 +105,15 @@ impl Store {
         match self {
             Store::Local(l) => l.put(key, data).await,
             Store::S3(s) => s.put(key, data).await,
+        }
+    }
+
+    /// Writes an object with a Content-Type (e.g. `image/png`). Local directories keep no
+    /// content types, so there it is the same as [`Store::put`].
+    pub async fn put_with_type(&self, key: &str, data: Bytes, content_type: &str) -> Result<()> {
+        match self {
+            Store::Local(l) => l.put(key, data).await,
+            Store::S3(s) => s.put_with_type(key, data, content_type).await,
         }
     }
 

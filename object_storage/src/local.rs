@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::download::{FileSink, ObjectCheck};
 use crate::{Result, StorageError, check_key};
 
 /// A store rooted at a local directory.
@@ -41,15 +42,69 @@ impl LocalStore {
         }
     }
 
+    pub(crate) async fn get_limited(&self, key: &str, limit: u64) -> Result<Bytes> {
+        let path = self.path(key)?;
+        let (store, key) = (self.root.display().to_string(), key.to_string());
+        crate::s3::blocking(move || {
+            use std::io::Read;
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(StorageError::NotFound { store, key });
+                }
+                Err(e) => return Err(StorageError::io("reading", path, e)),
+            };
+            let size = file.metadata().map_err(|e| StorageError::io("reading", &path, e))?.len();
+            if size > limit {
+                return Err(StorageError::TooLarge { store, key, size, limit });
+            }
+            // The file may grow while it is read: never take more than the limit.
+            let mut data = Vec::with_capacity(size as usize);
+            file.take(limit + 1).read_to_end(&mut data).map_err(|e| StorageError::io("reading", &path, e))?;
+            if data.len() as u64 > limit {
+                return Err(StorageError::TooLarge { store, key, size: data.len() as u64, limit });
+            }
+            Ok(Bytes::from(data))
+        })
+        .await
+    }
+
     pub(crate) async fn get_to_file(&self, key: &str, dest: &Path) -> Result<()> {
         let src = self.path(key)?;
         if !tokio::fs::try_exists(&src).await.unwrap_or(false) {
             return Err(self.not_found(key));
         }
         let dest = dest.to_path_buf();
-        tokio::task::spawn_blocking(move || atomic_copy(&src, &dest))
-            .await
-            .map_err(|e| StorageError::io("copying", "", std::io::Error::other(e)))?
+        crate::s3::blocking(move || atomic_copy(&src, &dest)).await
+    }
+
+    pub(crate) async fn get_to_file_checked<C: ObjectCheck>(&self, key: &str, dest: &Path, check: C) -> Result<()> {
+        let src = self.path(key)?;
+        let dest = dest.to_path_buf();
+        let (store, key) = (self.root.display().to_string(), key.to_string());
+        crate::s3::blocking(move || {
+            use std::io::Read;
+            let mut file = match std::fs::File::open(&src) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(StorageError::NotFound { store, key });
+                }
+                Err(e) => return Err(StorageError::io("reading", src, e)),
+            };
+            let mut sink = FileSink::create(&dest, check)?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(StorageError::io("reading", &src, e)),
+                };
+                sink.write(&buf[..n])?;
+            }
+            sink.commit(&store, &key)
+        })
+        .await
     }
 
     pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<()> {
@@ -128,7 +183,7 @@ pub(crate) fn temp_path(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".tmp-{name}-{}-{n}.part", std::process::id()))
 }
 
-fn ensure_parent(dest: &Path) -> Result<()> {
+pub(crate) fn ensure_parent(dest: &Path) -> Result<()> {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| StorageError::io("creating directory", parent, e))?;
     }

@@ -1,18 +1,28 @@
 //! S3-compatible store through aws-sdk-s3 (path-style addressing for MinIO and friends).
 
 use std::path::Path;
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
-use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
+use bytes::{Bytes, BytesMut};
 
+use crate::download::{FileSink, ObjectCheck, Piece, write_pieces};
 use crate::{Result, StorageError, check_key};
+
+/// How long to wait for a TCP connection before counting the endpoint as unreachable.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Objects up to this size are received whole and written in one go; larger ones are written
+/// by a blocking thread while they arrive.
+const WHOLE_OBJECT_MAX: u64 = 1 << 20;
 
 /// How to reach a bucket. Fields left `None` fall back to the AWS environment variables
 /// when [`S3Options::fill_from_env`] is called.
@@ -34,6 +44,9 @@ pub struct S3Options {
     pub session_token: Option<String>,
     /// Virtual-hosted addressing instead of path style (path style is what MinIO needs).
     pub virtual_hosted: bool,
+    /// TCP connect timeout; `None` means [`DEFAULT_CONNECT_TIMEOUT`] (5 s), so a dead endpoint
+    /// fails in seconds rather than hanging on the operating system's minutes-long default.
+    pub connect_timeout: Option<Duration>,
 }
 
 impl S3Options {
@@ -93,6 +106,11 @@ impl S3Store {
             .credentials_provider(creds)
             .force_path_style(!opts.virtual_hosted)
             .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(opts.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                    .build(),
+            )
             // Plain Content-Length uploads: every S3-compatible server understands them.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
@@ -120,6 +138,14 @@ impl S3Store {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        if matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
+            return StorageError::Unreachable {
+                store: self.described.clone(),
+                op,
+                key: key.to_string(),
+                message: DisplayErrorContext(&err).to_string(),
+            };
+        }
         let status = err.raw_response().map(|r| r.status().as_u16());
         let code = err.code().map(str::to_string);
         match (code.as_deref(), status) {
@@ -148,58 +174,102 @@ impl S3Store {
         StorageError::S3 { store: self.described.clone(), op, key: key.to_string(), message: e.to_string() }
     }
 
-    pub(crate) async fn get(&self, key: &str) -> Result<Bytes> {
+    async fn send_get(&self, key: &str) -> Result<GetObjectOutput> {
         let full = self.full_key(key)?;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .send()
-            .await
-            .map_err(|e| self.map_err("GET", key, e))?;
+        self.client.get_object().bucket(&self.bucket).key(&full).send().await.map_err(|e| self.map_err("GET", key, e))
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Result<Bytes> {
+        let out = self.send_get(key).await?;
         let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, e))?;
         Ok(data.into_bytes())
     }
 
-    pub(crate) async fn get_to_file(&self, key: &str, dest: &Path) -> Result<()> {
-        let full = self.full_key(key)?;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .send()
-            .await
-            .map_err(|e| self.map_err("GET", key, e))?;
-        if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(|e| StorageError::io("creating directory", parent, e))?;
+    pub(crate) async fn get_limited(&self, key: &str, limit: u64) -> Result<Bytes> {
+        let out = self.send_get(key).await?;
+        let too_large =
+            |size: u64| StorageError::TooLarge { store: self.described.clone(), key: key.to_string(), size, limit };
+        let announced = out.content_length().and_then(|n| u64::try_from(n).ok());
+        if let Some(size) = announced.filter(|n| *n > limit) {
+            // Dropping the body closes the connection before the bytes are read.
+            return Err(too_large(size));
         }
-        let tmp = crate::local::temp_path(dest);
-        let res: Result<()> = async {
-            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| StorageError::io("creating", &tmp, e))?;
-            let mut body = out.body;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| self.stream_err("GET", key, e))?;
-                file.write_all(&chunk).await.map_err(|e| StorageError::io("writing", &tmp, e))?;
+        // A server that sends no length is held to the limit while the bytes arrive.
+        let mut buf = BytesMut::with_capacity(announced.unwrap_or(0) as usize);
+        let mut body = out.body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.stream_err("GET", key, e))?;
+            if (buf.len() + chunk.len()) as u64 > limit {
+                return Err(too_large((buf.len() + chunk.len()) as u64));
             }
-            file.flush().await.map_err(|e| StorageError::io("writing", &tmp, e))?;
-            drop(file);
-            tokio::fs::rename(&tmp, dest).await.map_err(|e| StorageError::io("renaming to", dest, e))
+            buf.extend_from_slice(&chunk);
         }
-        .await;
-        if res.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        res
+        Ok(buf.freeze())
     }
 
+    pub(crate) async fn get_to_file_checked<C: ObjectCheck>(&self, key: &str, dest: &Path, check: C) -> Result<()> {
+        let out = self.send_get(key).await?;
+        let announced = out.content_length().and_then(|n| u64::try_from(n).ok());
+        let dest = dest.to_path_buf();
+        let (store, owned_key) = (self.described.clone(), key.to_string());
+        if announced.is_some_and(|n| n <= WHOLE_OBJECT_MAX) {
+            let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, e))?.into_bytes();
+            return blocking(move || {
+                if let Some(n) = announced.filter(|n| *n != data.len() as u64) {
+                    return Err(StorageError::S3 {
+                        store,
+                        op: "GET",
+                        key: owned_key,
+                        message: format!("the server announced {n} bytes but sent {}", data.len()),
+                    });
+                }
+                let mut sink = FileSink::create(&dest, check)?;
+                sink.write(&data)?;
+                sink.commit(&store, &owned_key)
+            })
+            .await;
+        }
+        // Large objects: a blocking thread writes (and checks) while the network side receives.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(64);
+        let writer = tokio::task::spawn_blocking(move || write_pieces(rx, &dest, check, announced, &store, &owned_key));
+        let mut body = out.body;
+        let received: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| self.stream_err("GET", key, e))?;
+                if tx.send(Piece::Data(chunk)).await.is_err() {
+                    // The writer stopped (disk error, refused check): its result says why.
+                    return Ok(());
+                }
+            }
+            let _ = tx.send(Piece::End).await;
+            Ok(())
+        }
+        .await;
+        drop(tx);
+        let written = writer.await.map_err(|e| StorageError::io("writing", "", std::io::Error::other(e)))?;
+        received?;
+        written
+    }
     pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         let full = self.full_key(key)?;
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(&full)
+            .body(ByteStream::from(data))
+            .send()
+            .await
+            .map_err(|e| self.map_err("PUT", key, e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn put_with_type(&self, key: &str, data: Bytes, content_type: &str) -> Result<()> {
+        let full = self.full_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .content_type(content_type)
             .body(ByteStream::from(data))
             .send()
             .await
@@ -276,4 +346,9 @@ impl S3Store {
             .map_err(|e| self.map_err("DELETE", key, e))?;
         Ok(())
     }
+}
+
+/// Runs file-system work off the async worker threads.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StorageError::io("writing", "", std::io::Error::other(e)))?
 }
