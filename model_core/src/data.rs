@@ -3,6 +3,9 @@
 //!
 //! Only the selected columns are parsed, so a timestamp or label column never has to be numeric.
 
+mod decimal;
+mod plain;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
@@ -129,49 +132,24 @@ pub fn read_csv_file(path: &Path, columns: Columns<'_>) -> Result<Frame, DataErr
     read_csv(std::io::BufReader::with_capacity(1 << 16, file), &source, columns)
 }
 
+/// Reads CSV with a header held in memory (a request body): the same frame and the same errors
+/// as [`read_csv`], faster on CSV without quotes (see `plain`).
+pub fn read_csv_bytes(bytes: &[u8], source: &str, columns: Columns<'_>) -> Result<Frame, DataError> {
+    match plain::read(bytes, columns) {
+        Some(frame) => Ok(frame),
+        None => read_csv(bytes, source, columns),
+    }
+}
+
 /// Reads CSV with a header from any reader. `source` names the input in errors.
 pub fn read_csv<R: Read>(reader: R, source: &str, columns: Columns<'_>) -> Result<Frame, DataError> {
     let src = || source.to_string();
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(reader);
-    let header = rdr.byte_headers().map_err(|e| csv_error(e, source))?.clone();
-    if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
-        return Err(DataError::Empty { input: src() });
-    }
-    let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect();
-    let mut seen = HashMap::new();
-    for name in &names {
-        if seen.insert(name.as_str(), ()).is_some() {
-            return Err(DataError::DuplicateColumn { input: src(), line: 1, column: name.clone() });
-        }
-    }
-    let (selected, wanted): (Vec<usize>, Vec<String>) = match columns {
-        Columns::Named(features) => {
-            let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-            let missing: Vec<String> = features.iter().filter(|f| !index.contains_key(f.as_str())).cloned().collect();
-            if !missing.is_empty() {
-                return Err(DataError::MissingColumns {
-                    input: src(),
-                    missing,
-                    required: features.to_vec(),
-                    available: names.clone(),
-                });
-            }
-            (features.iter().map(|f| index[f.as_str()]).collect(), features.to_vec())
-        }
-        Columns::AllExcept(ignored) => {
-            let keep: Vec<usize> =
-                (0..names.len()).filter(|&i| !ignored.iter().any(|g| g.eq_ignore_ascii_case(&names[i]))).collect();
-            if keep.is_empty() {
-                return Err(DataError::NoFeatures {
-                    input: src(),
-                    ignored: ignored.to_vec(),
-                    available: names.clone(),
-                });
-            }
-            let wanted = keep.iter().map(|&i| names[i].clone()).collect();
-            (keep, wanted)
-        }
-    };
+    // Only the header is trimmed by csv: trimming every record there copies it, and only the
+    // selected cells need it (trimmed below exactly as csv's Trim::All would).
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::Headers).from_reader(reader);
+    let header = rdr.byte_headers().map_err(|e| csv_error(e, source))?;
+    let names = header_names(header.iter());
+    let (selected, wanted) = select_columns(&names, columns, source)?;
 
     let mut values = Vec::new();
     let mut n_rows = 0usize;
@@ -184,20 +162,24 @@ pub fn read_csv<R: Read>(reader: R, source: &str, columns: Columns<'_>) -> Resul
         }
         let line = record.position().map_or(n_rows as u64 + 2, |p| p.line());
         // A blank trailing line reads as one empty field; skip it rather than call it ragged.
-        if record.len() == 1 && record[0].is_empty() && names.len() > 1 {
+        if record.len() == 1 && record[0].trim_ascii().is_empty() && names.len() > 1 {
             continue;
         }
         for (&col, name) in selected.iter().zip(&wanted) {
-            let raw = &record[col];
-            let text = std::str::from_utf8(raw).unwrap_or("");
-            let v: f64 = text.parse().map_err(|_| DataError::NotNumeric {
+            let raw = record[col].trim_ascii();
+            let v = decimal::parse_f64(raw).ok_or_else(|| DataError::NotNumeric {
                 input: src(),
                 line,
                 column: name.clone(),
                 value: String::from_utf8_lossy(raw).into_owned(),
             })?;
             if !v.is_finite() {
-                return Err(DataError::NotFinite { input: src(), line, column: name.clone(), value: text.to_string() });
+                return Err(DataError::NotFinite {
+                    input: src(),
+                    line,
+                    column: name.clone(),
+                    value: String::from_utf8_lossy(raw).into_owned(),
+                });
             }
             values.push(v);
         }
@@ -207,6 +189,58 @@ pub fn read_csv<R: Read>(reader: R, source: &str, columns: Columns<'_>) -> Resul
         return Err(DataError::NoRows { input: src(), needed: 1 });
     }
     Ok(Frame { columns: wanted, n_rows, values })
+}
+
+/// Header cells as column names, trimmed like csv's `Trim::Headers`.
+fn header_names<'a>(cells: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
+    cells.map(|h| String::from_utf8_lossy(h.trim_ascii()).into_owned()).collect()
+}
+
+/// Checks the header and picks the columns that become features: their indices in the header
+/// and their names, in frame order.
+fn select_columns(
+    names: &[String],
+    columns: Columns<'_>,
+    source: &str,
+) -> Result<(Vec<usize>, Vec<String>), DataError> {
+    let src = || source.to_string();
+    if names.is_empty() || (names.len() == 1 && names[0].is_empty()) {
+        return Err(DataError::Empty { input: src() });
+    }
+    let mut seen = HashMap::new();
+    for name in names {
+        if seen.insert(name.as_str(), ()).is_some() {
+            return Err(DataError::DuplicateColumn { input: src(), line: 1, column: name.clone() });
+        }
+    }
+    match columns {
+        Columns::Named(features) => {
+            let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+            let missing: Vec<String> = features.iter().filter(|f| !index.contains_key(f.as_str())).cloned().collect();
+            if !missing.is_empty() {
+                return Err(DataError::MissingColumns {
+                    input: src(),
+                    missing,
+                    required: features.to_vec(),
+                    available: names.to_vec(),
+                });
+            }
+            Ok((features.iter().map(|f| index[f.as_str()]).collect(), features.to_vec()))
+        }
+        Columns::AllExcept(ignored) => {
+            let keep: Vec<usize> =
+                (0..names.len()).filter(|&i| !ignored.iter().any(|g| g.eq_ignore_ascii_case(&names[i]))).collect();
+            if keep.is_empty() {
+                return Err(DataError::NoFeatures {
+                    input: src(),
+                    ignored: ignored.to_vec(),
+                    available: names.to_vec(),
+                });
+            }
+            let wanted = keep.iter().map(|&i| names[i].clone()).collect();
+            Ok((keep, wanted))
+        }
+    }
 }
 
 fn csv_error(e: csv::Error, source: &str) -> DataError {

@@ -71,8 +71,11 @@ impl LeanNetwork {
             }
             return out;
         }
-        let mut a = x.to_vec();
-        for layer in &self.layers {
+        let Some((first, rest)) = self.layers.split_first() else {
+            return x.to_vec();
+        };
+        let mut a = first.forward_batch(x, n);
+        for layer in rest {
             a = layer.forward_batch(&a, n);
         }
         a

@@ -1,12 +1,10 @@
 //! Scoring: frame -> standardised inputs -> reconstruction error -> one score per input row,
 //! compared with the stored threshold.
 
-use std::io::Read;
-
 use serde::Serialize;
 
 use crate::artifact::Model;
-use crate::data::{Columns, Frame, read_csv};
+use crate::data::{Columns, Frame, read_csv_bytes};
 use crate::error::DataError;
 use crate::features::scores_per_row;
 
@@ -45,8 +43,8 @@ impl Model {
     }
 
     /// Reads CSV (columns matched by name, order free, extras ignored) and scores it.
-    pub fn score_csv<R: Read>(&self, reader: R, source: &str) -> Result<(Frame, Scores), DataError> {
-        let frame = read_csv(reader, source, Columns::Named(&self.meta.features))?;
+    pub fn score_csv(&self, csv: &[u8], source: &str) -> Result<(Frame, Scores), DataError> {
+        let frame = read_csv_bytes(csv, source, Columns::Named(&self.meta.features))?;
         let scores = self.score_frame(&frame, source)?;
         Ok((frame, scores))
     }
