@@ -1,18 +1,21 @@
-//! Writes the benchmark inputs of `scripts/bench_serving.sh`: a model of the default architecture
-//! for 32 features (window 4, hidden 32-16-16-32, as `model-creation train` builds for a
-//! 32-column table) and CSV bodies of 100 and 10,000 rows.
+//! Writes the benchmark inputs of `scripts/bench_serving.sh`: two models for 32 features with the
+//! default hidden layers 32-16-16-32, and CSV bodies of 100 and 10,000 rows.
+//!
+//! - `model`: row by row (window 1), 32->32->16->16->32->32, the shape of the FastAPI + PyTorch
+//!   reference the targets compare against.
+//! - `model_w4`: window 4 (128 inputs, about 4x the arithmetic), what `model-creation train`
+//!   builds by default for a 32-column table.
 //!
 //! The weights are pseudo-random: scoring speed depends on the shapes, not on the values, and
 //! this keeps the benchmark free of a burn build. Usage: `bench_model OUT_DIR`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use model_core::artifact::{FORMAT_VERSION, ModelMetadata, TrainingInfo};
 use model_core::{Architecture, Model, PointAggregation, Scaler, Threshold, ThresholdMethod, Window};
 
 const FEATURES: usize = 32;
-const WINDOW: usize = 4;
 
 /// Small deterministic generator (no rand dependency for a benchmark input).
 struct Lcg(u64);
@@ -28,8 +31,30 @@ fn main() -> anyhow::Result<()> {
     let out = PathBuf::from(std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: bench_model OUT_DIR"))?);
     std::fs::create_dir_all(&out)?;
     let features: Vec<String> = (0..FEATURES).map(|i| format!("sensor_{i:02}")).collect();
-    let arch = Architecture::new(FEATURES * WINDOW, model_core::arch::DEFAULT_HIDDEN.to_vec());
     let mut rng = Lcg(42);
+    write_model(&out.join("model"), &features, 1, &mut rng)?;
+    write_model(&out.join("model_w4"), &features, 4, &mut rng)?;
+
+    for rows in [100usize, 10_000] {
+        let mut csv = String::from("timestamp,");
+        csv.push_str(&features.join(","));
+        csv.push('\n');
+        for r in 0..rows {
+            write!(csv, "{r}")?;
+            for _ in 0..FEATURES {
+                write!(csv, ",{:.4}", rng.next() * 2.0)?;
+            }
+            csv.push('\n');
+        }
+        std::fs::write(out.join(format!("body_{rows}.csv")), csv)?;
+    }
+    println!("wrote {0}/model, {0}/model_w4, body_100.csv and body_10000.csv", out.display());
+    Ok(())
+}
+
+/// A model of `window` rows per input over `features`, default hidden layers, random weights.
+fn write_model(dir: &Path, features: &[String], window: usize, rng: &mut Lcg) -> anyhow::Result<()> {
+    let arch = Architecture::new(FEATURES * window, model_core::arch::DEFAULT_HIDDEN.to_vec());
     let weights = arch
         .layer_dims()
         .into_iter()
@@ -42,12 +67,12 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let meta = ModelMetadata {
         format_version: FORMAT_VERSION,
-        name: "bench-32".into(),
+        name: format!("bench-32-w{window}"),
         version: "1".into(),
         created_by: "model_serving bench_model".into(),
-        features: features.clone(),
+        features: features.to_vec(),
         ignored_columns: vec!["timestamp".into()],
-        window: Window { length: WINDOW, stride: 1 },
+        window: Window { length: window, stride: 1 },
         point_aggregation: PointAggregation::Max,
         architecture: arch,
         scaler: Scaler { mean: vec![0.0; FEATURES], std: vec![1.0; FEATURES] },
@@ -67,21 +92,6 @@ fn main() -> anyhow::Result<()> {
         weights_md5: String::new(),
     };
     let mut model = Model::from_parts(meta, weights)?;
-    model.save(&out.join("model"))?;
-
-    for rows in [100usize, 10_000] {
-        let mut csv = String::from("timestamp,");
-        csv.push_str(&features.join(","));
-        csv.push('\n');
-        for r in 0..rows {
-            write!(csv, "{r}")?;
-            for _ in 0..FEATURES {
-                write!(csv, ",{:.4}", rng.next() * 2.0)?;
-            }
-            csv.push('\n');
-        }
-        std::fs::write(out.join(format!("body_{rows}.csv")), csv)?;
-    }
-    println!("wrote {}/model and body_100.csv, body_10000.csv", out.display());
+    model.save(dir)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod http;
 pub mod inference;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod model_loader;
 pub mod s3;

@@ -45,6 +45,7 @@ pub async fn load(source: &ModelSource, aws: &AwsSettings) -> Result<Model, Load
                 secret_access_key: aws.secret_access_key.clone(),
                 session_token: aws.session_token.clone(),
                 virtual_hosted: false,
+                connect_timeout: None,
             };
             if options.access_key_id.is_none() || options.secret_access_key.is_none() {
                 return Err(fail(

@@ -81,6 +81,22 @@ async fn csv_and_json_scores_equal_model_core_scoring() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_large_bodies_is_answered_in_full_with_the_same_scores() {
+    // Large bodies are scored on the blocking pool, at most one per core at a time: a burst of
+    // them must queue, not fail, and score exactly as small ones do.
+    let r = start_default().await;
+    let rows: Vec<[f64; 6]> = fixture().test_rows.iter().cycle().take(2_000).copied().collect();
+    let csv = csv_body(&rows);
+    assert!(csv.len() > model_serving::inference::INLINE_MAX_BYTES, "the body must take the blocking path");
+    let (_, expected) = load_model().score_csv(csv.as_bytes(), "expected").unwrap();
+    let answers = futures_util::future::join_all((0..8).map(|_| post(&r, "text/csv", csv.clone()))).await;
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(scores_of(&body), expected.scores);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unreadable_bodies_are_400_with_the_line() {
     let r = start_default().await;
     let mut csv = csv_body(&fixture().test_rows[..10]);

@@ -8,7 +8,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -16,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use crate::inference::{Input, Report, Scored, run_blocking};
+use crate::inference::{Input, Report, Scored, run_sized};
 
 /// Input name used in error messages about a request body.
 pub const REQUEST_BODY: &str = "request body";
@@ -88,8 +89,8 @@ pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     let bytes = read_body(body, &headers, state.config.max_body_bytes).await?;
     let parsed = match kind {
         BodyKind::Csv => Parsed::Score(Input::Csv(bytes)),
-        // Large JSON bodies are parsed on the blocking pool, like CSV.
-        BodyKind::Json => run_blocking(move || Ok(parse_json(&bytes))).await??,
+        // Large JSON bodies are parsed on the blocking pool, like large CSV.
+        BodyKind::Json => run_sized(bytes.len(), move || Ok(parse_json(&bytes))).await??,
     };
     match parsed {
         Parsed::Score(input) => {
@@ -134,21 +135,32 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
 }
 
 /// Reads the whole body, refusing it as soon as it is known to exceed `limit`.
+///
+/// Into one buffer sized from Content-Length: collecting the chunks first and joining them after
+/// would hold every large body twice while it arrives.
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::too_large(limit, declared));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(err) = source {
-            if err.is::<http_body_util::LengthLimitError>() {
-                return ApiError::too_large(limit, declared);
+    let mut buffer = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut body = http_body_util::Limited::new(body, limit);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+            while let Some(err) = source {
+                if err.is::<http_body_util::LengthLimitError>() {
+                    return ApiError::too_large(limit, declared);
+                }
+                source = err.source();
             }
-            source = err.source();
+            ApiError::unparsable(format!("{REQUEST_BODY}: the body could not be read completely: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            buffer.extend_from_slice(&data);
         }
-        ApiError::unparsable(format!("{REQUEST_BODY}: the body could not be read completely: {e}"))
-    })
+    }
+    Ok(buffer.freeze())
 }
 
 enum Parsed {

@@ -31,13 +31,15 @@ impl Drop for InFlight {
 /// Counts requests by route template (not raw path, so ids do not explode the label set),
 /// method and status, and observes latency.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
-    let method = req.method().as_str().to_string();
+    // Both are reference-counted or inline: no copy of the strings per request.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let _in_flight = InFlight::start(&state.metrics);
     let started = Instant::now();
     let response = next.run(req).await;
-    state.metrics.latency.with_label_values(&[route.as_str()]).observe(started.elapsed().as_secs_f64());
-    state.metrics.requests.with_label_values(&[route.as_str(), method.as_str(), response.status().as_str()]).inc();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    state.metrics.latency.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
+    state.metrics.requests.with_label_values(&[route, method.as_str(), response.status().as_str()]).inc();
     response
 }
 
