@@ -59,7 +59,7 @@ pub fn add(engine: &Engine, path: &Path) -> Result<PathBuf> {
         std::fs::remove_file(&abs).map_err(|e| Error::io("replacing link", &abs, e))?;
         write_atomic(&abs, &data)?;
     }
-    let h = hashing::hash_path(&abs, Algo::Md5, &engine.state)
+    let h = hashing::hash_path(&abs, Algo::Md5, &engine.state, &engine.ignore)
         .map_err(|_| Error::Usage(format!("'{}' does not exist", path.display())))?;
     engine.cache.save(&abs, &h, Algo::Md5)?;
     let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::hashing::{self, Algo, DirEntry, HashInfo};
+use crate::ignore::DvcIgnore;
 use crate::state::HashState;
 
 /// The cache directory of a repository.
@@ -103,8 +104,16 @@ impl Cache {
 
     /// Restores `path` from the cache (as copies, DVC's default `cache.type`). Files that
     /// already match are left alone. Every file put in place is recorded in `state`, so the
-    /// next status does not read it again.
-    pub fn checkout(&self, path: &Path, md5: &str, algo: Algo, isexec: bool, state: &HashState) -> Result<()> {
+    /// next status does not read it again. Files `ignore` ignores are neither removed nor restored.
+    pub fn checkout(
+        &self,
+        path: &Path,
+        md5: &str,
+        algo: Algo,
+        isexec: bool,
+        state: &HashState,
+        ignore: &DvcIgnore,
+    ) -> Result<()> {
         if md5.ends_with(".dir") {
             let entries = self
                 .read_dir_object(md5, algo)
@@ -114,7 +123,7 @@ impl Cache {
             }
             let wanted: std::collections::HashSet<&str> = entries.iter().map(|e| e.relpath.as_str()).collect();
             if path.is_dir() {
-                for (rel, abs) in hashing::list_files(path)? {
+                for (rel, abs) in hashing::list_files(path, ignore)? {
                     if !wanted.contains(rel.as_str()) {
                         std::fs::remove_file(&abs).map_err(|e| Error::io("removing", &abs, e))?;
                     }
@@ -182,7 +191,7 @@ impl Cache {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        for (rel, abs) in hashing::list_files(&self.dir)? {
+        for (rel, abs) in hashing::list_files(&self.dir, &DvcIgnore::none())? {
             let name = rel.rsplit('/').next().unwrap_or("");
             if rel.starts_with("runs/") || name.starts_with('.') {
                 continue;

@@ -7,6 +7,7 @@ use crate::cache::Cache;
 use crate::dvcfile::Stage;
 use crate::error::{Error, Result};
 use crate::hashing::{self, Algo, HashInfo};
+use crate::ignore::DvcIgnore;
 use crate::lock::{LockFile, LockOut, LockStage};
 use crate::params::{self, ParamValues};
 use crate::pipeline::Pipeline;
@@ -21,6 +22,8 @@ pub struct Engine {
     pub pipeline: Pipeline,
     pub cache: Cache,
     pub state: HashState,
+    /// The repository's `.dvcignore` rules.
+    pub ignore: DvcIgnore,
 }
 
 impl Drop for Engine {
@@ -79,10 +82,11 @@ impl Engine {
     }
 
     pub fn open_repo(repo: Repo) -> Result<Engine> {
-        let pipeline = Pipeline::load(&repo)?;
+        let ignore = DvcIgnore::new(&repo.root);
+        let pipeline = Pipeline::load(&repo, &ignore)?;
         let cache = Cache::new(repo.cache_dir());
         let state = HashState::load(repo.tmp_dir().join("rs-hash-state"));
-        Ok(Engine { repo, pipeline, cache, state })
+        Ok(Engine { repo, pipeline, cache, state, ignore })
     }
 
     pub fn lock_of(&self, stage: &Stage) -> Result<LockFile> {
@@ -94,7 +98,7 @@ impl Engine {
         if std::fs::metadata(abs).is_err() {
             return Ok(None);
         }
-        hashing::hash_path(abs, algo, &self.state).map(Some)
+        hashing::hash_path(abs, algo, &self.state, &self.ignore).map(Some)
     }
 
     /// Compares a stage with its lock entry, the way `dvc status` does.
@@ -208,7 +212,7 @@ impl Engine {
                 continue;
             }
             let abs = stage.abs(&o.path);
-            let h = hashing::hash_path(&abs, o.algo, &self.state)?;
+            let h = hashing::hash_path(&abs, o.algo, &self.state, &self.ignore)?;
             self.cache.save(&abs, &h, o.algo)?;
         }
         Ok(())

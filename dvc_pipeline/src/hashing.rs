@@ -11,6 +11,7 @@ use md5::{Digest, Md5};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::ignore::DvcIgnore;
 use crate::state::HashState;
 
 /// dvc-data decides text vs binary per 1 MiB chunk, so dos2unix hashing reads in 1 MiB chunks.
@@ -187,11 +188,12 @@ fn file_md5_cached(path: &Path, meta: &std::fs::Metadata, algo: Algo, state: &Ha
     Ok(h)
 }
 
-/// Hashes a file or directory. Symlinks are followed; empty directories are ignored.
-pub fn hash_path(path: &Path, algo: Algo, state: &HashState) -> Result<HashInfo> {
+/// Hashes a file or directory. Symlinks are followed; empty directories and what `.dvcignore`
+/// ignores are left out.
+pub fn hash_path(path: &Path, algo: Algo, state: &HashState, ignore: &DvcIgnore) -> Result<HashInfo> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
     if meta.is_dir() {
-        let files = list_files(path)?;
+        let files = list_files(path, ignore)?;
         let mut entries: Vec<DirEntry> = files
             .par_iter()
             .map(|(rel, abs)| {
@@ -220,11 +222,13 @@ pub fn hash_path(path: &Path, algo: Algo, state: &HashState) -> Result<HashInfo>
     }
 }
 
-/// Every regular file below `dir` (following symlinks) as (relpath with '/', absolute path).
-pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+/// Every regular file below `dir` (following symlinks) as (relpath with '/', absolute path),
+/// leaving out what `.dvcignore` ignores. A `.dvcignore` inside `dir` is an error, as in dvc.
+pub fn list_files(dir: &Path, ignore: &DvcIgnore) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), dir.to_path_buf())];
     while let Some((prefix, d)) = stack.pop() {
+        let rules = ignore.rules_in(&d)?;
         let rd = std::fs::read_dir(&d).map_err(|e| Error::io("listing", &d, e))?;
         for entry in rd {
             let entry = entry.map_err(|e| Error::io("listing", &d, e))?;
@@ -233,9 +237,20 @@ pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
             let abs = entry.path();
             let ft = entry.file_type().map_err(|e| Error::io("reading", &abs, e))?;
             let is_dir = if ft.is_symlink() { abs.is_dir() } else { ft.is_dir() };
+            if !rules.is_empty() && rules.ignores(&abs, is_dir) {
+                continue;
+            }
             if is_dir {
                 stack.push((rel, abs));
             } else if ft.is_file() || abs.is_file() {
+                if entry.file_name() == crate::ignore::FILE_NAME && ignore.applies() {
+                    return Err(Error::Usage(format!(
+                        "{}: a .dvcignore may not be inside a tracked directory ({}); move its patterns to \
+                         a .dvcignore above it",
+                        abs.display(),
+                        dir.display()
+                    )));
+                }
                 out.push((rel, abs));
             }
         }

@@ -4,7 +4,7 @@
 //!
 //! Modules, roughly in data-flow order: [`yaml`] (YAML 1.2 in/out), [`dvcfile`] (stage
 //! schema, vars, foreach/matrix) with [`interp`] and [`params`], [`pipeline`] (the DAG),
-//! [`hashing`] + [`state`], [`lock`], [`cache`], [`runcache`], [`engine`] (an opened repo),
+//! [`hashing`] + [`state`] + [`ignore`], [`lock`], [`cache`], [`runcache`], [`engine`] (an opened repo),
 //! [`repro`], [`status`], [`add`], [`workspace`] (checkout, gc, metrics), [`config`],
 //! [`remote`], [`transfer`] (push/fetch) and [`publish`].
 
@@ -15,6 +15,7 @@ pub mod dvcfile;
 pub mod engine;
 pub mod error;
 pub mod hashing;
+pub mod ignore;
 pub mod interp;
 pub mod lock;
 pub mod params;

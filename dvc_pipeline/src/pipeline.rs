@@ -3,10 +3,11 @@
 //! writing one out, a cycle, a dep that neither exists nor is produced.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::dvcfile::{self, Stage};
 use crate::error::{Error, Result};
+use crate::ignore::DvcIgnore;
 use crate::repo::Repo;
 
 /// All stages of a repository and their edges.
@@ -22,17 +23,17 @@ pub struct Pipeline {
 
 const SKIP_DIRS: &[&str] = &[".git", ".dvc", "target", "node_modules", ".venv", "__pycache__"];
 
-fn find_files(repo: &Repo) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let ignored = read_dvcignore(&repo.root);
+fn find_files(repo: &Repo, ignore: &DvcIgnore) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut yamls = Vec::new();
     let mut dvcs = Vec::new();
     let mut stack = vec![repo.root.clone()];
     while let Some(dir) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let rules = ignore.rules_in(&dir)?;
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let Ok(ft) = e.file_type() else { continue };
-            if ignored.contains(&name) {
+            if rules.ignores(&e.path(), ft.is_dir()) {
                 continue;
             }
             if ft.is_dir() {
@@ -51,20 +52,9 @@ fn find_files(repo: &Repo) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     Ok((yamls, dvcs))
 }
 
-/// Plain names from `.dvcignore` (patterns with wildcards or slashes are not applied to the
-/// dvc.yaml search).
-fn read_dvcignore(root: &Path) -> HashSet<String> {
-    std::fs::read_to_string(root.join(".dvcignore"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.trim().trim_end_matches('/').trim_start_matches('/').to_string())
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.contains(['*', '?', '[', '/', '!']))
-        .collect()
-}
-
 impl Pipeline {
-    pub fn load(repo: &Repo) -> Result<Pipeline> {
-        let (yamls, dvc_files) = find_files(repo)?;
+    pub fn load(repo: &Repo, ignore: &DvcIgnore) -> Result<Pipeline> {
+        let (yamls, dvc_files) = find_files(repo, ignore)?;
         let mut stages = Vec::new();
         for y in &yamls {
             stages.extend(dvcfile::load(y)?);

@@ -9,6 +9,7 @@ use object_storage::Store;
 
 use crate::error::{Error, Result};
 use crate::hashing;
+use crate::ignore::DvcIgnore;
 
 /// The file whose presence marks a complete model.
 pub const METADATA: &str = "metadata.json";
@@ -28,7 +29,7 @@ pub async fn publish(model_dir: &Path, store: &Store, force: bool, jobs: usize) 
             store.describe()
         )));
     }
-    let files = hashing::list_files(model_dir)?;
+    let files = hashing::list_files(model_dir, &DvcIgnore::none())?;
     let rest: Vec<_> = files.iter().filter(|(rel, _)| rel != METADATA).collect();
     let results: Vec<Result<()>> = futures::stream::iter(rest.iter())
         .map(|(rel, abs)| async move { store.put_file(rel, abs).await.map_err(Error::from) })

@@ -101,7 +101,7 @@ fn run_stage(
     {
         log(&format!("Stage '{name}' is cached - skipping run, checking out outputs"));
         for o in &hit.outs {
-            engine.cache.checkout(&stage.abs(&o.path), &o.md5, o.algo, o.isexec, &engine.state)?;
+            engine.cache.checkout(&stage.abs(&o.path), &o.md5, o.algo, o.isexec, &engine.state, &engine.ignore)?;
         }
         let entry = LockStage { outs: hit.outs, ..probe };
         lock::update_entry(&stage.lockfile(), &stage.name, entry)?;

@@ -25,7 +25,7 @@ pub fn checkout(engine: &Engine) -> Result<Vec<String>> {
         if !cached && !engine.cache.has(&e.md5, e.algo) {
             continue;
         }
-        match engine.cache.checkout(&abs, &e.md5, e.algo, e.isexec, &engine.state) {
+        match engine.cache.checkout(&abs, &e.md5, e.algo, e.isexec, &engine.state, &engine.ignore) {
             Ok(()) => restored.push(engine.repo.rel(&abs)),
             Err(Error::MissingObject { .. }) => missing.push(engine.repo.rel(&abs)),
             Err(other) => return Err(other),

@@ -1,6 +1,7 @@
 //! Side by side with real dvc 3 on scratch workspaces covering the tricky parts of
 //! DVC-FORMAT.md: the same pipeline reproduced by each gives equal locks and byte-identical
-//! `.dir` objects, and each treats the other's lock as up to date.
+//! `.dir` objects, and each treats the other's lock as up to date. `.dvcignore` rules apply to
+//! both alike.
 
 mod pipeline_support;
 
@@ -80,6 +81,14 @@ fn workspace(dir: &Path) {
             ("data/imgs/\u{e9} caf\u{e9}.txt", b"cafe"),
             ("data/imgs/\u{1f600}.txt", b"smile"),
             ("data/imgs/crlf.txt", b"x\r\ny\r\n"),
+            // .dvcignore at the root and in a subdirectory (gitignore syntax): both sides leave
+            // the same files out of dep and out hashes and ignore changes to them.
+            (".dvcignore", b"*.tmp\n!keep.tmp\nout/**/secret.txt\n"),
+            ("data/.dvcignore", b"/imgs/logs/\n"),
+            ("data/imgs/scratch.tmp", b"ignored"),
+            ("data/imgs/keep.tmp", b"re-included"),
+            ("data/imgs/sub/secret.txt", b"secret"),
+            ("data/imgs/logs/run.log", b"log"),
             ("sub/.keep", b""),
             ("params.yaml", PARAMS.as_bytes()),
             ("custom.yaml", b"beta: 6\ngamma: 7\n"),
@@ -196,4 +205,46 @@ fn dvc2_lock_is_up_to_date_for_both_and_not_rewritten() {
     assert_eq!(deps[1]["md5"], "0f73e4cad20754a1eec8c0884f93c799");
     assert!(deps[1].get("hash").is_none(), "unchanged 2.x entry was rewritten: {l}");
     assert_eq!(status_json(&dvc, d.path()), serde_json::json!({}), "dvc disagrees with our mixed lock");
+}
+
+#[test]
+fn dvcignored_files_are_left_out_of_hashes_and_status_like_dvc() {
+    let Some((dvc, a, b)) = init_pair() else { return };
+    run_ok(&dvc, a.path(), &["repro", "-q"]);
+    run_ok(&ours(), b.path(), &["repro"]);
+    // The out's manifest (compared byte for byte above) lists the re-included file and the
+    // logs, whose pattern is anchored in data/.dvcignore; not the ignored files.
+    let manifests: String = cache_objects(b.path())
+        .into_iter()
+        .filter(|(k, _)| k.ends_with(".dir"))
+        .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+        .collect();
+    assert!(manifests.contains("\"keep.tmp\"") && manifests.contains("\"logs/run.log\""), "{manifests}");
+    for ignored in ["scratch.tmp", "secret.txt"] {
+        assert!(!manifests.contains(ignored), "{ignored} is in a manifest: {manifests}");
+    }
+    for dir in [a.path(), b.path()] {
+        std::fs::write(dir.join("data/imgs/scratch.tmp"), b"changed").expect("write");
+        std::fs::write(dir.join("data/imgs/new.tmp"), b"new").expect("write");
+        std::fs::write(dir.join("data/imgs/logs/run.log"), b"more").expect("write");
+        std::fs::write(dir.join("out/imgs/sub/secret.txt"), b"changed").expect("write");
+        assert_eq!(status_json(&ours(), dir), serde_json::json!({}), "we see an ignored change");
+        assert_eq!(status_json(&dvc, dir), serde_json::json!({}), "dvc sees an ignored change");
+    }
+    // A change to a file that is not ignored is seen by both.
+    std::fs::write(b.path().join("data/imgs/keep.tmp"), b"changed").expect("write");
+    assert_eq!(status_json(&ours(), b.path()), status_json(&dvc, b.path()));
+    assert_ne!(status_json(&ours(), b.path()), serde_json::json!({}));
+
+    // Checking out the directory out restores tracked files and leaves ignored ones alone.
+    std::fs::remove_file(b.path().join("out/imgs/keep.tmp")).expect("rm");
+    run_ok(&ours(), b.path(), &["checkout"]);
+    assert_eq!(std::fs::read(b.path().join("out/imgs/keep.tmp")).expect("restored"), b"re-included");
+    assert_eq!(std::fs::read(b.path().join("out/imgs/sub/secret.txt")).expect("kept"), b"changed");
+
+    // As in dvc, a .dvcignore inside a directory being hashed is refused, naming it.
+    std::fs::write(b.path().join("data/imgs/.dvcignore"), b"x\n").expect("write");
+    let out = run(&ours(), b.path(), &["status"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("data/imgs/.dvcignore"), "{err}");
 }
