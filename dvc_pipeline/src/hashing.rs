@@ -267,36 +267,13 @@ pub fn manifest_bytes(entries: &[DirEntry]) -> Vec<u8> {
             s.push_str(", ");
         }
         s.push_str("{\"md5\": ");
-        json_ascii(&mut s, &e.md5);
+        crate::pyjson::string(&mut s, &e.md5);
         s.push_str(", \"relpath\": ");
-        json_ascii(&mut s, &e.relpath);
+        crate::pyjson::string(&mut s, &e.relpath);
         s.push('}');
     }
     s.push(']');
     s.into_bytes()
-}
-
-fn json_ascii(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{u:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// Parses a `.dir` manifest (from the cache) into entries (sizes unknown: 0).

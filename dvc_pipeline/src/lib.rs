@@ -21,6 +21,7 @@ pub mod lock;
 pub mod params;
 pub mod pipeline;
 pub mod publish;
+pub mod pyjson;
 pub mod remote;
 pub mod repo;
 pub mod repro;

@@ -132,9 +132,11 @@ fn run_stage(
     Ok(Outcome::Ran)
 }
 
-/// As dvc: stages with persistent outs or `always_changed` are never run-cached.
+/// As dvc's `_can_hash`: a stage is run-cached only with deps (files or params) and outs, and
+/// never with persistent outs or `always_changed`.
 fn run_cacheable(stage: &Stage) -> bool {
-    !stage.always_changed && !stage.outs.iter().any(|o| o.persist)
+    let has_deps = !stage.deps.is_empty() || !stage.params.is_empty();
+    has_deps && !stage.always_changed && !stage.outs.is_empty() && !stage.outs.iter().any(|o| o.persist)
 }
 
 fn runcache_hit(engine: &Engine, probe: &LockStage) -> Option<LockStage> {

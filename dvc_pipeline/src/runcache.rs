@@ -1,7 +1,7 @@
-//! Run-cache: every lock entry ever produced, keyed by sha256 of its cmd, deps and params,
-//! stored as YAML under `.dvc/cache/runs/<2>/<key>/<sha256 of entry>` like dvc does. When a
-//! stage's inputs match a stored run whose outputs are still cached, repro restores the
-//! outputs instead of running the command.
+//! Run-cache: every lock entry ever produced, stored as YAML under
+//! `.dvc/cache/runs/<2>/<key>/<value>` with dvc's own key and value hashes, so runs recorded by
+//! this tool are found by dvc and the other way round. When a stage's inputs match a stored run
+//! whose outputs are still cached, repro restores the outputs instead of running the command.
 
 use std::path::{Path, PathBuf};
 
@@ -10,24 +10,34 @@ use sha2::{Digest, Sha256};
 use crate::error::Result;
 use crate::hashing::hex;
 use crate::lock::LockStage;
+use crate::pyjson;
 use crate::repo::write_atomic;
-use crate::yaml;
+use crate::yaml::{self, Node, Value};
 
+/// Keys dvc leaves out of the dicts it hashes (`Meta.PARAM_SIZE`, `Meta.PARAM_NFILES`).
+const NOT_HASHED: [&str; 2] = ["size", "nfiles"];
+
+/// dvc's `_get_cache_hash`: sha256 of `json.dumps(entry, sort_keys=True)` without sizes.
+fn entry_hash(entry: &Node) -> String {
+    hex(&Sha256::digest(pyjson::dumps_sorted(entry, &NOT_HASHED).as_bytes()))
+}
+
+/// The run's key, as dvc's `_get_stage_hash`: the lock entry with its outs reduced to their
+/// paths, so runs with the same cmd, deps and params share a directory.
 fn key(entry: &LockStage) -> String {
-    let deps: Vec<serde_json::Value> =
-        entry.deps.iter().map(|d| serde_json::json!({"path": d.path, "md5": d.md5})).collect();
-    let params: Vec<serde_json::Value> = entry
-        .params
-        .iter()
-        .map(|(f, kv)| {
-            let m: serde_json::Map<String, serde_json::Value> =
-                kv.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-            serde_json::json!([f, m])
-        })
-        .collect();
-    let outs: Vec<&str> = entry.outs.iter().map(|o| o.path.as_str()).collect();
-    let doc = serde_json::json!({"cmd": entry.cmd.to_json(), "deps": deps, "params": params, "outs": outs});
-    hex(&Sha256::digest(doc.to_string().as_bytes()))
+    let mut sorted = entry.clone();
+    sorted.deps.sort_by(|a, b| a.path.cmp(&b.path));
+    sorted.outs.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut node = sorted.to_node();
+    if let Value::Map(fields) = &mut node.value {
+        for (name, value) in fields.iter_mut() {
+            if name == "outs" {
+                let paths = sorted.outs.iter().map(|o| Node::str(o.path.clone())).collect();
+                *value = Node::new(Value::Seq(paths));
+            }
+        }
+    }
+    entry_hash(&node)
 }
 
 fn dir_for(cache_dir: &Path, k: &str) -> PathBuf {
@@ -37,8 +47,9 @@ fn dir_for(cache_dir: &Path, k: &str) -> PathBuf {
 /// Records a finished run.
 pub fn save(cache_dir: &Path, entry: &LockStage) -> Result<()> {
     let k = key(entry);
-    let text = yaml::emit(&entry.to_node());
-    let v = hex(&Sha256::digest(text.as_bytes()));
+    let node = entry.to_node();
+    let text = yaml::emit(&node);
+    let v = entry_hash(&node);
     let path = dir_for(cache_dir, &k).join(v);
     if path.exists() {
         return Ok(());

@@ -248,3 +248,33 @@ fn dvcignored_files_are_left_out_of_hashes_and_status_like_dvc() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("data/imgs/.dvcignore"), "{err}");
 }
+
+/// Run-cache entry paths (`runs/<2>/<key>/<value>`) under a workspace's cache.
+fn run_cache_entries(root: &Path) -> Vec<String> {
+    let dir = root.join(".dvc/cache/runs");
+    let mut all: Vec<String> = snapshot(&dir).into_iter().map(|(k, _)| k).collect();
+    all.retain(|k| !k.rsplit('/').next().unwrap_or("").starts_with('.'));
+    all
+}
+
+#[test]
+fn run_cache_uses_dvcs_keys_so_each_tool_restores_the_others_runs() {
+    let Some((dvc, a, b)) = init_pair() else { return };
+    run_ok(&dvc, a.path(), &["repro", "-q"]);
+    run_ok(&ours(), b.path(), &["repro"]);
+    let (ra, rb) = (run_cache_entries(a.path()), run_cache_entries(b.path()));
+    // Only prepare and multi qualify: train has a persistent out, each/mat have no deps.
+    assert_eq!(ra.len(), 2, "dvc's runs: {ra:?}");
+    assert_eq!(ra, rb, "run-cache keys or values differ between dvc and us");
+
+    // Deleting an out of a run-cached stage: each tool restores it from the other's run record
+    // without running the command.
+    std::fs::remove_file(a.path().join("out/clean.csv")).expect("rm");
+    let out = run_ok(&ours(), a.path(), &["repro"]);
+    assert!(out.contains("Stage 'prepare' is cached - skipping run"), "{out}");
+    assert_eq!(std::fs::read(a.path().join("out/clean.csv")).expect("restored"), b"id,label\n1,cat\n");
+    std::fs::remove_file(b.path().join("out/clean.csv")).expect("rm");
+    let out = run_ok(&dvc, b.path(), &["repro"]);
+    assert!(out.contains("Stage 'prepare' is cached - skipping run"), "dvc did not use our run record: {out}");
+    assert_eq!(status_json(&ours(), b.path()), serde_json::json!({}));
+}

@@ -53,16 +53,16 @@ async fn main() -> anyhow::Result<()> {
 
     let root = tempfile::tempdir()?;
     let s3 = start_s3(root.path()).await?;
-    let endpoint = model_serving::s3::S3Endpoint {
-        endpoint: Some(s3.clone()),
-        region: "us-east-1".into(),
-        access_key_id: AK.into(),
-        secret_access_key: SK.into(),
-        session_token: None,
-    };
-    let client = endpoint.client();
-    client.create_bucket().bucket("engine").send().await?;
-    model_serving::s3::put(&client, &endpoint, "engine", "input.csv", input, "text/csv").await?;
+    // s3s-fs keeps a bucket as a top-level directory.
+    std::fs::create_dir(root.path().join("engine"))?;
+    let store = object_storage::Store::s3(object_storage::S3Options {
+        bucket: "engine".into(),
+        endpoint_url: Some(s3.clone()),
+        access_key_id: Some(AK.into()),
+        secret_access_key: Some(SK.into()),
+        ..Default::default()
+    })?;
+    store.put_with_type("input.csv", input.into(), "text/csv").await?;
 
     let sink = Arc::new(Sink { expected: tasks, ..Default::default() });
     let app = axum::Router::new().route("/tasks/{id}", patch(callback)).with_state(sink.clone());

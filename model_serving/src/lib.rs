@@ -14,7 +14,6 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod model_loader;
-pub mod s3;
 pub mod shutdown;
 
 use std::net::SocketAddr;

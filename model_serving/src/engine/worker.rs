@@ -5,14 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use model_core::plot::anomalies_png;
+use object_storage::{S3Options, StorageError, Store};
 
 use super::protocol::{INPUT_FIELD, ServiceTask, TaskStatus, TaskUpdate};
 use super::queue::Job;
 use super::store::TaskStore;
 use crate::inference::{InferenceError, Input, Scorer, run_blocking};
 use crate::metrics::Metrics;
-use crate::s3::{self, S3Endpoint};
 
 /// Accepted input extensions for the `text` field (text/csv, text/plain).
 const INPUT_EXTENSIONS: [&str; 2] = ["csv", "txt"];
@@ -59,16 +60,16 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
     }
     let key = task.task.data_in[0].as_str();
     check_extension(key)?;
-    let endpoint = S3Endpoint {
-        endpoint: Some(task.s3_host.clone()),
-        region: task.s3_region.clone(),
-        access_key_id: task.s3_access_key_id.clone(),
-        secret_access_key: task.s3_secret_access_key.clone(),
-        session_token: None,
-    };
-    let client = endpoint.client();
-    let bytes =
-        s3::get(&client, &endpoint, &task.s3_bucket, key, ctx.max_input_bytes).await.map_err(|e| e.to_string())?;
+    let store = Store::s3(S3Options {
+        bucket: task.s3_bucket.clone(),
+        endpoint_url: Some(task.s3_host.clone()),
+        region: Some(task.s3_region.clone()),
+        access_key_id: Some(task.s3_access_key_id.clone()),
+        secret_access_key: Some(task.s3_secret_access_key.clone()),
+        ..S3Options::default()
+    })
+    .map_err(|e| storage_message(e, task))?;
+    let bytes = store.get_limited(key, ctx.max_input_bytes as u64).await.map_err(|e| storage_message(e, task))?;
 
     ctx.store.set(id, TaskStatus::Processing);
     let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string()).await.map_err(|e| e.to_string())?;
@@ -90,11 +91,31 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
     ctx.store.set(id, TaskStatus::Saving);
     let png_key = format!("{}.png", uuid::Uuid::new_v4());
     let json_key = format!("{}.json", uuid::Uuid::new_v4());
-    s3::put(&client, &endpoint, &task.s3_bucket, &png_key, png, "image/png").await.map_err(|e| e.to_string())?;
-    s3::put(&client, &endpoint, &task.s3_bucket, &json_key, json, "application/json")
+    store.put_with_type(&png_key, Bytes::from(png), "image/png").await.map_err(|e| storage_message(e, task))?;
+    store
+        .put_with_type(&json_key, Bytes::from(json), "application/json")
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| storage_message(e, task))?;
     Ok(vec![png_key, json_key])
+}
+
+/// Words a storage failure for the person who submitted the task through the engine: which
+/// object, on which server, and what to fix.
+fn storage_message(e: StorageError, task: &ServiceTask) -> String {
+    let (bucket, host) = (&task.s3_bucket, &task.s3_host);
+    match e {
+        StorageError::NotFound { key, .. } => {
+            format!("s3://{bucket}/{key} does not exist on {host}: check the input's key and bucket")
+        }
+        StorageError::NoSuchBucket { .. } => format!("bucket {bucket} does not exist on {host}"),
+        StorageError::Credentials { key, code, .. } => format!(
+            "{host} refused the credentials for s3://{bucket}/{key} ({code}); check the access key, secret and region"
+        ),
+        StorageError::TooLarge { key, size, limit, .. } => {
+            format!("s3://{bucket}/{key} is {size} bytes, over the limit of {limit} bytes (MAX_BODY_BYTES)")
+        }
+        other => other.to_string(),
+    }
 }
 
 fn check_extension(key: &str) -> Result<(), String> {

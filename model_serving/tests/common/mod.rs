@@ -118,26 +118,30 @@ pub async fn start_s3(root: &Path) -> String {
     s3_test_server::start(root).await
 }
 
-pub fn s3_endpoint(url: &str, secret: &str) -> model_serving::s3::S3Endpoint {
-    model_serving::s3::S3Endpoint {
-        endpoint: Some(url.to_string()),
-        region: "us-east-1".into(),
-        access_key_id: S3_ACCESS_KEY.into(),
-        secret_access_key: secret.into(),
-        session_token: None,
-    }
+/// An S3 client of its own (not the service's object storage) for setting up and checking
+/// the test server's buckets, path-style, signed with the test keys.
+fn s3_client(url: &str) -> aws_sdk_s3::Client {
+    let credentials = aws_sdk_s3::config::Credentials::new(S3_ACCESS_KEY, S3_SECRET_KEY, None, None, "tests");
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .endpoint_url(url)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 pub async fn create_bucket(url: &str, bucket: &str) {
-    s3_endpoint(url, S3_SECRET_KEY).client().create_bucket().bucket(bucket).send().await.unwrap();
+    s3_client(url).create_bucket().bucket(bucket).send().await.unwrap();
 }
 
 pub async fn put_object(url: &str, bucket: &str, key: &str, bytes: Vec<u8>) {
-    let ep = s3_endpoint(url, S3_SECRET_KEY);
-    model_serving::s3::put(&ep.client(), &ep, bucket, key, bytes, "application/octet-stream").await.unwrap();
+    let body = aws_sdk_s3::primitives::ByteStream::from(bytes);
+    s3_client(url).put_object().bucket(bucket).key(key).body(body).send().await.unwrap();
 }
 
 pub async fn get_object(url: &str, bucket: &str, key: &str) -> Vec<u8> {
-    let ep = s3_endpoint(url, S3_SECRET_KEY);
-    model_serving::s3::get(&ep.client(), &ep, bucket, key, usize::MAX).await.unwrap().to_vec()
+    let out = s3_client(url).get_object().bucket(bucket).key(key).send().await.unwrap();
+    out.body.collect().await.unwrap().into_bytes().to_vec()
 }
