@@ -88,3 +88,41 @@ pub enum ArtifactError {
     #[error("{path}: inconsistent model: {message}")]
     Inconsistent { path: PathBuf, message: String },
 }
+
+/// An error with its causes for a person to read, `a: b: c`, leaving out a cause whose text the
+/// message before it already includes (many messages embed their source, and printing the
+/// chain as well would repeat it).
+pub fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut previous = out.clone();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !previous.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        previous = text;
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotADirectory, "Not a directory (os error 20)");
+        let e = ArtifactError::Io { path: "m/metadata.json".into(), source: io };
+        assert_eq!(describe_chain(&e), "m/metadata.json: cannot read or write: Not a directory (os error 20)");
+        #[derive(Debug, thiserror::Error)]
+        #[error("loading the model")]
+        struct Context(#[source] ArtifactError);
+        assert_eq!(
+            describe_chain(&Context(e)),
+            "loading the model: m/metadata.json: cannot read or write: Not a directory (os error 20)"
+        );
+    }
+}

@@ -84,7 +84,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", model_core::error::describe_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -18,8 +18,9 @@ async fn main() -> ExitCode {
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("model-serving: {e:#}");
+            let message = model_core::error::describe_chain(e.as_ref());
+            tracing::error!("{message}");
+            eprintln!("model-serving: {message}");
             ExitCode::FAILURE
         }
     }
