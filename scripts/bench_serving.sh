@@ -103,6 +103,15 @@ start_service "$WORK/model_w4"
 run_case "w4" 10000 16
 stop_service
 
+# Start to ready again, five times: the first start above may page the binary in from disk.
+warm=()
+for _ in 1 2 3 4 5; do
+  start_service "$WORK/model"
+  warm+=("$ready_ms")
+  stop_service
+done
+warm_ready_ms=$(printf '%s\n' "${warm[@]}" | sort -n | sed -n 3p)
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a/b }'; }
 echo
 echo "model-serving load benchmark: 32 features row by row, 32-32-16-16-32-32 (the reference's model); wrk, ${DURATION}s per case"
@@ -123,8 +132,10 @@ echo
 printf "%-30s %10s MB 1 s after the load (%s MB at its end, peak %s MB)   reference 650 MB   ratio %s   target <= 1/10\n" \
   "resident memory" "$rss_mb" "$rss_now_mb" "$peak_mb" \
   "$(awk -v a="$rss_mb" 'BEGIN { printf "1/%.0f", 650/a }')"
-printf "%-30s %10s ms                 reference 3000 ms  ratio %s   target <= 1/20\n" "start to ready" "$first_ready_ms" \
-  "$(awk -v a="$first_ready_ms" 'BEGIN { printf "1/%.0f", 3000/(a>0?a:1) }')"
+printf "%-30s %10s ms first start, %s ms median of 5 more   reference 3000 ms  ratio %s / %s   target <= 1/20\n" \
+  "start to ready" "$first_ready_ms" "$warm_ready_ms" \
+  "$(awk -v a="$first_ready_ms" 'BEGIN { printf "1/%.0f", 3000/(a>0?a:1) }')" \
+  "$(awk -v a="$warm_ready_ms" 'BEGIN { printf "1/%.0f", 3000/(a>0?a:1) }')"
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
