@@ -59,21 +59,6 @@ impl DvcIgnore {
         Ok(Rules(rules))
     }
 
-    /// Whether `path` (absolute, below the root) is ignored, by its own name or an ancestor's.
-    pub fn is_ignored(&self, path: &Path, is_dir: bool) -> Result<bool> {
-        let Some(root) = &self.root else { return Ok(false) };
-        let mut cur = path.to_path_buf();
-        let mut cur_is_dir = is_dir;
-        while let Some(parent) = cur.parent().filter(|p| p.starts_with(root)) {
-            if self.rules_in(parent)?.ignores(&cur, cur_is_dir) {
-                return Ok(true);
-            }
-            cur = parent.to_path_buf();
-            cur_is_dir = true;
-        }
-        Ok(false)
-    }
-
     fn file_in(&self, dir: &Path) -> Result<Option<Arc<Gitignore>>> {
         let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(known) = files.get(dir) {
