@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use object_storage::{ObjectCheck, S3Options, StorageError, Store};
+use object_storage::{ObjectCheck, StorageError, Store};
+
+mod common;
 
 /// Records what it saw; accepts only objects of `want_len` bytes.
 struct Recorder {
@@ -74,13 +76,8 @@ async fn exercise(store: &Store) {
 }
 
 async fn s3_store(root: &Path) -> Store {
-    std::fs::create_dir_all(root.join("bucket")).expect("bucket dir");
-    let ep = s3_test_server::start(root).await;
-    let mut o = S3Options::from_url("s3://bucket/p").expect("url");
-    o.endpoint_url = Some(ep);
-    o.access_key_id = Some(s3_test_server::ACCESS_KEY.into());
-    o.secret_access_key = Some(s3_test_server::SECRET_KEY.into());
-    Store::s3(o).expect("client")
+    let ep = common::start_s3s(root).await;
+    Store::s3(common::s3_options(&ep, "p", s3_test_server::SECRET_KEY)).expect("client")
 }
 
 #[tokio::test(flavor = "multi_thread")]

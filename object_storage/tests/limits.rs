@@ -2,23 +2,17 @@
 //! S3 endpoint that does not answer failing in seconds. S3 through a real in-process S3 server
 //! (s3s-fs, SigV4 checked); local directories where the operation applies to them.
 
-use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 use object_storage::{S3Options, StorageError, Store};
 
-async fn start_s3s(root: &Path) -> String {
-    std::fs::create_dir_all(root.join("bucket")).expect("bucket dir");
-    s3_test_server::start(root).await
-}
+mod common;
+
+use common::start_s3s;
 
 fn s3_options(endpoint: &str) -> S3Options {
-    let mut o = S3Options::from_url("s3://bucket/pre").expect("url");
-    o.endpoint_url = Some(endpoint.to_string());
-    o.access_key_id = Some(s3_test_server::ACCESS_KEY.into());
-    o.secret_access_key = Some(s3_test_server::SECRET_KEY.into());
-    o
+    common::s3_options(endpoint, "pre", s3_test_server::SECRET_KEY)
 }
 
 async fn refuses_objects_over_the_limit(store: &Store) {

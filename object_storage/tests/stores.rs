@@ -1,22 +1,15 @@
 //! The same behaviour from both stores: S3 through a real in-process S3 server (s3s-fs,
 //! SigV4 checked) and a local directory.
 
-use std::path::Path;
-
 use bytes::Bytes;
 use object_storage::{S3Options, StorageError, Store};
 
-async fn start_s3s(root: &Path) -> String {
-    std::fs::create_dir_all(root.join("bucket")).expect("bucket dir");
-    s3_test_server::start(root).await
-}
+mod common;
+
+use common::start_s3s;
 
 fn s3(endpoint: &str, secret: &str) -> Store {
-    let mut o = S3Options::from_url("s3://bucket/some/prefix/").expect("url");
-    o.endpoint_url = Some(endpoint.to_string());
-    o.access_key_id = Some("test-ak".into());
-    o.secret_access_key = Some(secret.into());
-    Store::s3(o).expect("client")
+    Store::s3(common::s3_options(endpoint, "some/prefix/", secret)).expect("client")
 }
 
 async fn exercise(store: &Store) {
