@@ -3,10 +3,13 @@
 //! MODEL_PATH), with only the in-cluster host names and the port replaced, answers the
 //! Deployment's startup, liveness and readiness probe paths within the probes' timeouts, and
 //! announces itself to the engine the ConfigMap names.
+//!
+//! The image ships the release build, so `.ci/run` builds it and points `MODEL_SERVING_BIN` at
+//! it; without that variable the test profile's build of the same source is started.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_norway::Value;
@@ -38,6 +41,21 @@ fn probes(container: &Value) -> Vec<Probe> {
             }
         })
         .collect()
+}
+
+fn serving_binary() -> PathBuf {
+    match std::env::var_os("MODEL_SERVING_BIN") {
+        Some(bin) => {
+            let bin = PathBuf::from(bin);
+            assert!(
+                bin.is_file(),
+                "MODEL_SERVING_BIN={} is not a file; build it with `cargo build --release -p model_serving --bin model-serving`",
+                bin.display()
+            );
+            bin
+        }
+        None => PathBuf::from(env!("CARGO_BIN_EXE_model-serving")),
+    }
 }
 
 fn free_port() -> u16 {
@@ -73,7 +91,7 @@ async fn binary_with_the_configmap_environment_answers_the_probes() {
             .replace("http://core-engine-service:8080", &engine.url)
     };
 
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_model-serving"));
+    let mut cmd = tokio::process::Command::new(serving_binary());
     cmd.env_clear().kill_on_drop(true);
     for (k, v) in &env {
         let v = if k == "SERVICE_PORT" { port.to_string() } else { local(v) };
