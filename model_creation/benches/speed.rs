@@ -32,13 +32,77 @@ fn data(dim: usize) -> Vec<f32> {
     v
 }
 
-fn train_rows_per_sec(arch: &Architecture, batch: usize, x: &[f32]) -> f64 {
+const EPOCHS: usize = 3;
+
+/// Rows/s of `EPOCHS` timed epochs (sorted) and the mean time per step in each phase.
+fn train_speed(arch: &Architecture, batch: usize, x: &[f32]) -> (Vec<f64>, [f64; 3]) {
     let mut trainer = Trainer::new(Backend::Flex, arch, 1, 1e-3, batch);
     // Warm-up on a slice so one-time allocations are not timed.
     trainer.epoch(&x[..batch * 4 * arch.input], batch * 4);
-    let start = Instant::now();
-    trainer.epoch(x, ROWS);
-    ROWS as f64 / start.elapsed().as_secs_f64()
+    let before = trainer.step_times();
+    let mut rates: Vec<f64> = (0..EPOCHS)
+        .map(|_| {
+            let start = Instant::now();
+            trainer.epoch(x, ROWS);
+            ROWS as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    let after = trainer.step_times();
+    let steps = (after.steps - before.steps) as f64;
+    let per_step = |a: std::time::Duration, b: std::time::Duration| (a - b).as_secs_f64() / steps * 1e6;
+    let phases = [
+        per_step(after.forward, before.forward),
+        per_step(after.backward, before.backward),
+        per_step(after.optimizer, before.optimizer),
+    ];
+    (rates, phases)
+}
+
+/// Floating-point operations per row: forward 2·Σ d_in·d_out; backward the same for the weight
+/// gradients plus the input gradients of every layer but the first.
+fn flops_per_row(arch: &Architecture) -> (f64, f64) {
+    let macs: Vec<f64> = arch.layer_dims().iter().map(|(i, o)| (i * o) as f64).collect();
+    let forward = 2.0 * macs.iter().sum::<f64>();
+    (forward, forward + 2.0 * macs[1..].iter().sum::<f64>())
+}
+
+fn print_train(name: &str, arch: &Architecture, batch: usize, x: &[f32], reference: &str) {
+    let (rates, [fwd, bwd, adam]) = train_speed(arch, batch, x);
+    let median = rates[rates.len() / 2];
+    let best = rates[rates.len() - 1];
+    println!("{name:<28}{median:>12.0}{best:>12.0}   {reference}");
+    let (f_flops, b_flops) = flops_per_row(arch);
+    let gflops = |flops: f64, us: f64| flops * batch as f64 / us / 1e3;
+    println!(
+        "{:<28}per step: forward+loss {fwd:.0} us ({:.1} GFLOP/s), backward {bwd:.0} us ({:.1} GFLOP/s), Adam {adam:.0} us",
+        "",
+        gflops(f_flops, fwd),
+        gflops(b_flops, bwd)
+    );
+}
+
+/// The CPU the figures belong to: model, clock and the widest SIMD the gemm kernels can use.
+fn cpu() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        info.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    #[cfg(target_arch = "x86_64")]
+    let simd = if std::arch::is_x86_feature_detected!("avx512f") {
+        "AVX-512F"
+    } else if std::arch::is_x86_feature_detected!("fma") {
+        "AVX2+FMA, no AVX-512"
+    } else {
+        "no FMA"
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let simd = "not x86_64";
+    format!("{} at {} MHz, {simd}", field("model name"), field("cpu MHz"))
 }
 
 fn infer_rows_per_sec(net: &LeanNetwork, rows_per_call: usize, x: &[f32]) -> (f64, f64) {
@@ -64,13 +128,19 @@ fn main() {
     let xa = data(32);
     let xb = data(640);
 
-    println!("\ntraining (one epoch, Adam, MSE)        rows/s   reference");
-    let ra32 = train_rows_per_sec(&a, 32, &xa);
-    println!("shape A d=32   batch 32   {ra32:>14.0}   PyTorch 85,000 (target >= 3x = 255,000)");
-    let ra256 = train_rows_per_sec(&a, 256, &xa);
-    println!("shape A d=32   batch 256  {ra256:>14.0}   (BURN.md flex ~1.4 M)");
-    let rb = train_rows_per_sec(&b, 512, &xb);
-    println!("shape B d=640  batch 512  {rb:>14.0}   PyTorch 54,000, Keras 83,000 (target >= Keras)");
+    println!("CPU: {}", cpu());
+    let (a_fwd, a_bwd) = flops_per_row(&a);
+    let (b_fwd, b_bwd) = flops_per_row(&b);
+    println!(
+        "FLOP per row: shape A {:.0} k, shape B {:.2} M (forward + backward)",
+        (a_fwd + a_bwd) / 1e3,
+        (b_fwd + b_bwd) / 1e6
+    );
+
+    println!("\ntraining (Adam, MSE; {EPOCHS} epochs)    median rows/s  best   reference");
+    print_train("shape A d=32   batch 32", &a, 32, &xa, "PyTorch 85,000 (target >= 3x = 255,000)");
+    print_train("shape A d=32   batch 256", &a, 256, &xa, "(BURN.md flex ~1.4 M)");
+    print_train("shape B d=640  batch 512", &b, 512, &xb, "PyTorch 54,000, Keras 83,000 (target >= Keras)");
 
     println!("\ninference (lean f32 kernel, MSE per row)   rows/s   us/call");
     for (name, arch, x) in [("A", &a, &xa), ("B", &b, &xb)] {

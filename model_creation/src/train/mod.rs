@@ -8,6 +8,8 @@
 pub mod backend;
 pub mod model;
 
+use std::time::{Duration, Instant};
+
 use burn::module::Module;
 use burn::nn::loss::{MseLoss, Reduction};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -164,6 +166,18 @@ pub fn train(
     Ok(model)
 }
 
+/// Where training time went, summed over every step so far: what the speed benchmark reports
+/// next to rows/s, so a slow run shows whether arithmetic or per-step overhead dominates.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StepTimes {
+    pub steps: usize,
+    /// Batch upload, forward pass and loss.
+    pub forward: Duration,
+    pub backward: Duration,
+    /// Adam's update of every parameter.
+    pub optimizer: Duration,
+}
+
 /// One model being trained: burn autoencoder on the autodiff device, Adam, seeded batch order.
 pub struct Trainer {
     model: Autoencoder,
@@ -175,6 +189,7 @@ pub struct Trainer {
     learning_rate: f64,
     batch_size: usize,
     dim: usize,
+    times: StepTimes,
 }
 
 impl Trainer {
@@ -193,6 +208,7 @@ impl Trainer {
             learning_rate,
             batch_size: batch_size.max(1),
             dim: arch.input,
+            times: StepTimes::default(),
         }
     }
 
@@ -210,16 +226,27 @@ impl Trainer {
             for &i in chunk {
                 self.batch.extend_from_slice(&values[i * dim..(i + 1) * dim]);
             }
+            let started = Instant::now();
             let x: Tensor<2> = Tensor::from_data(TensorData::new(self.batch.clone(), [chunk.len(), dim]), &self.device);
             let y = self.model.forward(x.clone());
             let loss = mse.forward(y, x, Reduction::Mean);
             let value = f64::from(loss.clone().into_scalar::<f32>());
+            let forward_done = Instant::now();
             let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            let backward_done = Instant::now();
             self.model = self.optim.step(self.learning_rate, self.model.clone(), grads);
+            self.times.steps += 1;
+            self.times.forward += forward_done - started;
+            self.times.backward += backward_done - forward_done;
+            self.times.optimizer += backward_done.elapsed();
             sum += value * chunk.len() as f64;
             count += chunk.len();
         }
         sum / count.max(1) as f64
+    }
+
+    pub fn step_times(&self) -> StepTimes {
+        self.times
     }
 
     /// The current weights in the artifact's layout.
