@@ -13,7 +13,7 @@
 # through /compute against an in-process S3, 503s retried; tasks/s end to end and a check that
 # every accepted task got exactly one callback.
 #
-# Needs: wrk (`apt-get install wrk`) and curl. Release build of the service (no burn: ~3 min).
+# Needs: wrk (`apt-get install wrk`) and curl. Release build of the service (no burn: ~8 min cold on 2 cores).
 # Usage: scripts/bench_serving.sh            DURATION=5 scripts/bench_serving.sh (quick look)
 #        SERVICE_BIN=/path/to/model-serving scripts/bench_serving.sh (measure that binary instead)
 # The binary is measured stripped (a stripped copy when `strip` is present), as the image ships it.
@@ -117,7 +117,7 @@ if [ -w /proc/sys/vm/drop_caches ]; then
   sync
   echo 3 >/proc/sys/vm/drop_caches
   start_service "$WORK/model"
-  cold_ready_ms="$ready_ms ms"
+  cold_ready_ms="$ready_ms ms ($(awk -v a="$ready_ms" 'BEGIN { printf "1/%.0f", 3000/(a>0?a:1) }'))"
   stop_service
 fi
 warm=()
