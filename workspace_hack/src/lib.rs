@@ -1,0 +1,1 @@
+//! Build-only crate: see Cargo.toml. It has no code.
