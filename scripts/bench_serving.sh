@@ -97,6 +97,14 @@ for rows in 100 10000; do
     run_case "$rows,$conc" "$rows" "$conc"
   done
 done
+# The floor of this machine: GET /status (no body, no work) through the same stack, so the
+# scoring cases can be read against what one HTTP round trip costs here.
+for conc in 1 16; do
+  out=$(wrk -t"$(( conc > 1 ? 2 : 1 ))" -c"$conc" -d"${DURATION}s" --latency "$URL/status")
+  RPS[status,$conc]=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
+  P50[status,$conc]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+  P99[status,$conc]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+done
 rss_now_mb=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
 # The service hands the memory of a burst of large requests back once large jobs have stopped
 # for 0.2 s (model_serving/src/memory.rs); a second later is its resident size after the load.
@@ -142,6 +150,10 @@ printf "%-30s %10s %9s %9s   %-24s %8s  %s\n" "10,000 rows, conc 1" "${RPS[10000
   "-" "-" "-"
 printf "%-30s %10s %9s %9s   %-24s %8s  %s\n" "10,000 rows, conc 16" "${RPS[10000,16]}" "${P50[10000,16]}" "${P99[10000,16]}" \
   "44 req/s" "$(ratio "${RPS[10000,16]}" 44)" ">= 3x"
+for conc in 1 16; do
+  printf "%-30s %10s %9s %9s   %s\n" "GET /status, conc $conc" "${RPS[status,$conc]}" "${P50[status,$conc]}" \
+    "${P99[status,$conc]}" "no body, no scoring: the round trip's floor here (reference at 10x/20x: 5,300 / 13,000 req/s)"
+done
 printf "%-30s %10s %9s %9s   %s\n" "10,000 rows, conc 16, window 4" "${RPS[w4]}" "${P50[w4]}" "${P99[w4]}" \
   "model-creation's default model (128 inputs, ~4x the arithmetic); no reference"
 echo

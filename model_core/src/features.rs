@@ -93,22 +93,29 @@ impl FeatureSpec {
     /// Standardises and windows `frame` (whose columns must be `self.features`, in order).
     /// `stride` overrides the window stride (scoring passes 1).
     pub fn inputs(&self, frame: &Frame, source: &str, stride: usize) -> Result<Inputs, DataError> {
-        let len = self.window.length.max(1);
-        if frame.n_rows < len {
-            return Err(DataError::TooFewRows { input: source.to_string(), rows: frame.n_rows, window: len });
-        }
-        let std = self.scaler.transform(frame);
-        if len == 1 && stride <= 1 {
-            // Row by row: the standardised rows are the inputs, no copy needed.
-            return Ok(Inputs {
-                values: std,
-                n: frame.n_rows,
-                dim: frame.n_cols(),
-                starts: (0..frame.n_rows).collect(),
-            });
-        }
-        Ok(window_values(&std, frame.n_rows, frame.n_cols(), len, stride.max(1)))
+        inputs(&self.scaler, self.window, frame, source, stride)
     }
+}
+
+/// [`FeatureSpec::inputs`] from its parts: scoring holds them in the model's metadata and would
+/// otherwise copy every feature name into a spec per request.
+pub fn inputs(
+    scaler: &Scaler,
+    window: Window,
+    frame: &Frame,
+    source: &str,
+    stride: usize,
+) -> Result<Inputs, DataError> {
+    let len = window.length.max(1);
+    if frame.n_rows < len {
+        return Err(DataError::TooFewRows { input: source.to_string(), rows: frame.n_rows, window: len });
+    }
+    let std = scaler.transform(frame);
+    if len == 1 && stride <= 1 {
+        // Row by row: the standardised rows are the inputs, no copy needed.
+        return Ok(Inputs { values: std, n: frame.n_rows, dim: frame.n_cols(), starts: (0..frame.n_rows).collect() });
+    }
+    Ok(window_values(&std, frame.n_rows, frame.n_cols(), len, stride.max(1)))
 }
 
 /// Flattens `len` consecutive rows (row-major) starting every `stride` rows.

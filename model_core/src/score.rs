@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::artifact::Model;
 use crate::data::{Columns, Frame, read_csv_bytes};
 use crate::error::DataError;
-use crate::features::scores_per_row;
+use crate::features::{inputs, scores_per_row};
 
 /// Scores of every input row and which of them are anomalous.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,8 +27,7 @@ impl Scores {
 impl Model {
     /// Scores a frame whose columns are the model's features in order.
     pub fn score_frame(&self, frame: &Frame, source: &str) -> Result<Scores, DataError> {
-        let spec = self.meta.feature_spec();
-        let inputs = spec.inputs(frame, source, 1)?;
+        let inputs = inputs(&self.meta.scaler, self.meta.window, frame, source, 1)?;
         let window_scores = self.network.score(&inputs.values, inputs.n);
         let scores = scores_per_row(
             &window_scores,

@@ -25,6 +25,9 @@ pub fn parse_f64(cell: &[u8]) -> Option<f64> {
 /// The plain decimal `[+-]?digits(.digits?)?` at the start of `text` and its length in bytes;
 /// `None` when there is none or it has more than [`MAX_DIGITS`] digits. Whatever follows it is
 /// the caller's to check (a comma ends a CSV cell; anything else means the cell is not plain).
+// Inlined into the CSV loop: measured 10% faster there than a call per cell
+// (model_core/benches/parse.rs).
+#[inline]
 pub fn plain_prefix(text: &[u8]) -> Option<(f64, usize)> {
     let negative = text.first() == Some(&b'-');
     let start = usize::from(negative || text.first() == Some(&b'+'));
@@ -56,7 +59,7 @@ fn digits(text: &[u8], mut i: usize, mut mantissa: u64) -> (u64, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_f64;
+    use super::{parse_f64, plain_prefix};
 
     fn std_parse(s: &str) -> Option<f64> {
         s.parse().ok()
@@ -85,6 +88,30 @@ mod tests {
             let sign = ["", "-", "+"][(state >> 58) as usize % 3];
             let s = format!("{sign}{}.{}", &text[..digits - dot], &text[digits - dot..]);
             assert_eq!(parse_f64(s.as_bytes()).map(f64::to_bits), std_parse(&s).map(f64::to_bits), "{s:?}");
+            // Inside a record: the number ends at the comma, whatever follows.
+            let plain = digits <= 15 && dot < digits; // at most 15 digits, at least one before the dot
+            if let Some(expected) = std_parse(&s).filter(|_| plain) {
+                let record = format!("{s},-1.25,3,777777777");
+                let (value, len) = plain_prefix(record.as_bytes()).unwrap_or_else(|| panic!("{record:?}"));
+                assert_eq!((value.to_bits(), len), (expected.to_bits(), s.len()), "{record:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_cell_ends_where_its_digits_end_whatever_follows() {
+        // Every length the fast path takes, every dot position, each followed by bytes that end it.
+        for digits in 1..=15 {
+            let number: String = "123456789012345".chars().take(digits).collect();
+            let with_dot = (1..=digits).map(|dot| format!("{}.{}", &number[..dot], &number[dot..]));
+            for cell in with_dot.chain([number.clone()]) {
+                let expected: f64 = cell.parse().unwrap_or_else(|_| panic!("{cell:?}"));
+                for next in [",", "\n", "\r", " ", "e", "x", "/", ":", "\u{7f}", "\u{e9}"] {
+                    let text = format!("{cell}{next}0123456789");
+                    let (value, len) = plain_prefix(text.as_bytes()).unwrap_or_else(|| panic!("{text:?}"));
+                    assert_eq!((value.to_bits(), len), (expected.to_bits(), cell.len()), "{text:?}");
+                }
+            }
         }
     }
 
