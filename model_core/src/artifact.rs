@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::Architecture;
 use crate::error::ArtifactError;
-use crate::features::{FeatureSpec, PointAggregation, Scaler, Window};
+use crate::features::{PointAggregation, Scaler, Window};
 use crate::forward::{LayerWeights, LeanNetwork};
 use crate::threshold::Threshold;
 
@@ -55,12 +55,6 @@ pub struct ModelMetadata {
     pub training: TrainingInfo,
     /// md5 of weights.safetensors, checked on load.
     pub weights_md5: String,
-}
-
-impl ModelMetadata {
-    pub fn feature_spec(&self) -> FeatureSpec {
-        FeatureSpec { features: self.features.clone(), window: self.window, scaler: self.scaler.clone() }
-    }
 }
 
 /// A loaded, checked model ready to score.
