@@ -83,10 +83,10 @@ to_ms() { # wrk latency like 812.00us / 1.20ms / 2.01s -> milliseconds
 }
 
 declare -A RPS P50 P99
-run_case() { # KEY ROWS CONC
-  local threads out
-  threads=$(( $3 > 1 ? 2 : 1 ))
-  out=$(BODY="$WORK/body_$2.csv" wrk -t"$threads" -c"$3" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$URL/compute")
+run_wrk() { # KEY CONC PATH [ROWS]: a POST of body_ROWS.csv when ROWS is given, else a GET
+  local out script=()
+  [ -n "${4:-}" ] && script=(-s "$WORK/post.lua")
+  out=$(BODY="$WORK/body_${4:-}.csv" wrk -t"$(( $2 > 1 ? 2 : 1 ))" -c"$2" -d"${DURATION}s" --latency "${script[@]}" "$URL$3")
   if grep -q "Non-2xx" <<<"$out"; then echo "$out" >&2; echo "errors during the run" >&2; exit 1; fi
   RPS[$1]=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
   P50[$1]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
@@ -94,16 +94,13 @@ run_case() { # KEY ROWS CONC
 }
 for rows in 100 10000; do
   for conc in 1 16; do
-    run_case "$rows,$conc" "$rows" "$conc"
+    run_wrk "$rows,$conc" "$conc" /compute "$rows"
   done
 done
 # The floor of this machine: GET /status (no body, no work) through the same stack, so the
 # scoring cases can be read against what one HTTP round trip costs here.
 for conc in 1 16; do
-  out=$(wrk -t"$(( conc > 1 ? 2 : 1 ))" -c"$conc" -d"${DURATION}s" --latency "$URL/status")
-  RPS[status,$conc]=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
-  P50[status,$conc]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-  P99[status,$conc]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  run_wrk "status,$conc" "$conc" /status
 done
 rss_now_mb=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
 # The service hands the memory of a burst of large requests back once large jobs have stopped
@@ -115,7 +112,7 @@ first_ready_ms=$ready_ms
 stop_service
 
 start_service "$WORK/model_w4"
-run_case "w4" 10000 16
+run_wrk w4 16 /compute 10000
 stop_service
 
 # Fully cold: the binary, its libraries and the model read from disk (needs root to drop the
