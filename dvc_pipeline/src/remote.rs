@@ -2,7 +2,7 @@
 //! credentials from config.local or the AWS environment) or a local directory (relative to
 //! `.dvc/`).
 
-use object_storage::{S3Options, Store};
+use object_storage::{AwsEnv, S3Options, S3Settings, Store};
 
 use crate::config::RemoteConfig;
 use crate::error::{Error, Result};
@@ -11,14 +11,14 @@ use crate::repo::Repo;
 pub fn open(repo: &Repo, remote: &RemoteConfig) -> Result<Store> {
     let opt = |k: &str| remote.options.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if remote.url.starts_with("s3://") {
-        let mut o = S3Options::from_url(&remote.url)?;
-        o.endpoint_url = opt("endpointurl");
-        o.region = opt("region");
-        o.access_key_id = opt("access_key_id");
-        o.secret_access_key = opt("secret_access_key");
-        o.session_token = opt("session_token");
-        o.fill_from_env();
-        return Ok(Store::s3(o)?);
+        let settings = S3Settings {
+            endpoint_url: opt("endpointurl"),
+            region: opt("region"),
+            access_key_id: opt("access_key_id"),
+            secret_access_key: opt("secret_access_key"),
+            session_token: opt("session_token"),
+        };
+        return Ok(Store::s3(S3Options::resolve(&remote.url, &settings, &AwsEnv::from_process())?)?);
     }
     if let Some((scheme, _)) = remote.url.split_once("://")
         && scheme != "file"

@@ -1,5 +1,6 @@
 //! push / fetch / pull: move only the objects the other side lacks, in parallel, with a
-//! progress bar and retries with backoff. Uploads of a directory's files come before its
+//! progress bar. Retries are the store's (`object_storage` retries every S3 operation with
+//! backoff), not this module's. Uploads of a directory's files come before its
 //! `.dir` object; downloads land under a temporary name, are hashed on the way in, and are
 //! renamed to their cache name only when the hash matches.
 
@@ -26,27 +27,6 @@ pub struct Report {
     pub skipped: usize,
     /// Objects missing from the local cache (push) or the remote (fetch).
     pub missing: Vec<String>,
-}
-
-const ATTEMPTS: u32 = 4;
-
-async fn retry<F, Fut>(mut f: F) -> std::result::Result<(), StorageError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<(), StorageError>>,
-{
-    let mut delay = Duration::from_millis(200);
-    let mut attempt = 1;
-    loop {
-        match f().await {
-            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 fn bar(len: usize, what: &str) -> ProgressBar {
@@ -151,7 +131,7 @@ async fn upload(store: &Store, cache_dir: &Path, keys: &[String], jobs: usize) -
             let pb = pb.clone();
             async move {
                 test_pause_hook().await;
-                let r = retry(|| store.put_file(k, &src)).await;
+                let r = store.put_file(k, &src).await;
                 pb.inc(1);
                 r
             }
@@ -240,7 +220,7 @@ async fn fetch_one(store: &Store, key: &str, dest: &Path, md5: &str, algo: Algo)
         };
         VerifyMd5 { hasher: Md5Stream::new(algo), expected }
     };
-    match retry(|| store.get_to_file_checked(key, dest, check())).await {
+    match store.get_to_file_checked(key, dest, check).await {
         Err(StorageError::Rejected { reason, .. }) => Err(Error::Usage(format!(
             "object '{key}' from {} is corrupt ({reason}); it was not stored",
             store.describe()

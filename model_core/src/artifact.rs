@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use atomic_file::{AtomicDir, Durability};
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Architecture;
@@ -121,8 +122,9 @@ impl Model {
         Ok((meta_json, weights))
     }
 
-    /// Writes the model directory atomically: a sibling temporary directory is filled and
-    /// renamed into place; an existing model is replaced only once the new one is complete.
+    /// Writes the model directory atomically: a sibling temporary directory is filled (each file
+    /// flushed to the disk) and swapped in; an existing model is replaced only once the new one
+    /// is complete.
     pub fn save(&mut self, dir: &Path) -> Result<(), ArtifactError> {
         let (meta_json, weights) = self.to_bytes()?;
         self.meta.weights_md5 = md5_hex(&weights);
@@ -130,32 +132,12 @@ impl Model {
             let path = path.to_path_buf();
             move |source| ArtifactError::Io { path, source }
         };
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        write_synced(&tmp.join(WEIGHTS_FILE), &weights)?;
-        write_synced(&tmp.join(METADATA_FILE), &meta_json)?;
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        let had_old = dir.exists();
-        if had_old {
-            std::fs::rename(dir, &old).map_err(io(dir))?;
+        let new = AtomicDir::create(dir).map_err(io(dir))?;
+        for (file, bytes) in [(WEIGHTS_FILE, &weights), (METADATA_FILE, &meta_json)] {
+            let path = new.path().join(file);
+            atomic_file::write(&path, bytes, Durability::Durable).map_err(io(&dir.join(file)))?;
         }
-        if let Err(e) = std::fs::rename(&tmp, dir) {
-            if had_old {
-                let _ = std::fs::rename(&old, dir);
-            }
-            return Err(ArtifactError::Io { path: dir.to_path_buf(), source: e });
-        }
-        if had_old {
-            let _ = std::fs::remove_dir_all(&old);
-        }
-        Ok(())
+        new.commit().map_err(io(dir))
     }
 }
 
@@ -167,14 +149,6 @@ fn read_required(dir: &Path, path: &Path, file: &'static str) -> Result<Vec<u8>,
         }
         Err(source) => Err(ArtifactError::Io { path: path.to_path_buf(), source }),
     }
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
-    use std::io::Write;
-    let io = |source| ArtifactError::Io { path: path.to_path_buf(), source };
-    let mut f = std::fs::File::create(path).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)
 }
 
 fn parse_metadata(bytes: &[u8], path: &Path) -> Result<ModelMetadata, ArtifactError> {

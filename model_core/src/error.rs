@@ -1,5 +1,7 @@
 //! Error types for everything a user can get wrong: data files, request bodies and model
 //! directories. Each variant names where the problem is (file, line, column) and what was expected.
+//! A message never repeats its cause: an error with a `source()` leaves it out of its own text,
+//! and the caller prints the chain (anyhow's `{:#}`).
 
 use std::path::PathBuf;
 
@@ -71,8 +73,12 @@ impl DataError {
 pub enum ArtifactError {
     #[error("{dir}: not a model directory: {file} is missing (train one with `model-creation train --out {dir}`)")]
     MissingFile { dir: PathBuf, file: &'static str },
-    #[error("{path}: cannot read or write: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot read or write")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: metadata is not valid JSON for a model: {message}")]
     BadMetadata { path: PathBuf, message: String },
     #[error(
@@ -89,40 +95,16 @@ pub enum ArtifactError {
     Inconsistent { path: PathBuf, message: String },
 }
 
-/// An error with its causes for a person to read, `a: b: c`, leaving out a cause whose text the
-/// message before it already includes (many messages embed their source, and printing the
-/// chain as well would repeat it).
-pub fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut previous = out.clone();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !previous.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        previous = text;
-        cause = c.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn causes_already_in_the_message_are_not_repeated() {
+    fn a_message_does_not_repeat_its_source() {
         let io = std::io::Error::new(std::io::ErrorKind::NotADirectory, "Not a directory (os error 20)");
         let e = ArtifactError::Io { path: "m/metadata.json".into(), source: io };
-        assert_eq!(describe_chain(&e), "m/metadata.json: cannot read or write: Not a directory (os error 20)");
-        #[derive(Debug, thiserror::Error)]
-        #[error("loading the model")]
-        struct Context(#[source] ArtifactError);
-        assert_eq!(
-            describe_chain(&Context(e)),
-            "loading the model: m/metadata.json: cannot read or write: Not a directory (os error 20)"
-        );
+        let source = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+        assert_eq!(e.to_string(), "m/metadata.json: cannot read or write");
+        assert!(!e.to_string().contains(&source), "{e}");
     }
 }

@@ -17,10 +17,6 @@ pub mod plot;
 pub mod score;
 pub mod threshold;
 
-/// S3 and local-directory object storage behind one interface: training pushes and publishes
-/// through it, serving loads models and engine task data through it.
-pub use object_storage as storage;
-
 pub use arch::Architecture;
 pub use artifact::{Model, ModelMetadata, TrainingInfo};
 pub use data::{Columns, Frame};

@@ -1,7 +1,6 @@
 //! PNG plots drawn with plotters' pure-Rust bitmap backend and a font shipped in the crate, so
 //! no fontconfig or system font is needed (containers built FROM scratch can draw them too).
 
-use std::path::Path;
 use std::sync::Once;
 
 use plotters::prelude::*;
@@ -14,8 +13,6 @@ const WIDTH: u32 = 1200;
 pub enum PlotError {
     #[error("drawing the plot failed: {0}")]
     Draw(String),
-    #[error("{path}: cannot write the plot: {source}")]
-    Io { path: String, source: std::io::Error },
 }
 
 fn draw_err<E: std::fmt::Debug>(e: E) -> PlotError {
@@ -163,15 +160,4 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, PlotError> {
         writer.write_image_data(rgb).map_err(draw_err)?;
     }
     Ok(out)
-}
-
-/// Writes bytes through a temporary file and a rename, so readers never see half a PNG.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
-    let io = |source| PlotError::Io { path: path.display().to_string(), source };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }

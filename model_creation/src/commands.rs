@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use model_core::data::{Columns, file_md5, read_csv_file};
 use model_core::metrics::{Metrics, evaluate as evaluate_metrics};
-use model_core::plot::{anomalies_png, training_loss_png, write_atomic};
+use model_core::plot::{anomalies_png, training_loss_png};
 use model_core::{Model, Scores};
 
 use crate::params::Params;
@@ -98,10 +98,14 @@ fn score_file(model: &Model, data: &Path) -> Result<(model_core::Frame, Scores)>
     Ok((frame, scores))
 }
 
+/// Writes an output file atomically (readers never see half a PNG or CSV); reports and plots
+/// can be made again, so they are not flushed to the disk.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_file::write(path, bytes, atomic_file::Durability::Fast)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 fn write_scores_csv(path: &Path, scores: &Scores) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
     let mut text = String::with_capacity(scores.scores.len() * 16);
     text.push_str("score,anomaly\n");
     for (s, flag) in scores.scores.iter().zip(scores.flags()) {

@@ -5,5 +5,6 @@
 
 pub mod commands;
 pub mod params;
+pub mod publish;
 pub mod simulate;
 pub mod train;

@@ -84,7 +84,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", model_core::error::describe_chain(e.as_ref()));
+            // `{:#}`: the message and each cause once (no error repeats its source in its text).
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -121,8 +121,12 @@ impl Default for ThresholdParams {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParamsError {
-    #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: cannot read")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }

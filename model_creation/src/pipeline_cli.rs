@@ -252,7 +252,8 @@ pub fn run(cmd: PipelineCommand) -> Result<()> {
             if !to.starts_with("s3://") {
                 bail!("--to must be an s3://bucket/models/<name>/<version>/ prefix, got '{to}'");
             }
-            let store = object_storage::Store::from_uri(&to)?;
+            let options = model_creation::publish::destination(&to, &object_storage::AwsEnv::from_process())?;
+            let store = object_storage::Store::s3(options)?;
             let n = runtime()?.block_on(dvc_pipeline::publish::publish(&model, &store, force, 8))?;
             println!("Published {n} files from {} to {to}", model.display());
         }

@@ -5,9 +5,9 @@
 //! voltage sags with current. The test part carries labelled anomalies of four kinds: spikes,
 //! level shifts, a frozen sensor and a correlation break.
 
-use std::io::Write;
 use std::path::Path;
 
+use atomic_file::{Durability, write_with};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
@@ -137,7 +137,7 @@ pub fn write(dir: &Path, ds: &Dataset, opts: &SimulateOptions) -> std::io::Resul
     std::fs::create_dir_all(dir)?;
     let start = 1_735_689_600i64; // 2025-01-01T00:00:00Z; 10-minute steps
     let write_table = |name: &str, rows: &[[f64; 6]], offset: usize| -> std::io::Result<()> {
-        write_atomic(&dir.join(name), |w| {
+        write_with(&dir.join(name), Durability::Fast, |w| {
             writeln!(w, "timestamp,{}", FEATURES.join(","))?;
             for (i, r) in rows.iter().enumerate() {
                 let ts = start + 600 * (offset + i) as i64;
@@ -152,30 +152,20 @@ pub fn write(dir: &Path, ds: &Dataset, opts: &SimulateOptions) -> std::io::Resul
     };
     write_table("train.csv", &ds.train, 0)?;
     write_table("test.csv", &ds.test, opts.train_rows)?;
-    write_atomic(&dir.join("labels.csv"), |w| {
+    write_with(&dir.join("labels.csv"), Durability::Fast, |w| {
         writeln!(w, "label")?;
         for l in &ds.labels {
             writeln!(w, "{l}")?;
         }
         Ok(())
     })?;
-    write_atomic(&dir.join("anomalies.csv"), |w| {
+    write_with(&dir.join("anomalies.csv"), Durability::Fast, |w| {
         writeln!(w, "kind,channel,start_row,rows")?;
         for a in &ds.anomalies {
             writeln!(w, "{},{},{},{}", a.kind.name(), a.channel, a.start, a.len)?;
         }
         Ok(())
     })
-}
-
-fn write_atomic(path: &Path, body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        body(&mut w)?;
-        w.flush()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, no calendar crate needed).

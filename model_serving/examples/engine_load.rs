@@ -55,13 +55,14 @@ async fn main() -> anyhow::Result<()> {
     let s3 = start_s3(root.path()).await?;
     // s3s-fs keeps a bucket as a top-level directory.
     std::fs::create_dir(root.path().join("engine"))?;
-    let store = object_storage::Store::s3(object_storage::S3Options {
-        bucket: "engine".into(),
+    let settings = object_storage::S3Settings {
         endpoint_url: Some(s3.clone()),
         access_key_id: Some(AK.into()),
         secret_access_key: Some(SK.into()),
         ..Default::default()
-    })?;
+    };
+    let options = object_storage::S3Options::resolve("s3://engine", &settings, &object_storage::AwsEnv::default())?;
+    let store = object_storage::Store::s3(options)?;
     store.put_with_type("input.csv", input.into(), "text/csv").await?;
 
     let sink = Arc::new(Sink { expected: tasks, ..Default::default() });

@@ -10,8 +10,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use object_storage::{AwsEnv, S3Options, S3Settings, StorageError};
+
 /// The variables the service reads, as the Python service named them where it had them.
-pub const VARIABLES: [&str; 22] = [
+pub const VARIABLES: [&str; 23] = [
     "SERVICE_HOST",
     "SERVICE_PORT",
     "SERVICE_URL",
@@ -28,6 +30,7 @@ pub const VARIABLES: [&str; 22] = [
     "REQUEST_TIMEOUT",
     "CONFIG_FILE",
     "TASK_RETENTION",
+    "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -49,18 +52,17 @@ pub enum Environment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
     Path(PathBuf),
-    /// `s3://bucket/prefix/`: the published model directory's two files under `prefix`.
-    S3 {
-        bucket: String,
-        prefix: String,
-    },
+    /// `s3://bucket/prefix/`: the published model directory's two files under `prefix`, with
+    /// the endpoint, region and keys resolved from the AWS variables by `object_storage`.
+    S3(Box<S3Options>),
 }
 
 impl std::fmt::Display for ModelSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ModelSource::Path(p) => write!(f, "{}", p.display()),
-            ModelSource::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            ModelSource::S3(o) if o.prefix.is_empty() => write!(f, "s3://{}/", o.bucket),
+            ModelSource::S3(o) => write!(f, "s3://{}/{}/", o.bucket, o.prefix),
         }
     }
 }
@@ -82,19 +84,6 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long a finished engine task's status stays queryable.
     pub task_retention: Duration,
-    /// The standard AWS variables, for MODEL_URI.
-    pub aws: AwsSettings,
-}
-
-/// AWS_ENDPOINT_URL, AWS_REGION (or AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID,
-/// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AwsSettings {
-    pub endpoint_url: Option<String>,
-    pub region: Option<String>,
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
 }
 
 impl Default for Config {
@@ -114,7 +103,6 @@ impl Default for Config {
             max_body_bytes: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             task_retention: Duration::from_secs(3600),
-            aws: AwsSettings::default(),
         }
     }
 }
@@ -227,7 +215,8 @@ impl Config {
             c.model = ModelSource::Path(PathBuf::from(v.trim()));
         }
         if let Some(v) = get("MODEL_URI") {
-            c.model = s3_uri(&v)?;
+            let aws = AwsEnv::from_lookup(|name| VARIABLES.iter().find(|known| **known == name).and_then(|k| get(k)));
+            c.model = model_uri(&v, &aws)?;
         }
         if let Some(v) = get("MAX_BODY_BYTES") {
             c.max_body_bytes = match v.trim().parse::<usize>() {
@@ -241,13 +230,6 @@ impl Config {
         if let Some(v) = get("TASK_RETENTION") {
             c.task_retention = seconds("TASK_RETENTION", &v, true)?;
         }
-        if let Some(v) = get("AWS_ENDPOINT_URL") {
-            c.aws.endpoint_url = Some(http_url("AWS_ENDPOINT_URL", &v)?);
-        }
-        c.aws.region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).map(|v| v.trim().to_string());
-        c.aws.access_key_id = get("AWS_ACCESS_KEY_ID");
-        c.aws.secret_access_key = get("AWS_SECRET_ACCESS_KEY");
-        c.aws.session_token = get("AWS_SESSION_TOKEN");
         Ok(c)
     }
 
@@ -278,16 +260,17 @@ fn http_url(variable: &'static str, value: &str) -> Result<String, ConfigError> 
     }
 }
 
-fn s3_uri(value: &str) -> Result<ModelSource, ConfigError> {
+/// MODEL_URI resolved by `object_storage`, the one owner of S3 settings, so the service reaches
+/// the same endpoint with the same keys as `model-creation publish` given the same variables.
+pub fn model_uri(value: &str, aws: &AwsEnv) -> Result<ModelSource, ConfigError> {
     let expected = "s3://bucket/prefix/ naming a model published by `model-creation publish`";
-    let rest = value.trim().strip_prefix("s3://").ok_or_else(|| invalid("MODEL_URI", value, expected))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() || bucket.len() < 3 {
-        return Err(invalid("MODEL_URI", value, expected));
+    match S3Options::resolve(value.trim(), &S3Settings::default(), aws) {
+        Ok(options) => Ok(ModelSource::S3(Box::new(options))),
+        Err(StorageError::InvalidSetting { setting, value, expected }) => {
+            Err(ConfigError::Invalid { variable: setting, value, expected: expected.to_string() })
+        }
+        Err(e) => Err(invalid("MODEL_URI", value, &format!("{expected} ({e})"))),
     }
-    let prefix = prefix.trim_matches('/');
-    let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-    Ok(ModelSource::S3 { bucket: bucket.to_string(), prefix })
 }
 
 #[cfg(test)]
@@ -325,7 +308,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.port, 8081);
         assert_eq!(c.engine_urls, vec!["http://core-engine-service:8080".to_string()]);
-        assert_eq!(c.model, ModelSource::S3 { bucket: "models".into(), prefix: "ae/1/".into() });
+        assert_eq!(c.model.to_string(), "s3://models/ae/1/");
         assert_eq!(c.environment, Environment::Production);
         assert_eq!(c.request_timeout, Duration::from_millis(2500));
     }

@@ -57,7 +57,7 @@ pub struct Service {
 /// Loads the model, starts serving on `listener`, then announces to the engines.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Service, StartError> {
     let started = std::time::Instant::now();
-    let model = model_loader::load(&config.model, &config.aws).await?;
+    let model = model_loader::load(&config.model).await?;
     let source = config.model.to_string();
     let metrics = Arc::new(Metrics::new()?);
     let meta = &model.meta;

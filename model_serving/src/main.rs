@@ -18,7 +18,8 @@ async fn main() -> ExitCode {
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = model_core::error::describe_chain(e.as_ref());
+            // `{:#}`: the message and each cause once (no error repeats its source in its text).
+            let message = format!("{e:#}");
             tracing::error!("{message}");
             eprintln!("model-serving: {message}");
             ExitCode::FAILURE

@@ -7,9 +7,9 @@ use std::path::Path;
 use model_core::Model;
 use model_core::artifact::{METADATA_FILE, WEIGHTS_FILE};
 
-use object_storage::{S3Options, Store};
+use object_storage::Store;
 
-use crate::config::{AwsSettings, ModelSource};
+use crate::config::ModelSource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -19,7 +19,7 @@ pub enum LoadError {
     Uri { uri: String, message: String },
 }
 
-pub async fn load(source: &ModelSource, aws: &AwsSettings) -> Result<Model, LoadError> {
+pub async fn load(source: &ModelSource) -> Result<Model, LoadError> {
     match source {
         ModelSource::Path(dir) => {
             let dir = dir.clone();
@@ -33,20 +33,9 @@ pub async fn load(source: &ModelSource, aws: &AwsSettings) -> Result<Model, Load
                 }),
             }
         }
-        ModelSource::S3 { bucket, prefix } => {
+        ModelSource::S3(options) => {
             let uri = source.to_string();
             let fail = |message: String| LoadError::Uri { uri: uri.clone(), message };
-            let options = S3Options {
-                bucket: bucket.clone(),
-                prefix: prefix.trim_matches('/').to_string(),
-                endpoint_url: aws.endpoint_url.clone(),
-                region: aws.region.clone(),
-                access_key_id: aws.access_key_id.clone(),
-                secret_access_key: aws.secret_access_key.clone(),
-                session_token: aws.session_token.clone(),
-                virtual_hosted: false,
-                connect_timeout: None,
-            };
             if options.access_key_id.is_none() || options.secret_access_key.is_none() {
                 return Err(fail(
                     "loading from S3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for \
@@ -54,7 +43,7 @@ pub async fn load(source: &ModelSource, aws: &AwsSettings) -> Result<Model, Load
                         .into(),
                 ));
             }
-            let store = Store::s3(options).map_err(|e| fail(e.to_string()))?;
+            let store = Store::s3(options.as_ref().clone()).map_err(|e| fail(e.to_string()))?;
             let (meta, weights) = tokio::join!(store.get(METADATA_FILE), store.get(WEIGHTS_FILE));
             let hint = "; publish the model with `model-creation publish` or fix MODEL_URI";
             let meta = meta.map_err(|e| fail(format!("{e}{hint}")))?;

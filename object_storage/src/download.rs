@@ -5,8 +5,9 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use atomic_file::{AtomicFile, Durability};
 use bytes::Bytes;
 
 use crate::{Result, StorageError};
@@ -34,35 +35,22 @@ impl ObjectCheck for AcceptAll {
 
 /// A temporary file being filled; removed on drop unless [`FileSink::commit`] succeeded.
 pub(crate) struct FileSink<C: ObjectCheck> {
-    tmp: PathBuf,
-    dest: PathBuf,
-    file: Option<File>,
-    check: Option<C>,
+    file: AtomicFile,
+    check: C,
     written: u64,
 }
 
 impl<C: ObjectCheck> FileSink<C> {
-    /// Creates the destination's directory and a temporary file next to it.
+    /// Creates the destination's directory and a temporary file next to it. The file is
+    /// flushed to the disk before its rename: downloads fill caches that must survive a crash.
     pub(crate) fn create(dest: &Path, check: C) -> Result<Self> {
-        let tmp = crate::local::temp_path(dest);
-        let file = match File::create(&tmp) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                crate::local::ensure_parent(dest)?;
-                File::create(&tmp).map_err(|e| StorageError::io("creating", &tmp, e))?
-            }
-            Err(e) => return Err(StorageError::io("creating", &tmp, e)),
-        };
-        Ok(FileSink { tmp, dest: dest.to_path_buf(), file: Some(file), check: Some(check), written: 0 })
+        let file = AtomicFile::create(dest, Durability::Durable).map_err(|e| StorageError::io("creating", dest, e))?;
+        Ok(FileSink { file, check, written: 0 })
     }
 
     pub(crate) fn write(&mut self, data: &[u8]) -> Result<()> {
-        if let Some(c) = self.check.as_mut() {
-            c.update(data);
-        }
-        if let Some(f) = self.file.as_mut() {
-            f.write_all(data).map_err(|e| StorageError::io("writing", &self.tmp, e))?;
-        }
+        self.check.update(data);
+        self.file.write_all(data).map_err(|e| StorageError::io("writing", self.file.destination(), e))?;
         self.written += data.len() as u64;
         Ok(())
     }
@@ -73,28 +61,15 @@ impl<C: ObjectCheck> FileSink<C> {
 
     /// Runs the check and renames the file to its final name. `store`/`key` name the object
     /// in a refusal.
-    pub(crate) fn commit(mut self, store: &str, key: &str) -> Result<()> {
-        let (Some(file), Some(check)) = (self.file.take(), self.check.take()) else {
-            return Err(StorageError::io("writing", &self.tmp, std::io::Error::other("download already finished")));
-        };
-        check.finish(&file).map_err(|reason| StorageError::Rejected {
+    pub(crate) fn commit(self, store: &str, key: &str) -> Result<()> {
+        let FileSink { file, check, .. } = self;
+        check.finish(file.file()).map_err(|reason| StorageError::Rejected {
             store: store.to_string(),
             key: key.to_string(),
             reason,
         })?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.dest).map_err(|e| StorageError::io("renaming to", &self.dest, e))?;
-        self.tmp = PathBuf::new();
-        Ok(())
-    }
-}
-
-impl<C: ObjectCheck> Drop for FileSink<C> {
-    fn drop(&mut self) {
-        if !self.tmp.as_os_str().is_empty() {
-            self.file = None;
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        let dest = file.destination().to_path_buf();
+        file.commit().map_err(|e| StorageError::io("renaming to", &dest, e))
     }
 }
 
@@ -126,6 +101,7 @@ pub(crate) fn write_pieces<C: ObjectCheck>(
                         op: "GET",
                         key: key.to_string(),
                         message: format!("the server announced {n} bytes but sent {}", sink.written()),
+                        transient: true,
                     });
                 }
                 return sink.commit(store, key);
@@ -137,5 +113,6 @@ pub(crate) fn write_pieces<C: ObjectCheck>(
         op: "GET",
         key: key.to_string(),
         message: "the download was broken off".into(),
+        transient: true,
     })
 }

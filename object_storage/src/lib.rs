@@ -3,12 +3,16 @@
 //! `bucket/prefix` or a directory). Writes are atomic: a reader never sees half an object.
 //!
 //! Used by the DVC-compatible pipeline (cache remotes), by `publish`, and by the serving
-//! service to load published models (`MODEL_URI=s3://bucket/prefix/`).
+//! service to load published models (`MODEL_URI=s3://bucket/prefix/`). [`S3Options::resolve`]
+//! is the only place that turns a URL and settings into S3 options; the S3 store is the only
+//! layer that retries S3 operations.
 
 mod download;
 mod error;
+mod fs;
 mod local;
 mod s3;
+mod settings;
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +21,11 @@ use bytes::Bytes;
 pub use download::{AcceptAll, ObjectCheck};
 pub use error::StorageError;
 pub use local::LocalStore;
-pub use s3::{DEFAULT_CONNECT_TIMEOUT, S3Options, S3Store};
+pub use s3::S3Store;
+pub use settings::{
+    AwsEnv, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_RETRY_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_REGION, S3Options,
+    S3Settings, URL_EXPECTED,
+};
 
 /// Result type of every storage operation.
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -42,14 +50,11 @@ impl Store {
         Ok(Store::S3(S3Store::new(opts)?))
     }
 
-    /// Opens `s3://bucket/prefix` (settings from the standard AWS environment variables:
-    /// AWS_ENDPOINT_URL[_S3], AWS_REGION, AWS_ACCESS_KEY_ID, ...) or a local path
-    /// (`file://` or plain).
-    pub fn from_uri(uri: &str) -> Result<Self> {
+    /// Opens `s3://bucket/prefix` (endpoint, region and keys from `env`, see
+    /// [`S3Options::resolve`]) or a local path (`file://` or plain).
+    pub fn open(uri: &str, env: &AwsEnv) -> Result<Self> {
         if uri.starts_with("s3://") {
-            let mut opts = S3Options::from_url(uri)?;
-            opts.fill_from_env();
-            Store::s3(opts)
+            Store::s3(S3Options::resolve(uri, &S3Settings::default(), env)?)
         } else {
             let path = uri.strip_prefix("file://").unwrap_or(uri);
             Ok(Store::local(path))
@@ -86,17 +91,23 @@ impl Store {
     pub async fn get_to_file(&self, key: &str, dest: &Path) -> Result<()> {
         match self {
             Store::Local(l) => l.get_to_file(key, dest).await,
-            Store::S3(s) => s.get_to_file_checked(key, dest, AcceptAll).await,
+            Store::S3(s) => s.get_to_file_checked(key, dest, || AcceptAll).await,
         }
     }
 
-    /// Downloads an object into `dest` like [`Store::get_to_file`], showing every byte to
-    /// `check` on the way; the file gets its final name only if `check` accepts it at the end
-    /// (otherwise [`StorageError::Rejected`] and nothing is left behind).
-    pub async fn get_to_file_checked<C: ObjectCheck>(&self, key: &str, dest: &Path, check: C) -> Result<()> {
+    /// Downloads an object into `dest` like [`Store::get_to_file`], showing every byte to a
+    /// check made by `make_check` (a fresh one for each attempt); the file gets its final name
+    /// only if the check accepts it at the end (otherwise [`StorageError::Rejected`] and nothing
+    /// is left behind).
+    pub async fn get_to_file_checked<C: ObjectCheck>(
+        &self,
+        key: &str,
+        dest: &Path,
+        make_check: impl Fn() -> C,
+    ) -> Result<()> {
         match self {
-            Store::Local(l) => l.get_to_file_checked(key, dest, check).await,
-            Store::S3(s) => s.get_to_file_checked(key, dest, check).await,
+            Store::Local(l) => l.get_to_file_checked(key, dest, make_check()).await,
+            Store::S3(s) => s.get_to_file_checked(key, dest, make_check).await,
         }
     }
 
@@ -104,7 +115,7 @@ impl Store {
     pub async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         match self {
             Store::Local(l) => l.put(key, data).await,
-            Store::S3(s) => s.put(key, data).await,
+            Store::S3(s) => s.put(key, data, None).await,
         }
     }
 
@@ -113,7 +124,7 @@ impl Store {
     pub async fn put_with_type(&self, key: &str, data: Bytes, content_type: &str) -> Result<()> {
         match self {
             Store::Local(l) => l.put(key, data).await,
-            Store::S3(s) => s.put_with_type(key, data, content_type).await,
+            Store::S3(s) => s.put(key, data, Some(content_type)).await,
         }
     }
 

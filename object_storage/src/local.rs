@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::download::{FileSink, ObjectCheck};
+use crate::fs::{blocking, is_temp_name};
 use crate::{Result, StorageError, check_key};
 
 /// A store rooted at a local directory.
@@ -45,7 +46,7 @@ impl LocalStore {
     pub(crate) async fn get_limited(&self, key: &str, limit: u64) -> Result<Bytes> {
         let path = self.path(key)?;
         let (store, key) = (self.root.display().to_string(), key.to_string());
-        crate::s3::blocking(move || {
+        blocking(move || {
             use std::io::Read;
             let file = match std::fs::File::open(&path) {
                 Ok(f) => f,
@@ -75,14 +76,14 @@ impl LocalStore {
             return Err(self.not_found(key));
         }
         let dest = dest.to_path_buf();
-        crate::s3::blocking(move || atomic_copy(&src, &dest)).await
+        blocking(move || crate::fs::copy(&src, &dest)).await
     }
 
     pub(crate) async fn get_to_file_checked<C: ObjectCheck>(&self, key: &str, dest: &Path, check: C) -> Result<()> {
         let src = self.path(key)?;
         let dest = dest.to_path_buf();
         let (store, key) = (self.root.display().to_string(), key.to_string());
-        crate::s3::blocking(move || {
+        blocking(move || {
             use std::io::Read;
             let mut file = match std::fs::File::open(&src) {
                 Ok(f) => f,
@@ -109,17 +110,13 @@ impl LocalStore {
 
     pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         let dest = self.path(key)?;
-        tokio::task::spawn_blocking(move || atomic_write(&dest, &data))
-            .await
-            .map_err(|e| StorageError::io("writing", "", std::io::Error::other(e)))?
+        blocking(move || crate::fs::write(&dest, &data)).await
     }
 
     pub(crate) async fn put_file(&self, key: &str, src: &Path) -> Result<()> {
         let dest = self.path(key)?;
         let src = src.to_path_buf();
-        tokio::task::spawn_blocking(move || atomic_copy(&src, &dest))
-            .await
-            .map_err(|e| StorageError::io("copying", "", std::io::Error::other(e)))?
+        blocking(move || crate::fs::copy(&src, &dest)).await
     }
 
     pub(crate) async fn exists(&self, key: &str) -> Result<bool> {
@@ -130,14 +127,13 @@ impl LocalStore {
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let root = self.root.clone();
         let prefix = prefix.trim_matches('/').to_string();
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let start = if prefix.is_empty() { root.clone() } else { root.join(&prefix) };
             let mut out = Vec::new();
             walk(&root, &start, &mut out)?;
             Ok(out)
         })
         .await
-        .map_err(|e| StorageError::io("listing", "", std::io::Error::other(e)))?
     }
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
@@ -167,56 +163,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
         {
             out.push(rel.to_string_lossy().replace('\\', "/"));
         }
-    }
-    Ok(())
-}
-
-/// Temporary files written by [`atomic_write`] / [`atomic_copy`] before their rename.
-fn is_temp_name(name: &str) -> bool {
-    name.starts_with(".tmp-") && name.ends_with(".part")
-}
-
-pub(crate) fn temp_path(dest: &Path) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dest.with_file_name(format!(".tmp-{name}-{}-{n}.part", std::process::id()))
-}
-
-pub(crate) fn ensure_parent(dest: &Path) -> Result<()> {
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| StorageError::io("creating directory", parent, e))?;
-    }
-    Ok(())
-}
-
-/// Writes `data` to `dest` via a temporary file in the same directory and a rename.
-pub(crate) fn atomic_write(dest: &Path, data: &[u8]) -> Result<()> {
-    ensure_parent(dest)?;
-    let tmp = temp_path(dest);
-    let res = std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, dest));
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(StorageError::io("writing", dest, e));
-    }
-    Ok(())
-}
-
-/// Copies `src` to `dest` via a temporary file in the same directory and a rename.
-pub(crate) fn atomic_copy(src: &Path, dest: &Path) -> Result<()> {
-    ensure_parent(dest)?;
-    let tmp = temp_path(dest);
-    let res = std::fs::copy(src, &tmp).and_then(|_| {
-        // Objects in a DVC cache are read-only; the copy must be writable to be replaced later.
-        let mut perm = std::fs::metadata(&tmp)?.permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perm.set_readonly(false);
-        std::fs::set_permissions(&tmp, perm)?;
-        std::fs::rename(&tmp, dest)
-    });
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(StorageError::io("copying to", dest, e));
     }
     Ok(())
 }

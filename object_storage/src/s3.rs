@@ -1,7 +1,12 @@
 //! S3-compatible store through aws-sdk-s3 (path-style addressing for MinIO and friends).
+//!
+//! Retries happen here and only here: the SDK's own retries are off, and every operation,
+//! the download of the body included, is tried up to [`S3Options::max_attempts`] times while
+//! it fails transiently (unreachable server, 5xx, throttling, a broken-off body), with doubling
+//! waits. Callers (transfers, publish, model loading, engine tasks) do not loop on top.
 
+use std::future::Future;
 use std::path::Path;
-use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
@@ -12,73 +17,17 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
+use backon::{ExponentialBuilder, Retryable};
 use bytes::{Bytes, BytesMut};
 
 use crate::download::{FileSink, ObjectCheck, Piece, write_pieces};
+use crate::fs::blocking;
+use crate::settings::S3Options;
 use crate::{Result, StorageError, check_key};
-
-/// How long to wait for a TCP connection before counting the endpoint as unreachable.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Objects up to this size are received whole and written in one go; larger ones are written
 /// by a blocking thread while they arrive.
 const WHOLE_OBJECT_MAX: u64 = 1 << 20;
-
-/// How to reach a bucket. Fields left `None` fall back to the AWS environment variables
-/// when [`S3Options::fill_from_env`] is called.
-#[derive(Clone, Debug, Default)]
-pub struct S3Options {
-    /// Bucket name.
-    pub bucket: String,
-    /// Key prefix inside the bucket, without leading or trailing `/` (may be empty).
-    pub prefix: String,
-    /// Endpoint URL such as `http://127.0.0.1:9000` (MinIO); `None` means AWS.
-    pub endpoint_url: Option<String>,
-    /// Region; defaults to `us-east-1`.
-    pub region: Option<String>,
-    /// Access key id.
-    pub access_key_id: Option<String>,
-    /// Secret access key.
-    pub secret_access_key: Option<String>,
-    /// Session token for temporary credentials.
-    pub session_token: Option<String>,
-    /// Virtual-hosted addressing instead of path style (path style is what MinIO needs).
-    pub virtual_hosted: bool,
-    /// TCP connect timeout; `None` means [`DEFAULT_CONNECT_TIMEOUT`] (5 s), so a dead endpoint
-    /// fails in seconds rather than hanging on the operating system's minutes-long default.
-    pub connect_timeout: Option<Duration>,
-}
-
-impl S3Options {
-    /// Parses `s3://bucket[/prefix]`.
-    pub fn from_url(url: &str) -> Result<Self> {
-        let rest = url.strip_prefix("s3://").ok_or_else(|| StorageError::InvalidUrl { url: url.to_string() })?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(StorageError::InvalidUrl { url: url.to_string() });
-        }
-        Ok(S3Options { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string(), ..Default::default() })
-    }
-
-    /// Fills unset fields from AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION /
-    /// AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
-    pub fn fill_from_env(&mut self) {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if self.endpoint_url.is_none() {
-            self.endpoint_url = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL"));
-        }
-        if self.region.is_none() {
-            self.region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
-        }
-        if self.access_key_id.is_none() && self.secret_access_key.is_none() {
-            self.access_key_id = env("AWS_ACCESS_KEY_ID");
-            self.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
-            if self.session_token.is_none() {
-                self.session_token = env("AWS_SESSION_TOKEN");
-            }
-        }
-    }
-}
 
 /// A bucket prefix on an S3-compatible server.
 #[derive(Clone, Debug)]
@@ -87,6 +36,7 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     described: String,
+    backoff: ExponentialBuilder,
 }
 
 impl S3Store {
@@ -102,22 +52,39 @@ impl S3Store {
         let creds = Credentials::new(ak, sk, opts.session_token.clone(), None, "object_storage");
         let mut conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(opts.region.clone().unwrap_or_else(|| "us-east-1".into())))
+            .region(Region::new(opts.region.clone()))
             .credentials_provider(creds)
             .force_path_style(!opts.virtual_hosted)
-            .retry_config(RetryConfig::standard().with_max_attempts(5))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(opts.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-                    .build(),
-            )
+            // This module retries (see the module comment); a second layer would multiply tries.
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(TimeoutConfig::builder().connect_timeout(opts.connect_timeout).build())
             // Plain Content-Length uploads: every S3-compatible server understands them.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         if let Some(ep) = &opts.endpoint_url {
             conf = conf.endpoint_url(ep);
         }
-        Ok(S3Store { client: Client::from_conf(conf.build()), bucket: opts.bucket, prefix: opts.prefix, described })
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(opts.first_retry_delay)
+            .with_factor(2.0)
+            .with_max_times(opts.max_attempts.max(1) as usize - 1);
+        Ok(S3Store {
+            client: Client::from_conf(conf.build()),
+            bucket: opts.bucket,
+            prefix: opts.prefix,
+            described,
+            backoff,
+        })
+    }
+
+    /// Runs `op` with the store's retry policy: again after a transient failure, at most
+    /// `max_attempts` times in all.
+    async fn retrying<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        op.retry(self.backoff).when(StorageError::is_transient).await
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -161,17 +128,25 @@ impl S3Store {
                 key: key.to_string(),
                 code: "403 Forbidden".into(),
             },
-            _ => StorageError::S3 {
+            (code, status) => StorageError::S3 {
                 store: self.described.clone(),
                 op,
                 key: key.to_string(),
                 message: DisplayErrorContext(&err).to_string(),
+                transient: is_transient_answer(code, status, &err),
             },
         }
     }
 
+    /// A failure while the body arrives: the connection broke, so trying again may help.
     fn stream_err(&self, op: &'static str, key: &str, e: impl std::fmt::Display) -> StorageError {
-        StorageError::S3 { store: self.described.clone(), op, key: key.to_string(), message: e.to_string() }
+        StorageError::S3 {
+            store: self.described.clone(),
+            op,
+            key: key.to_string(),
+            message: e.to_string(),
+            transient: true,
+        }
     }
 
     async fn send_get(&self, key: &str) -> Result<GetObjectOutput> {
@@ -180,12 +155,19 @@ impl S3Store {
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Bytes> {
-        let out = self.send_get(key).await?;
-        let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, e))?;
-        Ok(data.into_bytes())
+        self.retrying(|| async {
+            let out = self.send_get(key).await?;
+            let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, e))?;
+            Ok(data.into_bytes())
+        })
+        .await
     }
 
     pub(crate) async fn get_limited(&self, key: &str, limit: u64) -> Result<Bytes> {
+        self.retrying(|| self.get_limited_once(key, limit)).await
+    }
+
+    async fn get_limited_once(&self, key: &str, limit: u64) -> Result<Bytes> {
         let out = self.send_get(key).await?;
         let too_large =
             |size: u64| StorageError::TooLarge { store: self.described.clone(), key: key.to_string(), size, limit };
@@ -207,7 +189,17 @@ impl S3Store {
         Ok(buf.freeze())
     }
 
-    pub(crate) async fn get_to_file_checked<C: ObjectCheck>(&self, key: &str, dest: &Path, check: C) -> Result<()> {
+    /// Downloads into `dest`; each attempt gets a fresh check from `make_check`.
+    pub(crate) async fn get_to_file_checked<C: ObjectCheck>(
+        &self,
+        key: &str,
+        dest: &Path,
+        make_check: impl Fn() -> C,
+    ) -> Result<()> {
+        self.retrying(|| self.get_to_file_once(key, dest, make_check())).await
+    }
+
+    async fn get_to_file_once<C: ObjectCheck>(&self, key: &str, dest: &Path, check: C) -> Result<()> {
         let out = self.send_get(key).await?;
         let announced = out.content_length().and_then(|n| u64::try_from(n).ok());
         let dest = dest.to_path_buf();
@@ -221,6 +213,7 @@ impl S3Store {
                         op: "GET",
                         key: owned_key,
                         message: format!("the server announced {n} bytes but sent {}", data.len()),
+                        transient: true,
                     });
                 }
                 let mut sink = FileSink::create(&dest, check)?;
@@ -231,6 +224,7 @@ impl S3Store {
         }
         // Large objects: a blocking thread writes (and checks) while the network side receives.
         let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(64);
+        let dest_name = dest.clone();
         let writer = tokio::task::spawn_blocking(move || write_pieces(rx, &dest, check, announced, &store, &owned_key));
         let mut body = out.body;
         let received: Result<()> = async {
@@ -246,61 +240,59 @@ impl S3Store {
         }
         .await;
         drop(tx);
-        let written = writer.await.map_err(|e| StorageError::io("writing", "", std::io::Error::other(e)))?;
+        let written = writer.await.map_err(|e| StorageError::io("writing", dest_name, std::io::Error::other(e)))?;
         received?;
         written
     }
-    pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<()> {
+    /// Writes `data` under `key`, with a Content-Type when one is given.
+    pub(crate) async fn put(&self, key: &str, data: Bytes, content_type: Option<&str>) -> Result<()> {
         let full = self.full_key(key)?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .body(ByteStream::from(data))
-            .send()
-            .await
-            .map_err(|e| self.map_err("PUT", key, e))?;
-        Ok(())
-    }
-
-    pub(crate) async fn put_with_type(&self, key: &str, data: Bytes, content_type: &str) -> Result<()> {
-        let full = self.full_key(key)?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .content_type(content_type)
-            .body(ByteStream::from(data))
-            .send()
-            .await
-            .map_err(|e| self.map_err("PUT", key, e))?;
+        self.retrying(|| async {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .set_content_type(content_type.map(str::to_string))
+                .body(ByteStream::from(data.clone()))
+                .send()
+                .await
+                .map_err(|e| self.map_err("PUT", key, e))
+        })
+        .await?;
         Ok(())
     }
 
     pub(crate) async fn put_file(&self, key: &str, src: &Path) -> Result<()> {
         let full = self.full_key(key)?;
-        let body =
-            ByteStream::from_path(src).await.map_err(|e| StorageError::io("reading", src, std::io::Error::other(e)))?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.map_err("PUT", key, e))?;
+        self.retrying(|| async {
+            let body = ByteStream::from_path(src)
+                .await
+                .map_err(|e| StorageError::io("reading", src, std::io::Error::other(e)))?;
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| self.map_err("PUT", key, e))
+        })
+        .await?;
         Ok(())
     }
 
     pub(crate) async fn exists(&self, key: &str) -> Result<bool> {
         let full = self.full_key(key)?;
-        match self.client.head_object().bucket(&self.bucket).key(&full).send().await {
-            Ok(_) => Ok(true),
-            Err(e) => match self.map_err("HEAD", key, e) {
-                StorageError::NotFound { .. } => Ok(false),
-                other => Err(other),
-            },
-        }
+        self.retrying(|| async {
+            match self.client.head_object().bucket(&self.bucket).key(&full).send().await {
+                Ok(_) => Ok(true),
+                Err(e) => match self.map_err("HEAD", key, e) {
+                    StorageError::NotFound { .. } => Ok(false),
+                    other => Err(other),
+                },
+            }
+        })
+        .await
     }
 
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
@@ -317,11 +309,18 @@ impl S3Store {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut req = self.client.list_objects_v2().bucket(&self.bucket).prefix(&full);
-            if let Some(t) = &token {
-                req = req.continuation_token(t);
-            }
-            let out = req.send().await.map_err(|e| self.map_err("LIST", prefix, e))?;
+            let out = self
+                .retrying(|| async {
+                    self.client
+                        .list_objects_v2()
+                        .bucket(&self.bucket)
+                        .prefix(&full)
+                        .set_continuation_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| self.map_err("LIST", prefix, e))
+                })
+                .await?;
             for obj in out.contents() {
                 if let Some(k) = obj.key() {
                     keys.push(k[strip.min(k.len())..].to_string());
@@ -337,18 +336,34 @@ impl S3Store {
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
         let full = self.full_key(key)?;
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .send()
-            .await
-            .map_err(|e| self.map_err("DELETE", key, e))?;
+        self.retrying(|| async {
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .send()
+                .await
+                .map_err(|e| self.map_err("DELETE", key, e))
+        })
+        .await?;
         Ok(())
     }
 }
 
-/// Runs file-system work off the async worker threads.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StorageError::io("writing", "", std::io::Error::other(e)))?
+/// Whether an S3 error answer may go away on its own: server errors, throttling, timeouts,
+/// and answers that could not be read. A 4xx refusal will be refused again.
+fn is_transient_answer<E>(
+    code: Option<&str>,
+    status: Option<u16>,
+    err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    const THROTTLING: [&str; 6] =
+        ["SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed", "InternalError"];
+    if code.is_some_and(|c| THROTTLING.contains(&c)) {
+        return true;
+    }
+    match status {
+        Some(s) => s >= 500 || s == 429 || s == 408,
+        None => matches!(err, SdkError::ResponseError(_)),
+    }
 }

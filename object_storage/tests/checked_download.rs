@@ -46,14 +46,14 @@ async fn exercise(store: &Store) {
     for (key, bytes) in [("o/small", &small), ("o/large", &large)] {
         let dest = out.path().join("cache").join(key.replace('/', "_"));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let check = Recorder { seen: seen.clone(), want_len: bytes.len() };
+        let check = || Recorder { seen: seen.clone(), want_len: bytes.len() };
         store.get_to_file_checked(key, &dest, check).await.expect("accepted download");
         assert_eq!(&std::fs::read(&dest).expect("stored"), bytes, "{key}: file content");
         assert_eq!(&*seen.lock().expect("lock"), bytes, "{key}: the check saw every byte once, in order");
 
         // Refused: nothing under the final name, no temporary file either.
         let refused = out.path().join("refused").join(key.replace('/', "_"));
-        let check = Recorder { seen: Arc::new(Mutex::new(Vec::new())), want_len: bytes.len() + 1 };
+        let check = || Recorder { seen: Arc::new(Mutex::new(Vec::new())), want_len: bytes.len() + 1 };
         let err = store.get_to_file_checked(key, &refused, check).await.expect_err("refused download");
         match &err {
             StorageError::Rejected { key: k, reason, .. } => {
@@ -69,7 +69,7 @@ async fn exercise(store: &Store) {
     assert_eq!(entries(&out.path().join("cache")), vec!["o_large".to_string(), "o_small".to_string()]);
 
     let missing = out.path().join("missing");
-    let check = Recorder { seen: Arc::new(Mutex::new(Vec::new())), want_len: 0 };
+    let check = || Recorder { seen: Arc::new(Mutex::new(Vec::new())), want_len: 0 };
     let err = store.get_to_file_checked("o/absent", &missing, check).await.expect_err("absent");
     assert!(matches!(err, StorageError::NotFound { .. }), "{err:?}");
     assert!(!missing.exists());

@@ -108,7 +108,7 @@ async fn an_endpoint_that_never_accepts_fails_after_the_connect_timeout() {
     let _filler = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("fills the queue");
 
     let mut opts = s3_options(&format!("http://{addr}"));
-    opts.connect_timeout = Some(Duration::from_millis(500));
+    opts.connect_timeout = Duration::from_millis(500);
     let store = Store::s3(opts).expect("client");
     let err = tokio::time::timeout(Duration::from_secs(60), store.get_limited("x.csv", 10))
         .await

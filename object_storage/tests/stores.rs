@@ -2,7 +2,7 @@
 //! SigV4 checked) and a local directory.
 
 use bytes::Bytes;
-use object_storage::{S3Options, StorageError, Store};
+use object_storage::{AwsEnv, S3Options, S3Settings, StorageError, Store};
 
 mod common;
 
@@ -70,8 +70,8 @@ async fn wrong_secret_gives_a_credentials_error_that_says_what_to_check() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_credentials_are_reported_before_any_request() {
-    let mut o = S3Options::from_url("s3://bucket").expect("url");
-    o.endpoint_url = Some("http://127.0.0.1:9".into());
+    let settings = S3Settings { endpoint_url: Some("http://127.0.0.1:9".into()), ..S3Settings::default() };
+    let o = S3Options::resolve("s3://bucket", &settings, &AwsEnv::default()).expect("url");
     let err = Store::s3(o).expect_err("no credentials");
     assert!(err.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{err}");
 }

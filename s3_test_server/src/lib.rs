@@ -4,6 +4,7 @@
 //! and the `s3-test-server` binary.
 
 mod dir_aware_fs;
+mod failing;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,6 +15,7 @@ use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 
 pub use dir_aware_fs::DirAwareFs;
+pub use failing::FailingS3;
 
 /// The access key the test servers accept.
 pub const ACCESS_KEY: &str = "test-ak";

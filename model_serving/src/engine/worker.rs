@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use model_core::plot::anomalies_png;
-use object_storage::{S3Options, StorageError, Store};
+use object_storage::{AwsEnv, S3Options, S3Settings, StorageError, Store};
 
 use super::protocol::{INPUT_FIELD, ServiceTask, TaskStatus, TaskUpdate};
 use super::queue::Job;
@@ -60,15 +60,17 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
     }
     let key = task.task.data_in[0].as_str();
     check_extension(key)?;
-    let store = Store::s3(S3Options {
-        bucket: task.s3_bucket.clone(),
+    // Every setting comes from the task; the service's own AWS variables must not leak in.
+    let settings = S3Settings {
         endpoint_url: Some(task.s3_host.clone()),
         region: Some(task.s3_region.clone()),
         access_key_id: Some(task.s3_access_key_id.clone()),
         secret_access_key: Some(task.s3_secret_access_key.clone()),
-        ..S3Options::default()
-    })
-    .map_err(|e| storage_message(e, task))?;
+        session_token: None,
+    };
+    let store = S3Options::resolve(&format!("s3://{}", task.s3_bucket), &settings, &AwsEnv::default())
+        .and_then(Store::s3)
+        .map_err(|e| storage_message(e, task))?;
     let bytes = store.get_limited(key, ctx.max_input_bytes as u64).await.map_err(|e| storage_message(e, task))?;
 
     ctx.store.set(id, TaskStatus::Processing);

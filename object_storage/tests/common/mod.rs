@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use object_storage::S3Options;
+use object_storage::{AwsEnv, S3Options, S3Settings};
 
 /// Starts the in-process S3 server over `root` with a bucket named `bucket`; returns its URL.
 pub async fn start_s3s(root: &Path) -> String {
@@ -13,9 +13,11 @@ pub async fn start_s3s(root: &Path) -> String {
 
 /// Options for `s3://bucket/<prefix>` at `endpoint`, signed with the test access key and `secret`.
 pub fn s3_options(endpoint: &str, prefix: &str, secret: &str) -> S3Options {
-    let mut o = S3Options::from_url(&format!("s3://bucket/{prefix}")).expect("url");
-    o.endpoint_url = Some(endpoint.to_string());
-    o.access_key_id = Some(s3_test_server::ACCESS_KEY.into());
-    o.secret_access_key = Some(secret.into());
-    o
+    let settings = S3Settings {
+        endpoint_url: Some(endpoint.to_string()),
+        access_key_id: Some(s3_test_server::ACCESS_KEY.into()),
+        secret_access_key: Some(secret.into()),
+        ..S3Settings::default()
+    };
+    S3Options::resolve(&format!("s3://bucket/{prefix}"), &settings, &AwsEnv::default()).expect("url")
 }
