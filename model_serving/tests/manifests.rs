@@ -4,8 +4,9 @@
 //! Deployment's startup, liveness and readiness probe paths within the probes' timeouts, and
 //! announces itself to the engine the ConfigMap names.
 //!
-//! The image ships the release build, so `.ci/run` builds it and points `MODEL_SERVING_BIN` at
-//! it; without that variable the test profile's build of the same source is started.
+//! It starts the `model-serving` binary of the build the tests made (CI compiles the workspace
+//! once); `MODEL_SERVING_BIN` points it at another build of the same source instead, e.g. the
+//! release binary the image ships (`cargo build --release -p model_serving`).
 
 mod common;
 
