@@ -196,3 +196,44 @@ fn ndarray_backend_trains() {
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("m/metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["training"]["backend"], "ndarray");
 }
+
+/// Every error reaches the user with each cause once: the command's context, the file, and the
+/// operating system's reason, never the same text twice.
+#[test]
+fn an_error_says_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let (ok, err) = run(bin().args(["simulate", "--out", path(&data)]));
+    assert!(ok, "{err}");
+    let missing = d.join("no-params.yaml");
+    let (ok, err) = run(bin().args([
+        "train",
+        "--data",
+        path(&data.join("train.csv")),
+        "--out",
+        path(&d.join("model")),
+        "--params",
+        path(&missing),
+    ]));
+    assert!(!ok);
+    assert!(err.contains("no-params.yaml: cannot read"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+
+    // A model directory whose metadata.json is a directory: the artifact error and its cause.
+    let model = d.join("bad-model");
+    std::fs::create_dir_all(model.join("metadata.json")).unwrap();
+    std::fs::write(model.join("weights.safetensors"), b"").unwrap();
+    let (ok, err) = run(bin().args([
+        "score",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data.join("test.csv")),
+        "--out",
+        path(&d.join("s.csv")),
+    ]));
+    assert!(!ok);
+    assert!(err.contains("metadata.json: cannot read or write"), "{err}");
+    assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
+}
