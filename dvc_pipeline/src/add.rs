@@ -7,8 +7,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::hashing::{self, Algo};
 use crate::lock::LockOut;
-use crate::repo::write_atomic;
 use crate::yaml::{self, Node, Value, err_at};
+use atomic_file::Durability;
 
 /// The outs recorded in a `.dvc` file, as absolute paths with their entries.
 pub fn read_dvc_file(file: &Path) -> Result<Vec<(PathBuf, LockOut)>> {
@@ -53,11 +53,9 @@ pub fn add(engine: &Engine, path: &Path) -> Result<PathBuf> {
             )));
         }
     }
-    // A symlinked file is replaced by a copy, as dvc does.
+    // A symlinked file is replaced by a copy, as dvc does (the rename replaces the link itself).
     if std::fs::symlink_metadata(&abs).map(|m| m.file_type().is_symlink()).unwrap_or(false) && abs.is_file() {
-        let data = std::fs::read(&abs).map_err(|e| Error::io("reading", &abs, e))?;
-        std::fs::remove_file(&abs).map_err(|e| Error::io("replacing link", &abs, e))?;
-        write_atomic(&abs, &data)?;
+        atomic_file::copy(&abs, &abs, Durability::Durable).map_err(|e| Error::io("replacing link", &abs, e))?;
     }
     let h = hashing::hash_path(&abs, Algo::Md5, &engine.state, &engine.ignore)
         .map_err(|_| Error::Usage(format!("'{}' does not exist", path.display())))?;
@@ -75,7 +73,8 @@ pub fn add(engine: &Engine, path: &Path) -> Result<PathBuf> {
     m.push(("path".into(), Node::str(name.clone())));
     let doc = Node::new(Value::Map(vec![("outs".into(), Node::new(Value::Seq(vec![Node::new(Value::Map(m))])))]));
     let dvc_file = abs.with_file_name(format!("{name}.dvc"));
-    write_atomic(&dvc_file, yaml::emit(&doc).as_bytes())?;
+    atomic_file::write(&dvc_file, yaml::emit(&doc).as_bytes(), Durability::Durable)
+        .map_err(|e| Error::io("writing", &dvc_file, e))?;
     engine.gitignore_out(&abs)?;
     engine.state.save();
     Ok(dvc_file)

@@ -1,9 +1,13 @@
 //! The local content-addressed cache `.dvc/cache`: `files/md5/<2>/<30>` for DVC 3 objects,
-//! `<2>/<30>` for DVC 2.x ones. Objects are written via a temporary file and a rename and
-//! made read-only (0444), so a crash never leaves a partial object under its final name.
+//! `<2>/<30>` for DVC 2.x ones. Objects are written through `atomic_file` (a temporary file, made
+//! read-only (0444), fsynced and renamed), so a crash never leaves a partial object under its
+//! final name.
 
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use atomic_file::{AtomicFile, Durability};
 
 use crate::error::{Error, Result};
 use crate::hashing::{self, Algo, DirEntry, HashInfo};
@@ -44,20 +48,16 @@ impl Cache {
         if dest.is_file() {
             return Ok(());
         }
-        let parent = dest.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-        let tmp = parent.join(format!(".{}.{}.tmp", md5.get(2..).unwrap_or(md5), std::process::id()));
+        let mut from = std::fs::File::open(src).map_err(|e| Error::io("reading", src, e))?;
         let res = (|| -> std::io::Result<()> {
-            std::fs::copy(src, &tmp)?;
+            let object = AtomicFile::create(&dest, Durability::Durable)?;
+            // `&File` as the writer: an in-kernel copy (a reflink where the file system has them).
+            std::io::copy(&mut from, &mut object.file())?;
             test_pause_hook();
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))?;
-            std::fs::rename(&tmp, &dest)
+            object.file().set_permissions(std::fs::Permissions::from_mode(0o444))?;
+            object.commit()
         })();
-        if let Err(e) = res {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io("caching", src, e));
-        }
-        Ok(())
+        res.map_err(|e| Error::io("caching", src, e))
     }
 
     /// Stores bytes (a `.dir` manifest) under `md5`.
@@ -66,9 +66,13 @@ impl Cache {
         if dest.is_file() {
             return Ok(());
         }
-        crate::repo::write_atomic(&dest, data)?;
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o444))
-            .map_err(|e| Error::io("protecting", &dest, e))
+        let res = (|| -> std::io::Result<()> {
+            let mut object = AtomicFile::create(&dest, Durability::Durable)?;
+            object.write_all(data)?;
+            object.file().set_permissions(std::fs::Permissions::from_mode(0o444))?;
+            object.commit()
+        })();
+        res.map_err(|e| Error::io("writing", &dest, e))
     }
 
     /// Caches a hashed file or directory found at `path`.
@@ -153,36 +157,19 @@ impl Cache {
                 return Ok(());
             }
         }
-        let parent = dest.parent().unwrap_or(Path::new("."));
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
-        let create = || std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp);
+        // Fast: a workspace copy can always be checked out again from the (durable) cache.
         let res = (|| -> std::io::Result<std::fs::Metadata> {
-            let mut to = match create() {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    std::fs::create_dir_all(parent)?;
-                    create()?
-                }
-                other => other?,
-            };
-            // copy_file_range: an in-kernel copy (a reflink where the file system has them).
-            std::io::copy(&mut from, &mut to)?;
-            to.set_permissions(std::fs::Permissions::from_mode(if isexec { 0o755 } else { 0o644 }))?;
-            let meta = to.metadata()?;
-            drop(to);
-            std::fs::rename(&tmp, dest)?;
+            let to = AtomicFile::create(dest, Durability::Fast)?;
+            std::io::copy(&mut from, &mut to.file())?;
+            to.file().set_permissions(std::fs::Permissions::from_mode(if isexec { 0o755 } else { 0o644 }))?;
+            // The rename keeps inode, mtime and size: the hash state may record them now.
+            let meta = to.file().metadata()?;
+            to.commit()?;
             Ok(meta)
         })();
-        match res {
-            Ok(meta) => {
-                state.put(dest, &meta, algo, md5);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(Error::io("checking out", dest, e))
-            }
-        }
+        let meta = res.map_err(|e| Error::io("checking out", dest, e))?;
+        state.put(dest, &meta, algo, md5);
+        Ok(())
     }
 
     /// All object keys present (for gc), excluding run-cache entries and temporaries.
@@ -192,6 +179,8 @@ impl Cache {
         }
         let mut out = Vec::new();
         for (rel, abs) in hashing::list_files(&self.dir, &DvcIgnore::none())? {
+            // Names starting with '.' are writes in progress (atomic_file's `.<name>.<random>.tmp`)
+            // or left by a crash; no object name starts with one.
             let name = rel.rsplit('/').next().unwrap_or("");
             if rel.starts_with("runs/") || name.starts_with('.') {
                 continue;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::repo::{Repo, write_atomic};
+use crate::repo::Repo;
 
 /// One config file: ordered sections with ordered `key = value` pairs.
 #[derive(Clone, Debug, Default)]
@@ -88,7 +88,9 @@ impl ConfigFile {
                 out.push_str(&format!("    {k} = {v}\n"));
             }
         }
-        write_atomic(&self.path, out.as_bytes())
+        // Durable: the user's settings (remotes, keys in config.local), written rarely and small.
+        atomic_file::write(&self.path, out.as_bytes(), atomic_file::Durability::Durable)
+            .map_err(|e| Error::io("writing", &self.path, e))
     }
 }
 

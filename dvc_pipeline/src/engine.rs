@@ -236,7 +236,8 @@ impl Engine {
         }
         new.push_str(&line);
         new.push('\n');
-        crate::repo::write_atomic(&gi, new.as_bytes())
+        // Fast: a lost line is added again by the next repro or add.
+        atomic_file::write(&gi, new.as_bytes(), atomic_file::Durability::Fast).map_err(|e| Error::io("writing", &gi, e))
     }
 
     /// Every (absolute path, lock entry, cached?) the workspace tracks: stage outs from the

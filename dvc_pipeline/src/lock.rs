@@ -6,7 +6,6 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::hashing::{Algo, HashInfo};
 use crate::params::ParamValues;
-use crate::repo::write_atomic;
 use crate::yaml::{self, Node, Value, err_at};
 
 /// One dep or out entry.
@@ -169,8 +168,11 @@ impl LockFile {
         yaml::emit(&doc)
     }
 
+    /// Writes the lock durably: once a stage's entry is saved, a power cut cannot take it back
+    /// while its outs stay in the workspace.
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomic(path, self.to_yaml().as_bytes())
+        atomic_file::write(path, self.to_yaml().as_bytes(), atomic_file::Durability::Durable)
+            .map_err(|e| Error::io("writing", path, e))
     }
 }
 
@@ -179,8 +181,5 @@ impl LockFile {
 pub fn update_entry(path: &Path, name: &str, entry: LockStage) -> Result<()> {
     let mut lock = LockFile::load(path)?;
     lock.set(name, entry);
-    lock.save(path).map_err(|e| match e {
-        Error::Io { source, .. } => Error::io("writing", path, source),
-        other => other,
-    })
+    lock.save(path)
 }

@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hashing::hex;
 use crate::lock::LockStage;
 use crate::pyjson;
-use crate::repo::write_atomic;
 use crate::yaml::{self, Node, Value};
 
 /// Keys dvc leaves out of the dicts it hashes (`Meta.PARAM_SIZE`, `Meta.PARAM_NFILES`).
@@ -54,7 +53,8 @@ pub fn save(cache_dir: &Path, entry: &LockStage) -> Result<()> {
     if path.exists() {
         return Ok(());
     }
-    write_atomic(&path, text.as_bytes())
+    atomic_file::write(&path, text.as_bytes(), atomic_file::Durability::Durable)
+        .map_err(|e| Error::io("writing", &path, e))
 }
 
 /// Finds stored runs with the same cmd, deps, params and out paths as `probe` (its outs'

@@ -71,6 +71,7 @@ impl HashState {
             }
             out.push_str(&format!("{}\t{ino}\t{mtime}\t{size}\t{md5}\t{p}\n", if *d { "d" } else { "m" }));
         }
-        let _ = crate::repo::write_atomic(file, out.as_bytes());
+        // Fast: losing the state to a power cut only costs re-hashing.
+        let _ = atomic_file::write(file, out.as_bytes(), atomic_file::Durability::Fast);
     }
 }
