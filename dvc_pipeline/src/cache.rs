@@ -9,19 +9,20 @@ use std::path::{Path, PathBuf};
 
 use atomic_file::{AtomicFile, Durability};
 
+use crate::checksum::{self, Algo};
 use crate::error::{Error, Result};
-use crate::hashing::{self, Algo, DirEntry, HashInfo};
+use crate::hashing::{self, DirEntry, HashInfo};
 use crate::ignore::DvcIgnore;
 use crate::state::HashState;
 
 /// The cache directory of a repository.
 #[derive(Clone, Debug)]
-pub struct Cache {
-    pub dir: PathBuf,
+pub(crate) struct Cache {
+    pub(crate) dir: PathBuf,
 }
 
 /// Object key relative to the cache (and remote) root.
-pub fn object_key(md5: &str, algo: Algo) -> String {
+pub(crate) fn object_key(md5: &str, algo: Algo) -> String {
     let (a, b) = md5.split_at(md5.len().min(2));
     match algo {
         Algo::Md5 => format!("files/md5/{a}/{b}"),
@@ -30,20 +31,20 @@ pub fn object_key(md5: &str, algo: Algo) -> String {
 }
 
 impl Cache {
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         Cache { dir }
     }
 
-    pub fn path(&self, md5: &str, algo: Algo) -> PathBuf {
+    pub(crate) fn path(&self, md5: &str, algo: Algo) -> PathBuf {
         self.dir.join(object_key(md5, algo))
     }
 
-    pub fn has(&self, md5: &str, algo: Algo) -> bool {
+    pub(crate) fn has(&self, md5: &str, algo: Algo) -> bool {
         self.path(md5, algo).is_file()
     }
 
     /// Copies `src` into the cache under `md5` unless it is already there.
-    pub fn save_file(&self, src: &Path, md5: &str, algo: Algo) -> Result<()> {
+    pub(crate) fn save_file(&self, src: &Path, md5: &str, algo: Algo) -> Result<()> {
         let dest = self.path(md5, algo);
         if dest.is_file() {
             return Ok(());
@@ -61,7 +62,7 @@ impl Cache {
     }
 
     /// Stores bytes (a `.dir` manifest) under `md5`.
-    pub fn save_bytes(&self, data: &[u8], md5: &str, algo: Algo) -> Result<()> {
+    pub(crate) fn save_bytes(&self, data: &[u8], md5: &str, algo: Algo) -> Result<()> {
         let dest = self.path(md5, algo);
         if dest.is_file() {
             return Ok(());
@@ -76,7 +77,7 @@ impl Cache {
     }
 
     /// Caches a hashed file or directory found at `path`.
-    pub fn save(&self, path: &Path, h: &HashInfo, algo: Algo) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path, h: &HashInfo, algo: Algo) -> Result<()> {
         match &h.entries {
             None => self.save_file(path, &h.md5, algo),
             Some(entries) => {
@@ -88,14 +89,14 @@ impl Cache {
     }
 
     /// Entries of a `.dir` object in the cache.
-    pub fn read_dir_object(&self, md5: &str, algo: Algo) -> Option<Vec<DirEntry>> {
+    pub(crate) fn read_dir_object(&self, md5: &str, algo: Algo) -> Option<Vec<DirEntry>> {
         let bytes = std::fs::read(self.path(md5, algo)).ok()?;
         hashing::parse_manifest(&bytes)
     }
 
     /// Every object key an entry needs (the `.dir` object last, as it is pushed last).
     /// `None` when a `.dir` object is not in the cache yet.
-    pub fn object_keys(&self, md5: &str, algo: Algo) -> Option<Vec<String>> {
+    pub(crate) fn object_keys(&self, md5: &str, algo: Algo) -> Option<Vec<String>> {
         if md5.ends_with(".dir") {
             let entries = self.read_dir_object(md5, algo)?;
             let mut keys: Vec<String> = entries.iter().map(|e| object_key(&e.md5, algo)).collect();
@@ -109,7 +110,7 @@ impl Cache {
     /// Restores `path` from the cache (as copies, DVC's default `cache.type`). Files that
     /// already match are left alone. Every file put in place is recorded in `state`, so the
     /// next status does not read it again. Files `ignore` ignores are neither removed nor restored.
-    pub fn checkout(
+    pub(crate) fn checkout(
         &self,
         path: &Path,
         md5: &str,
@@ -153,7 +154,7 @@ impl Cache {
         };
         if let Ok(m) = std::fs::metadata(dest) {
             let src_len = from.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-            if m.len() == src_len && hashing::md5_file(dest, algo).ok().as_deref() == Some(md5) {
+            if m.len() == src_len && checksum::md5_file(dest, algo).ok().as_deref() == Some(md5) {
                 return Ok(());
             }
         }
@@ -173,7 +174,7 @@ impl Cache {
     }
 
     /// All object keys present (for gc), excluding run-cache entries and temporaries.
-    pub fn all_objects(&self) -> Result<Vec<(String, PathBuf)>> {
+    pub(crate) fn all_objects(&self) -> Result<Vec<(String, PathBuf)>> {
         if !self.dir.is_dir() {
             return Ok(Vec::new());
         }

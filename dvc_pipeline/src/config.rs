@@ -8,13 +8,13 @@ use crate::repo::Repo;
 
 /// One config file: ordered sections with ordered `key = value` pairs.
 #[derive(Clone, Debug, Default)]
-pub struct ConfigFile {
-    pub path: PathBuf,
-    pub sections: Vec<(String, Vec<(String, String)>)>,
+pub(crate) struct ConfigFile {
+    pub(crate) path: PathBuf,
+    pub(crate) sections: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl ConfigFile {
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let mut cf = ConfigFile { path: path.to_path_buf(), sections: Vec::new() };
         let Ok(text) = std::fs::read_to_string(path) else { return Ok(cf) };
         for (n, raw) in text.lines().enumerate() {
@@ -51,11 +51,11 @@ impl ConfigFile {
         Ok(cf)
     }
 
-    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, section: &str, key: &str) -> Option<&str> {
         self.sections.iter().find(|(s, _)| s == section)?.1.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    pub fn set(&mut self, section: &str, key: &str, value: &str) {
+    pub(crate) fn set(&mut self, section: &str, key: &str, value: &str) {
         let idx = match self.sections.iter().position(|(s, _)| s == section) {
             Some(i) => i,
             None => {
@@ -70,13 +70,13 @@ impl ConfigFile {
         }
     }
 
-    pub fn unset(&mut self, section: &str, key: &str) {
+    pub(crate) fn unset(&mut self, section: &str, key: &str) {
         if let Some((_, sec)) = self.sections.iter_mut().find(|(s, _)| s == section) {
             sec.retain(|(k, _)| k != key);
         }
     }
 
-    pub fn save(&self) -> Result<()> {
+    pub(crate) fn save(&self) -> Result<()> {
         let mut out = String::new();
         for (name, kv) in &self.sections {
             if name.contains(' ') || name.contains('"') {
@@ -97,16 +97,16 @@ impl ConfigFile {
 /// Repo config merged from `.dvc/config` and `.dvc/config.local` (local wins).
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub repo: ConfigFile,
-    pub local: ConfigFile,
+    pub(crate) repo: ConfigFile,
+    pub(crate) local: ConfigFile,
 }
 
 /// A configured remote.
 #[derive(Clone, Debug)]
 pub struct RemoteConfig {
-    pub name: String,
-    pub url: String,
-    pub options: Vec<(String, String)>,
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) options: Vec<(String, String)>,
 }
 
 impl Config {
@@ -117,11 +117,11 @@ impl Config {
         })
     }
 
-    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, section: &str, key: &str) -> Option<&str> {
         self.local.get(section, key).or_else(|| self.repo.get(section, key))
     }
 
-    pub fn remote_names(&self) -> Vec<String> {
+    pub(crate) fn remote_names(&self) -> Vec<String> {
         let mut names = Vec::new();
         for cf in [&self.repo, &self.local] {
             for (s, _) in &cf.sections {
@@ -173,7 +173,7 @@ fn remote_name(section: &str) -> Option<String> {
 }
 
 /// Section name of a remote.
-pub fn remote_section(name: &str) -> String {
+pub(crate) fn remote_section(name: &str) -> String {
     format!("remote \"{name}\"")
 }
 
@@ -251,7 +251,7 @@ pub fn remote_list(repo: &Repo) -> Result<Vec<(String, String)>> {
 }
 
 /// `target` expressed relative to directory `base` (both absolute).
-pub fn relative_to(target: &Path, base: &Path) -> String {
+pub(crate) fn relative_to(target: &Path, base: &Path) -> String {
     let t: Vec<_> = target.components().collect();
     let b: Vec<_> = base.components().collect();
     let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();

@@ -1,4 +1,4 @@
-//! Engine errors: each names the file, line, key or stage involved and what to do next.
+//! Pipeline errors: each names the file, line, key or stage involved and what to do next.
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn io(op: &'static str, path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> Self {
         Error::Io { op, path: path.to_path_buf(), source }
     }
 }

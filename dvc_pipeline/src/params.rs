@@ -8,10 +8,10 @@ use crate::error::{Error, Result};
 use crate::yaml::{self, Node, Value};
 
 /// `[(file, [(key, value)])]`.
-pub type ParamValues = Vec<(String, Vec<(String, Node)>)>;
+pub(crate) type ParamValues = Vec<(String, Vec<(String, Node)>)>;
 
 /// Looks up a dotted key (`train.epochs`) in a parsed params file.
-pub fn lookup<'a>(doc: &'a Node, dotted: &str) -> Option<&'a Node> {
+pub(crate) fn lookup<'a>(doc: &'a Node, dotted: &str) -> Option<&'a Node> {
     if let Some(v) = doc.get(dotted) {
         return Some(v);
     }
@@ -42,7 +42,7 @@ fn load_params_file(path: &Path) -> Result<Node> {
 
 /// Current values. `strict`: a missing file or key is an error (repro); otherwise it is
 /// left out (status then reports it as deleted).
-pub fn read(stage: &Stage, strict: bool) -> Result<ParamValues> {
+pub(crate) fn read(stage: &Stage, strict: bool) -> Result<ParamValues> {
     let mut decls: Vec<_> = stage.params.iter().collect();
     decls.sort_by(|a, b| (a.file != "params.yaml", &a.file).cmp(&(b.file != "params.yaml", &b.file)));
     let mut out = Vec::new();

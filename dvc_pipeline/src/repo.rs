@@ -57,15 +57,15 @@ impl Repo {
         Ok(Repo { root: root.to_path_buf() })
     }
 
-    pub fn dvc_dir(&self) -> PathBuf {
+    pub(crate) fn dvc_dir(&self) -> PathBuf {
         self.root.join(".dvc")
     }
 
-    pub fn cache_dir(&self) -> PathBuf {
+    pub(crate) fn cache_dir(&self) -> PathBuf {
         self.root.join(".dvc").join("cache")
     }
 
-    pub fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join(".dvc").join("tmp")
     }
 

@@ -38,7 +38,7 @@ fn assert_cache_sound(root: &Path) {
     for (key, bytes) in cache_objects(root) {
         let name = key.replace('/', "");
         let want = name.trim_end_matches(".dir");
-        let got = dvc_pipeline::hashing::hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
+        let got = dvc_pipeline::checksum::hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
         assert_eq!(got, want, "cache object {key} is partial or corrupt");
     }
 }

@@ -134,12 +134,7 @@ pub fn cache_objects(root: &Path) -> Vec<(String, Vec<u8>)> {
 
 /// The lock as JSON with stages keyed by name (order-independent comparison).
 pub fn lock_json(root: &Path) -> serde_json::Value {
-    let lock = dvc_pipeline::lock::LockFile::load(&root.join("dvc.lock")).expect("lock parses");
-    let mut m = serde_json::Map::new();
-    for (name, entry) in &lock.stages {
-        m.insert(name.clone(), entry.to_node().to_json());
-    }
-    serde_json::Value::Object(m)
+    dvc_pipeline::LockFile::load(&root.join("dvc.lock")).expect("lock parses").to_json()
 }
 
 /// Parsed `status --json` output.
