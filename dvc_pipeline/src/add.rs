@@ -13,23 +13,26 @@ use atomic_file::Durability;
 pub fn add(project: &Project, path: &Path) -> Result<PathBuf> {
     let abs = crate::dvcfile::normalize(&std::path::absolute(path).map_err(|e| Error::io("resolving", path, e))?);
     if !abs.starts_with(&project.repo.root) {
-        return Err(Error::Usage(format!("'{}' is outside the repository", abs.display())));
+        return Err(Error::OutsideRepo { path: abs });
     }
     for s in &project.pipeline.stages {
         if s.outs.iter().any(|o| s.abs(&o.path) == abs) {
-            return Err(Error::Usage(format!(
-                "'{}' is an output of stage '{}': it is tracked by dvc.lock already",
-                project.repo.rel(&abs),
-                s.name
-            )));
+            return Err(Error::AlreadyTracked { path: project.repo.rel(&abs), stage: s.name.clone() });
         }
     }
     // A symlinked file is replaced by a copy, as dvc does (the rename replaces the link itself).
     if std::fs::symlink_metadata(&abs).map(|m| m.file_type().is_symlink()).unwrap_or(false) && abs.is_file() {
         atomic_file::copy(&abs, &abs, Durability::Durable).map_err(|e| Error::io("replacing link", &abs, e))?;
     }
-    let h = hashing::hash_path(&abs, Algo::Md5, &project.state, &project.ignore)
-        .map_err(|_| Error::Usage(format!("'{}' does not exist", path.display())))?;
+    // Only a missing path is reported as missing; any other failure keeps its own cause.
+    match std::fs::metadata(&abs) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::PathMissing { path: path.to_path_buf() });
+        }
+        Err(e) => return Err(Error::io("reading", &abs, e)),
+        Ok(_) => {}
+    }
+    let h = hashing::hash_path(&abs, Algo::Md5, &project.state, &project.ignore)?;
     project.cache.save(&abs, &h, Algo::Md5)?;
     let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let dvc_file =

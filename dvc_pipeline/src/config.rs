@@ -139,11 +139,7 @@ impl Config {
     pub fn remote(&self, name: Option<&str>) -> Result<RemoteConfig> {
         let name = match name {
             Some(n) => n.to_string(),
-            None => self.get("core", "remote").map(str::to_string).ok_or_else(|| {
-                Error::Usage(
-                    "no remote given and no default remote set: use `-r NAME` or `remote add -d NAME URL`".into(),
-                )
-            })?,
+            None => self.get("core", "remote").map(str::to_string).ok_or(Error::NoDefaultRemote)?,
         };
         let section = format!("remote \"{name}\"");
         let mut options: Vec<(String, String)> = Vec::new();
@@ -157,12 +153,11 @@ impl Config {
                 }
             }
         }
-        let url = options.iter().find(|(k, _)| k == "url").map(|(_, v)| v.clone()).ok_or_else(|| {
-            Error::Usage(format!(
-                "remote '{name}' is not configured (known: {}): add it with `remote add {name} URL`",
-                self.remote_names().join(", ")
-            ))
-        })?;
+        let url = options
+            .iter()
+            .find(|(k, _)| k == "url")
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| Error::RemoteNotConfigured { name: name.clone(), known: self.remote_names() })?;
         Ok(RemoteConfig { name, url, options })
     }
 }
@@ -196,7 +191,7 @@ pub fn remote_add(
     let mut cf = target(repo, local)?;
     let section = remote_section(name);
     if !force && cf.sections.iter().any(|(s, _)| s == &section) {
-        return Err(Error::Usage(format!("remote '{name}' already exists: use `remote modify` or `remote add -f`")));
+        return Err(Error::RemoteExists { name: name.to_string() });
     }
     let stored = if url.contains("://") || Path::new(url).is_absolute() {
         url.to_string()
@@ -224,14 +219,14 @@ fn move_core_first(cf: &mut ConfigFile) {
 pub fn remote_modify(repo: &Repo, name: &str, key: &str, value: Option<&str>, unset: bool, local: bool) -> Result<()> {
     let all = Config::load(repo)?;
     if !all.remote_names().iter().any(|n| n == name) {
-        return Err(Error::Usage(format!("remote '{name}' does not exist: add it first with `remote add {name} URL`")));
+        return Err(Error::UnknownRemote { name: name.to_string() });
     }
     let mut cf = target(repo, local)?;
     let section = remote_section(name);
     match (unset, value) {
         (true, _) => cf.unset(&section, key),
         (false, Some(v)) => cf.set(&section, key, v),
-        (false, None) => return Err(Error::Usage(format!("`remote modify {name} {key}` needs a value (or --unset)"))),
+        (false, None) => return Err(Error::MissingValue { name: name.to_string(), key: key.to_string() }),
     }
     cf.save()
 }

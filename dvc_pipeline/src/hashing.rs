@@ -100,12 +100,7 @@ pub(crate) fn list_files(dir: &Path, ignore: &DvcIgnore) -> Result<Vec<(String, 
                 stack.push((rel, abs));
             } else if ft.is_file() || abs.is_file() {
                 if entry.file_name() == crate::ignore::FILE_NAME && ignore.applies() {
-                    return Err(Error::Usage(format!(
-                        "{}: a .dvcignore may not be inside a tracked directory ({}); move its patterns to \
-                         a .dvcignore above it",
-                        abs.display(),
-                        dir.display()
-                    )));
+                    return Err(Error::IgnoreFileInside { file: abs, dir: dir.to_path_buf() });
                 }
                 out.push((rel, abs));
             }

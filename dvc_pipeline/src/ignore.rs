@@ -93,7 +93,7 @@ impl Rules {
 fn parse(dir: &Path, path: &Path) -> Result<Gitignore> {
     let mut builder = GitignoreBuilder::new(dir);
     if let Some(e) = builder.add(path) {
-        return Err(Error::Usage(format!("{}: {e}; fix the pattern (gitignore syntax)", path.display())));
+        return Err(Error::BadIgnorePattern { file: path.to_path_buf(), source: e });
     }
-    builder.build().map_err(|e| Error::Usage(format!("{}: {e}; fix the pattern (gitignore syntax)", path.display())))
+    builder.build().map_err(|e| Error::BadIgnorePattern { file: path.to_path_buf(), source: e })
 }

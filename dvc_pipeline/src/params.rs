@@ -50,11 +50,7 @@ pub(crate) fn read(stage: &Stage, strict: bool) -> Result<ParamValues> {
         let path = stage.abs(&d.file);
         if !path.exists() {
             if strict {
-                return Err(Error::Usage(format!(
-                    "stage '{}': params file '{}' does not exist",
-                    stage.name,
-                    path.display()
-                )));
+                return Err(Error::MissingParamsFile { stage: stage.name.clone(), file: path });
             }
             continue;
         }
@@ -71,11 +67,7 @@ pub(crate) fn read(stage: &Stage, strict: bool) -> Result<ParamValues> {
                     match lookup(&doc, k) {
                         Some(v) => vals.push((k.clone(), v.clone())),
                         None if strict => {
-                            return Err(Error::Usage(format!(
-                                "stage '{}': parameter '{k}' not found in {}",
-                                stage.name,
-                                path.display()
-                            )));
+                            return Err(Error::MissingParam { stage: stage.name.clone(), key: k.clone(), file: path });
                         }
                         None => {}
                     }

@@ -199,10 +199,10 @@ impl Pipeline {
                 }
                 1 => out.push(matches[0]),
                 _ => {
-                    return Err(Error::Usage(format!(
-                        "stage name '{n}' is ambiguous: use one of {}",
-                        matches.iter().map(|&i| self.display_name(i)).collect::<Vec<_>>().join(", ")
-                    )));
+                    return Err(Error::AmbiguousStage {
+                        name: n.clone(),
+                        candidates: matches.iter().map(|&i| self.display_name(i)).collect(),
+                    });
                 }
             }
         }

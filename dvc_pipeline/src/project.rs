@@ -1,6 +1,7 @@
 //! An opened repository with its pipeline, cache and hash state: the entry point for status,
 //! repro, checkout and add.
 
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
@@ -101,8 +102,10 @@ impl Project {
 
     /// Hash of a workspace path, or `None` when it does not exist.
     pub(crate) fn hash(&self, abs: &Path, algo: Algo) -> Result<Option<HashInfo>> {
-        if std::fs::metadata(abs).is_err() {
-            return Ok(None);
+        match std::fs::metadata(abs) {
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(None),
+            Err(e) => return Err(Error::io("reading", abs, e)),
+            Ok(_) => {}
         }
         hashing::hash_path(abs, algo, &self.state, &self.ignore).map(Some)
     }
@@ -166,32 +169,30 @@ impl Project {
         params: ParamValues,
         with_outs: bool,
     ) -> Result<LockStage> {
-        let build = |rel: &str, prev: Option<&LockOut>| -> Result<LockOut> {
+        // `None`: the path does not exist. Any other failure (unreadable, a .dvcignore inside
+        // a directory out) is returned as it is, not reported as a missing path.
+        let build = |rel: &str, prev: Option<&LockOut>| -> Result<Option<LockOut>> {
             let abs = stage.abs(rel);
             if let Some(p) = prev
                 && let Some(h) = self.hash(&abs, p.algo)?
                 && h.md5 == p.md5
             {
-                return Ok(p.clone());
+                return Ok(Some(p.clone()));
             }
-            match self.hash(&abs, Algo::Md5)? {
-                Some(h) => Ok(LockOut::from_hash(rel, &h)),
-                None => Err(Error::MissingDep { stage: stage.name.clone(), path: rel.to_string() }),
-            }
+            Ok(self.hash(&abs, Algo::Md5)?.map(|h| LockOut::from_hash(rel, &h)))
         };
         let mut deps = Vec::new();
         for d in &stage.deps {
-            deps.push(build(d, old.and_then(|o| o.deps.iter().find(|e| &e.path == d)))?);
+            let entry = build(d, old.and_then(|o| o.deps.iter().find(|e| &e.path == d)))?;
+            deps.push(entry.ok_or_else(|| Error::MissingDep { stage: stage.name.clone(), path: d.clone() })?);
         }
         deps.sort_by(|a, b| a.path.cmp(&b.path));
         let mut outs = Vec::new();
         if with_outs {
             for o in &stage.outs {
                 let prev = old.and_then(|l| l.outs.iter().find(|e| e.path == o.path));
-                outs.push(
-                    build(&o.path, prev)
-                        .map_err(|_| Error::MissingOut { stage: stage.name.clone(), path: o.path.clone() })?,
-                );
+                let entry = build(&o.path, prev)?;
+                outs.push(entry.ok_or_else(|| Error::MissingOut { stage: stage.name.clone(), path: o.path.clone() })?);
             }
             outs.sort_by(|a, b| a.path.cmp(&b.path));
         } else {

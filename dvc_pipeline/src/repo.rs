@@ -31,10 +31,7 @@ impl Repo {
     pub fn init(root: &Path) -> Result<Repo> {
         let dvc = root.join(".dvc");
         if dvc.is_dir() {
-            return Err(Error::Usage(format!(
-                "'{}' already exists: this directory is already a DVC repository",
-                dvc.display()
-            )));
+            return Err(Error::AlreadyInitialized { dvc_dir: dvc });
         }
         std::fs::create_dir_all(dvc.join("tmp")).map_err(|e| Error::io("creating", &dvc, e))?;
         let in_git = root.ancestors().any(|d| d.join(".git").exists());

@@ -221,10 +221,9 @@ async fn fetch_one(store: &Store, key: &str, dest: &Path, md5: &str, algo: Algo)
         VerifyMd5 { hasher: Md5Stream::new(algo), expected }
     };
     match store.get_to_file_checked(key, dest, check).await {
-        Err(StorageError::Rejected { reason, .. }) => Err(Error::Usage(format!(
-            "object '{key}' from {} is corrupt ({reason}); it was not stored",
-            store.describe()
-        ))),
+        Err(StorageError::Rejected { reason, .. }) => {
+            Err(Error::CorruptObject { key: key.to_string(), location: store.describe(), reason })
+        }
         other => Ok(other?),
     }
 }

@@ -33,11 +33,7 @@ pub fn checkout(project: &Project) -> Result<Vec<String>> {
     }
     project.state.save();
     if !missing.is_empty() {
-        return Err(Error::Usage(format!(
-            "{} output(s) could not be restored because their cache objects are missing: {}; run `pull` first",
-            missing.len(),
-            missing.join(", ")
-        )));
+        return Err(Error::OutputsNotRestored { paths: missing });
     }
     Ok(restored)
 }
@@ -79,8 +75,11 @@ pub fn metrics(project: &Project) -> Result<Vec<(String, String, serde_json::Val
             let rel = project.repo.rel(&abs);
             let Ok(bytes) = std::fs::read(&abs) else { continue };
             let value: serde_json::Value = if abs.extension().is_some_and(|e| e == "json") {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Usage(format!("{rel}: invalid JSON at line {}: {e}", e.line())))?
+                serde_json::from_slice(&bytes).map_err(|e| Error::BadMetrics {
+                    file: rel.clone(),
+                    line: e.line(),
+                    source: e,
+                })?
             } else {
                 let text = String::from_utf8_lossy(&bytes);
                 yaml::parse(&text, &abs)?.to_json()
