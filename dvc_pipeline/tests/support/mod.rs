@@ -104,9 +104,17 @@ fn default_store(project: &Project) -> Result<object_storage::Store, Error> {
 
 /// `push` to the default remote with 16 parallel transfers (the binary's default).
 pub fn try_push(dir: &Path) -> Result<transfer::Report, Error> {
+    try_push_with_jobs(dir, 16)
+}
+
+fn try_push_with_jobs(dir: &Path, jobs: usize) -> Result<transfer::Report, Error> {
     let project = Project::open(dir)?;
     let store = default_store(&project)?;
-    block_on(transfer::push(&project, &store, 16))
+    block_on(transfer::push(&project, &store, jobs))
+}
+
+pub fn push_with_jobs(dir: &Path, jobs: usize) -> transfer::Report {
+    ok("push", dir, try_push_with_jobs(dir, jobs))
 }
 
 pub fn push(dir: &Path) -> transfer::Report {
