@@ -34,42 +34,32 @@ impl LockOut {
         }
     }
 
+    /// The entry as dvc.lock holds it (`path, hash, md5, size, nfiles, isexec`).
     pub(crate) fn to_node(&self) -> Node {
-        let mut m = vec![("path".to_string(), Node::str(self.path.clone()))];
-        if self.algo == Algo::Md5 {
-            m.push(("hash".into(), Node::str("md5")));
-        }
-        m.push(("md5".into(), Node::str(self.md5.clone())));
-        if let Some(s) = self.size {
-            m.push(("size".into(), Node::new(Value::Int(s as i64))));
-        }
-        if let Some(n) = self.nfiles {
-            m.push(("nfiles".into(), Node::new(Value::Int(n as i64))));
-        }
-        if self.isexec {
-            m.push(("isexec".into(), Node::new(Value::Bool(true))));
-        }
-        Node::new(Value::Map(m))
+        self.node_in_order(&["path", "hash", "md5", "size", "nfiles", "isexec"])
     }
 
     /// The entry as a `.dvc` file holds it, in the key order dvc writes there
     /// (`md5, size, nfiles, isexec, hash, path`).
     fn to_dvc_node(&self) -> Node {
-        let mut m = vec![("md5".to_string(), Node::str(self.md5.clone()))];
-        if let Some(s) = self.size {
-            m.push(("size".into(), Node::new(Value::Int(s as i64))));
-        }
-        if let Some(n) = self.nfiles {
-            m.push(("nfiles".into(), Node::new(Value::Int(n as i64))));
-        }
-        if self.isexec {
-            m.push(("isexec".into(), Node::new(Value::Bool(true))));
-        }
-        if self.algo == Algo::Md5 {
-            m.push(("hash".into(), Node::str("md5")));
-        }
-        m.push(("path".into(), Node::str(self.path.clone())));
-        Node::new(Value::Map(m))
+        self.node_in_order(&["md5", "size", "nfiles", "isexec", "hash", "path"])
+    }
+
+    /// The fields present (`hash` only for DVC 3 entries, sizes when known, `isexec` when set)
+    /// as a mapping with the keys in `order`.
+    fn node_in_order(&self, order: &[&str]) -> Node {
+        let field = |key: &str| -> Option<Node> {
+            match key {
+                "path" => Some(Node::str(self.path.clone())),
+                "hash" => (self.algo == Algo::Md5).then(|| Node::str("md5")),
+                "md5" => Some(Node::str(self.md5.clone())),
+                "size" => self.size.map(|s| Node::new(Value::Int(s as i64))),
+                "nfiles" => self.nfiles.map(|n| Node::new(Value::Int(n as i64))),
+                "isexec" => self.isexec.then(|| Node::new(Value::Bool(true))),
+                _ => None,
+            }
+        };
+        Node::new(Value::Map(order.iter().filter_map(|k| field(k).map(|v| (k.to_string(), v))).collect()))
     }
 }
 
