@@ -12,7 +12,7 @@ use crate::hashing;
 use crate::ignore::DvcIgnore;
 
 /// The file whose presence marks a complete model.
-pub const METADATA: &str = "metadata.json";
+pub(crate) const METADATA: &str = "metadata.json";
 
 /// Uploads `model_dir` to `store` (rooted at the target prefix). Refuses to overwrite an
 /// already published model unless `force`. Returns the number of files uploaded.
