@@ -1,23 +1,28 @@
 //! The local content-addressed cache `.dvc/cache`: `files/md5/<2>/<30>` for DVC 3 objects,
-//! `<2>/<30>` for DVC 2.x ones. Objects are written via a temporary file and a rename and
-//! made read-only (0444), so a crash never leaves a partial object under its final name.
+//! `<2>/<30>` for DVC 2.x ones. Objects are written through `atomic_file` (a temporary file, made
+//! read-only (0444), fsynced and renamed), so a crash never leaves a partial object under its
+//! final name.
 
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use atomic_file::{AtomicFile, Durability};
+
+use crate::checksum::{self, Algo};
 use crate::error::{Error, Result};
-use crate::hashing::{self, Algo, DirEntry, HashInfo};
+use crate::hashing::{self, DirEntry, HashInfo};
 use crate::ignore::DvcIgnore;
 use crate::state::HashState;
 
 /// The cache directory of a repository.
 #[derive(Clone, Debug)]
-pub struct Cache {
-    pub dir: PathBuf,
+pub(crate) struct Cache {
+    pub(crate) dir: PathBuf,
 }
 
 /// Object key relative to the cache (and remote) root.
-pub fn object_key(md5: &str, algo: Algo) -> String {
+pub(crate) fn object_key(md5: &str, algo: Algo) -> String {
     let (a, b) = md5.split_at(md5.len().min(2));
     match algo {
         Algo::Md5 => format!("files/md5/{a}/{b}"),
@@ -26,53 +31,53 @@ pub fn object_key(md5: &str, algo: Algo) -> String {
 }
 
 impl Cache {
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         Cache { dir }
     }
 
-    pub fn path(&self, md5: &str, algo: Algo) -> PathBuf {
+    pub(crate) fn path(&self, md5: &str, algo: Algo) -> PathBuf {
         self.dir.join(object_key(md5, algo))
     }
 
-    pub fn has(&self, md5: &str, algo: Algo) -> bool {
+    pub(crate) fn has(&self, md5: &str, algo: Algo) -> bool {
         self.path(md5, algo).is_file()
     }
 
     /// Copies `src` into the cache under `md5` unless it is already there.
-    pub fn save_file(&self, src: &Path, md5: &str, algo: Algo) -> Result<()> {
+    pub(crate) fn save_file(&self, src: &Path, md5: &str, algo: Algo) -> Result<()> {
         let dest = self.path(md5, algo);
         if dest.is_file() {
             return Ok(());
         }
-        let parent = dest.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-        let tmp = parent.join(format!(".{}.{}.tmp", md5.get(2..).unwrap_or(md5), std::process::id()));
+        let mut from = std::fs::File::open(src).map_err(|e| Error::io("reading", src, e))?;
         let res = (|| -> std::io::Result<()> {
-            std::fs::copy(src, &tmp)?;
+            let object = AtomicFile::create(&dest, Durability::Durable)?;
+            // `&File` as the writer: an in-kernel copy (a reflink where the file system has them).
+            std::io::copy(&mut from, &mut object.file())?;
             test_pause_hook();
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))?;
-            std::fs::rename(&tmp, &dest)
+            object.file().set_permissions(std::fs::Permissions::from_mode(0o444))?;
+            object.commit()
         })();
-        if let Err(e) = res {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io("caching", src, e));
-        }
-        Ok(())
+        res.map_err(|e| Error::io("caching", src, e))
     }
 
     /// Stores bytes (a `.dir` manifest) under `md5`.
-    pub fn save_bytes(&self, data: &[u8], md5: &str, algo: Algo) -> Result<()> {
+    pub(crate) fn save_bytes(&self, data: &[u8], md5: &str, algo: Algo) -> Result<()> {
         let dest = self.path(md5, algo);
         if dest.is_file() {
             return Ok(());
         }
-        crate::repo::write_atomic(&dest, data)?;
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o444))
-            .map_err(|e| Error::io("protecting", &dest, e))
+        let res = (|| -> std::io::Result<()> {
+            let mut object = AtomicFile::create(&dest, Durability::Durable)?;
+            object.write_all(data)?;
+            object.file().set_permissions(std::fs::Permissions::from_mode(0o444))?;
+            object.commit()
+        })();
+        res.map_err(|e| Error::io("writing", &dest, e))
     }
 
     /// Caches a hashed file or directory found at `path`.
-    pub fn save(&self, path: &Path, h: &HashInfo, algo: Algo) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path, h: &HashInfo, algo: Algo) -> Result<()> {
         match &h.entries {
             None => self.save_file(path, &h.md5, algo),
             Some(entries) => {
@@ -84,14 +89,14 @@ impl Cache {
     }
 
     /// Entries of a `.dir` object in the cache.
-    pub fn read_dir_object(&self, md5: &str, algo: Algo) -> Option<Vec<DirEntry>> {
+    pub(crate) fn read_dir_object(&self, md5: &str, algo: Algo) -> Option<Vec<DirEntry>> {
         let bytes = std::fs::read(self.path(md5, algo)).ok()?;
         hashing::parse_manifest(&bytes)
     }
 
     /// Every object key an entry needs (the `.dir` object last, as it is pushed last).
     /// `None` when a `.dir` object is not in the cache yet.
-    pub fn object_keys(&self, md5: &str, algo: Algo) -> Option<Vec<String>> {
+    pub(crate) fn object_keys(&self, md5: &str, algo: Algo) -> Option<Vec<String>> {
         if md5.ends_with(".dir") {
             let entries = self.read_dir_object(md5, algo)?;
             let mut keys: Vec<String> = entries.iter().map(|e| object_key(&e.md5, algo)).collect();
@@ -105,7 +110,7 @@ impl Cache {
     /// Restores `path` from the cache (as copies, DVC's default `cache.type`). Files that
     /// already match are left alone. Every file put in place is recorded in `state`, so the
     /// next status does not read it again. Files `ignore` ignores are neither removed nor restored.
-    pub fn checkout(
+    pub(crate) fn checkout(
         &self,
         path: &Path,
         md5: &str,
@@ -149,49 +154,34 @@ impl Cache {
         };
         if let Ok(m) = std::fs::metadata(dest) {
             let src_len = from.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-            if m.len() == src_len && hashing::md5_file(dest, algo).ok().as_deref() == Some(md5) {
+            if m.len() == src_len && checksum::md5_file(dest, algo).ok().as_deref() == Some(md5) {
                 return Ok(());
             }
         }
-        let parent = dest.parent().unwrap_or(Path::new("."));
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
-        let create = || std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp);
+        // Fast: a workspace copy can always be checked out again from the (durable) cache.
         let res = (|| -> std::io::Result<std::fs::Metadata> {
-            let mut to = match create() {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    std::fs::create_dir_all(parent)?;
-                    create()?
-                }
-                other => other?,
-            };
-            // copy_file_range: an in-kernel copy (a reflink where the file system has them).
-            std::io::copy(&mut from, &mut to)?;
-            to.set_permissions(std::fs::Permissions::from_mode(if isexec { 0o755 } else { 0o644 }))?;
-            let meta = to.metadata()?;
-            drop(to);
-            std::fs::rename(&tmp, dest)?;
+            let to = AtomicFile::create(dest, Durability::Fast)?;
+            std::io::copy(&mut from, &mut to.file())?;
+            to.file().set_permissions(std::fs::Permissions::from_mode(if isexec { 0o755 } else { 0o644 }))?;
+            // The rename keeps inode, mtime and size: the hash state may record them now.
+            let meta = to.file().metadata()?;
+            to.commit()?;
             Ok(meta)
         })();
-        match res {
-            Ok(meta) => {
-                state.put(dest, &meta, algo, md5);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(Error::io("checking out", dest, e))
-            }
-        }
+        let meta = res.map_err(|e| Error::io("checking out", dest, e))?;
+        state.put(dest, &meta, algo, md5);
+        Ok(())
     }
 
     /// All object keys present (for gc), excluding run-cache entries and temporaries.
-    pub fn all_objects(&self) -> Result<Vec<(String, PathBuf)>> {
+    pub(crate) fn all_objects(&self) -> Result<Vec<(String, PathBuf)>> {
         if !self.dir.is_dir() {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
         for (rel, abs) in hashing::list_files(&self.dir, &DvcIgnore::none())? {
+            // Names starting with '.' are writes in progress (atomic_file's `.<name>.<random>.tmp`)
+            // or left by a crash; no object name starts with one.
             let name = rel.rsplit('/').next().unwrap_or("");
             if rel.starts_with("runs/") || name.starts_with('.') {
                 continue;

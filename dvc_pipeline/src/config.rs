@@ -4,17 +4,17 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::repo::{Repo, write_atomic};
+use crate::repo::Repo;
 
 /// One config file: ordered sections with ordered `key = value` pairs.
 #[derive(Clone, Debug, Default)]
-pub struct ConfigFile {
-    pub path: PathBuf,
-    pub sections: Vec<(String, Vec<(String, String)>)>,
+pub(crate) struct ConfigFile {
+    pub(crate) path: PathBuf,
+    pub(crate) sections: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl ConfigFile {
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let mut cf = ConfigFile { path: path.to_path_buf(), sections: Vec::new() };
         let Ok(text) = std::fs::read_to_string(path) else { return Ok(cf) };
         for (n, raw) in text.lines().enumerate() {
@@ -51,11 +51,11 @@ impl ConfigFile {
         Ok(cf)
     }
 
-    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, section: &str, key: &str) -> Option<&str> {
         self.sections.iter().find(|(s, _)| s == section)?.1.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    pub fn set(&mut self, section: &str, key: &str, value: &str) {
+    pub(crate) fn set(&mut self, section: &str, key: &str, value: &str) {
         let idx = match self.sections.iter().position(|(s, _)| s == section) {
             Some(i) => i,
             None => {
@@ -70,13 +70,13 @@ impl ConfigFile {
         }
     }
 
-    pub fn unset(&mut self, section: &str, key: &str) {
+    pub(crate) fn unset(&mut self, section: &str, key: &str) {
         if let Some((_, sec)) = self.sections.iter_mut().find(|(s, _)| s == section) {
             sec.retain(|(k, _)| k != key);
         }
     }
 
-    pub fn save(&self) -> Result<()> {
+    pub(crate) fn save(&self) -> Result<()> {
         let mut out = String::new();
         for (name, kv) in &self.sections {
             if name.contains(' ') || name.contains('"') {
@@ -88,23 +88,25 @@ impl ConfigFile {
                 out.push_str(&format!("    {k} = {v}\n"));
             }
         }
-        write_atomic(&self.path, out.as_bytes())
+        // Durable: the user's settings (remotes, keys in config.local), written rarely and small.
+        atomic_file::write(&self.path, out.as_bytes(), atomic_file::Durability::Durable)
+            .map_err(|e| Error::io("writing", &self.path, e))
     }
 }
 
 /// Repo config merged from `.dvc/config` and `.dvc/config.local` (local wins).
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub repo: ConfigFile,
-    pub local: ConfigFile,
+    pub(crate) repo: ConfigFile,
+    pub(crate) local: ConfigFile,
 }
 
 /// A configured remote.
 #[derive(Clone, Debug)]
 pub struct RemoteConfig {
-    pub name: String,
-    pub url: String,
-    pub options: Vec<(String, String)>,
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) options: Vec<(String, String)>,
 }
 
 impl Config {
@@ -115,11 +117,11 @@ impl Config {
         })
     }
 
-    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, section: &str, key: &str) -> Option<&str> {
         self.local.get(section, key).or_else(|| self.repo.get(section, key))
     }
 
-    pub fn remote_names(&self) -> Vec<String> {
+    pub(crate) fn remote_names(&self) -> Vec<String> {
         let mut names = Vec::new();
         for cf in [&self.repo, &self.local] {
             for (s, _) in &cf.sections {
@@ -137,11 +139,7 @@ impl Config {
     pub fn remote(&self, name: Option<&str>) -> Result<RemoteConfig> {
         let name = match name {
             Some(n) => n.to_string(),
-            None => self.get("core", "remote").map(str::to_string).ok_or_else(|| {
-                Error::Usage(
-                    "no remote given and no default remote set: use `-r NAME` or `remote add -d NAME URL`".into(),
-                )
-            })?,
+            None => self.get("core", "remote").map(str::to_string).ok_or(Error::NoDefaultRemote)?,
         };
         let section = format!("remote \"{name}\"");
         let mut options: Vec<(String, String)> = Vec::new();
@@ -155,12 +153,11 @@ impl Config {
                 }
             }
         }
-        let url = options.iter().find(|(k, _)| k == "url").map(|(_, v)| v.clone()).ok_or_else(|| {
-            Error::Usage(format!(
-                "remote '{name}' is not configured (known: {}): add it with `remote add {name} URL`",
-                self.remote_names().join(", ")
-            ))
-        })?;
+        let url = options
+            .iter()
+            .find(|(k, _)| k == "url")
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| Error::RemoteNotConfigured { name: name.clone(), known: self.remote_names() })?;
         Ok(RemoteConfig { name, url, options })
     }
 }
@@ -171,7 +168,7 @@ fn remote_name(section: &str) -> Option<String> {
 }
 
 /// Section name of a remote.
-pub fn remote_section(name: &str) -> String {
+pub(crate) fn remote_section(name: &str) -> String {
     format!("remote \"{name}\"")
 }
 
@@ -194,7 +191,7 @@ pub fn remote_add(
     let mut cf = target(repo, local)?;
     let section = remote_section(name);
     if !force && cf.sections.iter().any(|(s, _)| s == &section) {
-        return Err(Error::Usage(format!("remote '{name}' already exists: use `remote modify` or `remote add -f`")));
+        return Err(Error::RemoteExists { name: name.to_string() });
     }
     let stored = if url.contains("://") || Path::new(url).is_absolute() {
         url.to_string()
@@ -222,14 +219,14 @@ fn move_core_first(cf: &mut ConfigFile) {
 pub fn remote_modify(repo: &Repo, name: &str, key: &str, value: Option<&str>, unset: bool, local: bool) -> Result<()> {
     let all = Config::load(repo)?;
     if !all.remote_names().iter().any(|n| n == name) {
-        return Err(Error::Usage(format!("remote '{name}' does not exist: add it first with `remote add {name} URL`")));
+        return Err(Error::UnknownRemote { name: name.to_string() });
     }
     let mut cf = target(repo, local)?;
     let section = remote_section(name);
     match (unset, value) {
         (true, _) => cf.unset(&section, key),
         (false, Some(v)) => cf.set(&section, key, v),
-        (false, None) => return Err(Error::Usage(format!("`remote modify {name} {key}` needs a value (or --unset)"))),
+        (false, None) => return Err(Error::MissingValue { name: name.to_string(), key: key.to_string() }),
     }
     cf.save()
 }
@@ -249,7 +246,7 @@ pub fn remote_list(repo: &Repo) -> Result<Vec<(String, String)>> {
 }
 
 /// `target` expressed relative to directory `base` (both absolute).
-pub fn relative_to(target: &Path, base: &Path) -> String {
+pub(crate) fn relative_to(target: &Path, base: &Path) -> String {
     let t: Vec<_> = target.components().collect();
     let b: Vec<_> = base.components().collect();
     let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();

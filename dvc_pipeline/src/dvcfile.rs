@@ -9,21 +9,21 @@ use crate::yaml::{self, Node, Value, err_at};
 
 /// Stage command: one string (split into lines when run) or a list.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     One(String),
     List(Vec<String>),
 }
 
 impl Cmd {
     /// The pieces run one by one, each by its own shell.
-    pub fn pieces(&self) -> Vec<String> {
+    pub(crate) fn pieces(&self) -> Vec<String> {
         match self {
             Cmd::One(s) => s.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect(),
             Cmd::List(l) => l.clone(),
         }
     }
 
-    pub fn to_node(&self) -> Node {
+    pub(crate) fn to_node(&self) -> Node {
         match self {
             Cmd::One(s) => Node::str(s.clone()),
             Cmd::List(l) => Node::new(Value::Seq(l.iter().map(|s| Node::str(s.clone())).collect())),
@@ -31,7 +31,7 @@ impl Cmd {
     }
 
     /// Same command as a lock's `cmd` value (string vs list counts, whitespace counts).
-    pub fn matches(&self, lock: &Node) -> bool {
+    pub(crate) fn matches(&self, lock: &Node) -> bool {
         match (self, &lock.value) {
             (Cmd::One(a), Value::Str(b)) => a == b,
             (Cmd::List(a), Value::Seq(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| y.as_str() == Some(x)),
@@ -42,7 +42,7 @@ impl Cmd {
 
 /// Kind of output declaration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutKind {
+pub(crate) enum OutKind {
     Out,
     Metric,
     Plot,
@@ -50,54 +50,53 @@ pub enum OutKind {
 
 /// One declared output.
 #[derive(Clone, Debug)]
-pub struct OutDecl {
-    pub path: String,
-    pub cache: bool,
-    pub persist: bool,
-    pub push: bool,
-    pub kind: OutKind,
+pub(crate) struct OutDecl {
+    pub(crate) path: String,
+    pub(crate) cache: bool,
+    pub(crate) persist: bool,
+    pub(crate) push: bool,
+    pub(crate) kind: OutKind,
 }
 
 /// Params a stage uses from one file: some keys, or the whole file.
 #[derive(Clone, Debug)]
-pub struct ParamsDecl {
-    pub file: String,
+pub(crate) struct ParamsDecl {
+    pub(crate) file: String,
     /// `None`: the whole file (`{file.yaml: null}`).
-    pub keys: Option<Vec<String>>,
+    pub(crate) keys: Option<Vec<String>>,
 }
 
 /// A concrete (expanded, interpolated) stage.
 #[derive(Clone, Debug)]
-pub struct Stage {
+pub(crate) struct Stage {
     /// Name inside its dvc.yaml (`train`, `each@x`).
-    pub name: String,
+    pub(crate) name: String,
     /// The dvc.yaml it comes from.
-    pub dvcfile: PathBuf,
+    pub(crate) dvcfile: PathBuf,
     /// Absolute working directory.
-    pub wdir: PathBuf,
-    pub cmd: Cmd,
-    pub deps: Vec<String>,
-    pub params: Vec<ParamsDecl>,
-    pub outs: Vec<OutDecl>,
-    pub frozen: bool,
-    pub always_changed: bool,
-    pub line: usize,
+    pub(crate) wdir: PathBuf,
+    pub(crate) cmd: Cmd,
+    pub(crate) deps: Vec<String>,
+    pub(crate) params: Vec<ParamsDecl>,
+    pub(crate) outs: Vec<OutDecl>,
+    pub(crate) frozen: bool,
+    pub(crate) always_changed: bool,
 }
 
 impl Stage {
     /// Absolute, lexically normalised path of a dep/out written relative to wdir.
-    pub fn abs(&self, rel: &str) -> PathBuf {
+    pub(crate) fn abs(&self, rel: &str) -> PathBuf {
         normalize(&self.wdir.join(rel))
     }
 
     /// The lock file of this stage's dvc.yaml.
-    pub fn lockfile(&self) -> PathBuf {
+    pub(crate) fn lockfile(&self) -> PathBuf {
         self.dvcfile.with_file_name("dvc.lock")
     }
 }
 
 /// Removes `.` and resolves `..` without touching the file system.
-pub fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
@@ -118,7 +117,7 @@ const OUT_FLAGS: &[&str] = &["cache", "persist", "remote", "push", "desc", "type
 const PLOT_FLAGS: &[&str] = &["x", "y", "template", "title", "x_label", "y_label", "header"];
 
 /// Loads a dvc.yaml into concrete stages.
-pub fn load(path: &Path) -> Result<Vec<Stage>> {
+pub(crate) fn load(path: &Path) -> Result<Vec<Stage>> {
     let doc = yaml::load_file(path)?;
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let Some(top) = doc.as_map() else {
@@ -385,7 +384,6 @@ fn build_stage(name: &str, raw: &Node, ctx: &Context, file: &Path, dir: &Path) -
         outs,
         frozen: bool_key("frozen")?,
         always_changed: bool_key("always_changed")?,
-        line: raw.line,
     })
 }
 

@@ -1,181 +1,37 @@
-//! Content hashing exactly as DVC does it: raw md5 for files (`hash: md5`), md5-dos2unix for
-//! DVC 2.x entries, and `.dir` manifests for directories. Files are streamed in large buffers,
-//! directory members are hashed in parallel, and a [`HashState`] skips files whose
-//! (inode, mtime, size) did not change.
+//! Hashes of workspace paths as DVC records them: a file's md5 ([`crate::checksum`]), a
+//! directory's `.dir` manifest and its md5. Directory members are hashed in parallel, and a
+//! [`HashState`] skips files whose (inode, mtime, size) did not change.
 
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 use rayon::prelude::*;
 
+use crate::checksum::{Algo, hex, md5_file};
 use crate::error::{Error, Result};
 use crate::ignore::DvcIgnore;
 use crate::state::HashState;
 
-/// dvc-data decides text vs binary per 1 MiB chunk, so dos2unix hashing reads in 1 MiB chunks.
-const DOS2UNIX_CHUNK: usize = 1 << 20;
-/// Read size. Measured on the benchmark machine (50 MB file in the page cache): 32-128 KiB
-/// reads hash at the same speed, 256 KiB is ~15 % slower and 1 MiB ~25 % slower, because the
-/// buffer no longer stays in the core's L2 cache between the kernel's copy and the hashing.
-/// One thread reads and hashes: a second reading thread made the copy cross cores and cost
-/// more CPU than it saved whenever the machine was busy.
-const RAW_BUF: usize = 128 << 10;
-
-/// Which md5 flavour an entry uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Algo {
-    /// DVC 3: md5 of the raw bytes.
-    Md5,
-    /// DVC 2.x: text chunks get CRLF -> LF before hashing.
-    Dos2Unix,
-}
-
 /// Hash of a file or directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HashInfo {
+pub(crate) struct HashInfo {
     /// md5 hex, with `.dir` for directories.
-    pub md5: String,
-    pub size: u64,
+    pub(crate) md5: String,
+    pub(crate) size: u64,
     /// Number of files, directories only.
-    pub nfiles: Option<u64>,
-    pub isexec: bool,
+    pub(crate) nfiles: Option<u64>,
+    pub(crate) isexec: bool,
     /// Directory manifest: sorted `(relpath, md5, size)` of every file.
-    pub entries: Option<Vec<DirEntry>>,
+    pub(crate) entries: Option<Vec<DirEntry>>,
 }
 
 /// One file of a directory manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirEntry {
-    pub relpath: String,
-    pub md5: String,
-    pub size: u64,
-}
-
-impl HashInfo {
-    pub fn is_dir(&self) -> bool {
-        self.md5.ends_with(".dir")
-    }
-}
-
-/// md5 of a file's bytes (raw or dos2unix), streamed in large reads.
-pub fn md5_file(path: &Path, algo: Algo) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut h = Md5Stream::new(algo);
-    let mut buf = vec![0u8; RAW_BUF.min(len as usize + 1)];
-    loop {
-        let n = read_full(&mut f, &mut buf).map_err(|e| Error::io("reading", path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        if n < buf.len() {
-            break;
-        }
-    }
-    Ok(h.finish())
-}
-
-/// md5 (raw or dos2unix) of bytes that arrive in pieces of any size, e.g. from the network.
-/// Gives the same hash as [`md5_file`] on the concatenated bytes.
-pub struct Md5Stream {
-    algo: Algo,
-    h: Md5,
-    /// dos2unix only: the current 1 MiB chunk, since the text test is made per chunk.
-    pending: Vec<u8>,
-}
-
-impl Md5Stream {
-    pub fn new(algo: Algo) -> Self {
-        Md5Stream { algo, h: Md5::new(), pending: Vec::new() }
-    }
-
-    pub fn update(&mut self, mut data: &[u8]) {
-        if self.algo == Algo::Md5 {
-            self.h.update(data);
-            return;
-        }
-        while !data.is_empty() {
-            let take = (DOS2UNIX_CHUNK - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.pending.len() == DOS2UNIX_CHUNK {
-                self.hash_pending();
-            }
-        }
-    }
-
-    fn hash_pending(&mut self) {
-        if is_text(&self.pending) {
-            self.h.update(dos2unix(&self.pending));
-        } else {
-            self.h.update(&self.pending);
-        }
-        self.pending.clear();
-    }
-
-    /// The md5 in hex.
-    pub fn finish(mut self) -> String {
-        if !self.pending.is_empty() {
-            self.hash_pending();
-        }
-        hex(&self.h.finalize())
-    }
-}
-
-fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-/// dvc-data's text test: first 512 bytes without NUL and at most 30 % non-text bytes.
-fn is_text(chunk: &[u8]) -> bool {
-    let head = &chunk[..chunk.len().min(512)];
-    if head.is_empty() {
-        return true;
-    }
-    if head.contains(&0) {
-        return false;
-    }
-    let nontext = head
-        .iter()
-        .filter(|&&b| !((32..=126).contains(&b) || matches!(b, b'\n' | b'\r' | b'\t' | 0x0c | 0x08)))
-        .count();
-    nontext * 100 <= head.len() * 30
-}
-
-fn dos2unix(chunk: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(chunk.len());
-    let mut i = 0;
-    while i < chunk.len() {
-        if chunk[i] == b'\r' && chunk.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
-        }
-        out.push(chunk[i]);
-        i += 1;
-    }
-    out
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
+pub(crate) struct DirEntry {
+    pub(crate) relpath: String,
+    pub(crate) md5: String,
+    pub(crate) size: u64,
 }
 
 /// md5 of a file through the state cache.
@@ -190,7 +46,7 @@ fn file_md5_cached(path: &Path, meta: &std::fs::Metadata, algo: Algo, state: &Ha
 
 /// Hashes a file or directory. Symlinks are followed; empty directories and what `.dvcignore`
 /// ignores are left out.
-pub fn hash_path(path: &Path, algo: Algo, state: &HashState, ignore: &DvcIgnore) -> Result<HashInfo> {
+pub(crate) fn hash_path(path: &Path, algo: Algo, state: &HashState, ignore: &DvcIgnore) -> Result<HashInfo> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
     if meta.is_dir() {
         let files = list_files(path, ignore)?;
@@ -224,7 +80,7 @@ pub fn hash_path(path: &Path, algo: Algo, state: &HashState, ignore: &DvcIgnore)
 
 /// Every regular file below `dir` (following symlinks) as (relpath with '/', absolute path),
 /// leaving out what `.dvcignore` ignores. A `.dvcignore` inside `dir` is an error, as in dvc.
-pub fn list_files(dir: &Path, ignore: &DvcIgnore) -> Result<Vec<(String, PathBuf)>> {
+pub(crate) fn list_files(dir: &Path, ignore: &DvcIgnore) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), dir.to_path_buf())];
     while let Some((prefix, d)) = stack.pop() {
@@ -244,12 +100,7 @@ pub fn list_files(dir: &Path, ignore: &DvcIgnore) -> Result<Vec<(String, PathBuf
                 stack.push((rel, abs));
             } else if ft.is_file() || abs.is_file() {
                 if entry.file_name() == crate::ignore::FILE_NAME && ignore.applies() {
-                    return Err(Error::Usage(format!(
-                        "{}: a .dvcignore may not be inside a tracked directory ({}); move its patterns to \
-                         a .dvcignore above it",
-                        abs.display(),
-                        dir.display()
-                    )));
+                    return Err(Error::IgnoreFileInside { file: abs, dir: dir.to_path_buf() });
                 }
                 out.push((rel, abs));
             }
@@ -259,7 +110,7 @@ pub fn list_files(dir: &Path, ignore: &DvcIgnore) -> Result<Vec<(String, PathBuf
 }
 
 /// The `.dir` manifest exactly as Python's `json.dumps(entries, sort_keys=True)` writes it.
-pub fn manifest_bytes(entries: &[DirEntry]) -> Vec<u8> {
+pub(crate) fn manifest_bytes(entries: &[DirEntry]) -> Vec<u8> {
     let mut s = String::with_capacity(entries.len() * 70 + 2);
     s.push('[');
     for (i, e) in entries.iter().enumerate() {
@@ -277,7 +128,7 @@ pub fn manifest_bytes(entries: &[DirEntry]) -> Vec<u8> {
 }
 
 /// Parses a `.dir` manifest (from the cache) into entries (sizes unknown: 0).
-pub fn parse_manifest(bytes: &[u8]) -> Option<Vec<DirEntry>> {
+pub(crate) fn parse_manifest(bytes: &[u8]) -> Option<Vec<DirEntry>> {
     let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     v.as_array()?
         .iter()
@@ -291,7 +142,38 @@ pub fn parse_manifest(bytes: &[u8]) -> Option<Vec<DirEntry>> {
         .collect()
 }
 
-/// (inode, mtime ns, size) of a file, the key of the hash state.
-pub fn stat_key(meta: &std::fs::Metadata) -> (u64, i128, u64) {
-    (meta.ino(), meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128, meta.len())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_manifest_matches_dvc_byte_for_byte() {
+        // DVC-FORMAT.md ex2: the manifest dvc wrote, and its hash.
+        let e = |md5: &str, rel: &str| DirEntry { relpath: rel.into(), md5: md5.into(), size: 0 };
+        let mut entries = vec![
+            e("b026324c6904b2a9cb4b88d6d61c81d1", "a/b"),
+            e("1dcca23355272056f04fe8bf20edfce0", ".hidden/h"),
+            e("84bc3da1b3e33a18e8d5e1bdd7a18d7a", "B.txt"),
+            e("26ab0db90d72e28ad0ba1e22ee510510", "a-b/x"),
+            e("d41d8cd98f00b204e9800998ecf8427e", "empty"),
+            e("aab7e3691d8e56dbebe8c22e116a21f4", "link.txt"),
+            e("48a24b70a0b376535542b996af517398", "q\"uote\\back.txt"),
+            e("6d7fce9fee471194aa8b5b6e47267f03", "\u{e9} caf\u{e9}.txt"),
+            e("9ae0ea9e3c9c6e1b9b6252c8395efdc1", "\u{1f600}.txt"),
+        ];
+        entries.sort_by(|a, b| a.relpath.cmp(&b.relpath));
+        let bytes = manifest_bytes(&entries);
+        let text = String::from_utf8(bytes.clone()).expect("ascii");
+        assert!(
+            text.contains(r#""relpath": "\u00e9 caf\u00e9.txt""#) && text.contains(r#"\ud83d\ude00.txt"#),
+            "{text}"
+        );
+        assert!(
+            text.starts_with(r#"[{"md5": "1dcca23355272056f04fe8bf20edfce0", "relpath": ".hidden/h"}, "#),
+            "{text}"
+        );
+        let md5 = hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
+        assert_eq!(md5, "44a3d256efcec3fca0d2ce150bcf598f");
+        assert_eq!(hex(&<md5::Md5 as md5::Digest>::digest(manifest_bytes(&[]))), "d751713988987e9331980363e24189ce");
+    }
 }

@@ -13,11 +13,11 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::error::{Error, Result};
 
-pub const FILE_NAME: &str = ".dvcignore";
+pub(crate) const FILE_NAME: &str = ".dvcignore";
 
 /// The `.dvcignore` files of one repository, each read once when first needed.
 #[derive(Debug, Default)]
-pub struct DvcIgnore {
+pub(crate) struct DvcIgnore {
     /// The repository root; `None` applies no patterns at all.
     root: Option<PathBuf>,
     /// Directory -> its parsed `.dvcignore` (None: the directory has none).
@@ -26,27 +26,27 @@ pub struct DvcIgnore {
 
 /// The `.dvcignore` files that apply inside one directory, deepest first.
 #[derive(Clone, Debug, Default)]
-pub struct Rules(Vec<Arc<Gitignore>>);
+pub(crate) struct Rules(Vec<Arc<Gitignore>>);
 
 impl DvcIgnore {
     /// The rules of the repository at `root`.
-    pub fn new(root: &Path) -> Self {
+    pub(crate) fn new(root: &Path) -> Self {
         DvcIgnore { root: Some(root.to_path_buf()), files: Mutex::default() }
     }
 
     /// No rules: for directories outside a workspace (a model directory being published).
-    pub fn none() -> Self {
+    pub(crate) fn none() -> Self {
         DvcIgnore::default()
     }
 
     /// False for [`DvcIgnore::none`].
-    pub fn applies(&self) -> bool {
+    pub(crate) fn applies(&self) -> bool {
         self.root.is_some()
     }
 
     /// The rules that apply to the entries of `dir`: its own `.dvcignore` and its ancestors' up
     /// to the repository root.
-    pub fn rules_in(&self, dir: &Path) -> Result<Rules> {
+    pub(crate) fn rules_in(&self, dir: &Path) -> Result<Rules> {
         let Some(root) = &self.root else { return Ok(Rules::default()) };
         let mut rules = Vec::new();
         let mut at = Some(dir);
@@ -74,7 +74,7 @@ impl DvcIgnore {
 impl Rules {
     /// Whether an entry of the directory these rules were made for is ignored. The deepest file
     /// that has an opinion decides, so a subdirectory's `!pattern` re-includes.
-    pub fn ignores(&self, path: &Path, is_dir: bool) -> bool {
+    pub(crate) fn ignores(&self, path: &Path, is_dir: bool) -> bool {
         for g in &self.0 {
             match g.matched(path, is_dir) {
                 Match::Ignore(_) => return true,
@@ -85,7 +85,7 @@ impl Rules {
         false
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -93,7 +93,7 @@ impl Rules {
 fn parse(dir: &Path, path: &Path) -> Result<Gitignore> {
     let mut builder = GitignoreBuilder::new(dir);
     if let Some(e) = builder.add(path) {
-        return Err(Error::Usage(format!("{}: {e}; fix the pattern (gitignore syntax)", path.display())));
+        return Err(Error::BadIgnorePattern { file: path.to_path_buf(), source: e });
     }
-    builder.build().map_err(|e| Error::Usage(format!("{}: {e}; fix the pattern (gitignore syntax)", path.display())))
+    builder.build().map_err(|e| Error::BadIgnorePattern { file: path.to_path_buf(), source: e })
 }

@@ -7,13 +7,13 @@ use crate::yaml::{Node, Value, err_at};
 
 /// Variables visible to a stage: a merged mapping.
 #[derive(Clone, Debug, Default)]
-pub struct Context {
-    pub vars: Vec<(String, Node)>,
+pub(crate) struct Context {
+    pub(crate) vars: Vec<(String, Node)>,
 }
 
 impl Context {
     /// Adds (or replaces) top-level names from a mapping node.
-    pub fn merge(&mut self, map: &Node) {
+    pub(crate) fn merge(&mut self, map: &Node) {
         if let Some(m) = map.as_map() {
             for (k, v) in m {
                 self.set(k, v.clone());
@@ -21,7 +21,7 @@ impl Context {
         }
     }
 
-    pub fn set(&mut self, k: &str, v: Node) {
+    pub(crate) fn set(&mut self, k: &str, v: Node) {
         if let Some(slot) = self.vars.iter_mut().find(|(n, _)| n == k) {
             slot.1 = v;
         } else {
@@ -30,7 +30,7 @@ impl Context {
     }
 
     /// Looks up `a.b.0.c`.
-    pub fn lookup(&self, dotted: &str) -> Option<&Node> {
+    pub(crate) fn lookup(&self, dotted: &str) -> Option<&Node> {
         let mut parts = dotted.split('.');
         let first = parts.next()?;
         let mut cur = &self.vars.iter().find(|(k, _)| k == first)?.1;
@@ -47,7 +47,7 @@ impl Context {
 
 /// Interpolates every string inside `node`. A string that is exactly `${x}` takes x's value
 /// with its type (so `foreach: ${list}` gets the list).
-pub fn resolve(node: &Node, ctx: &Context, file: &Path, key: &str) -> Result<Node> {
+pub(crate) fn resolve(node: &Node, ctx: &Context, file: &Path, key: &str) -> Result<Node> {
     let value = match &node.value {
         Value::Str(s) => return resolve_str(s, node.line, ctx, file, key),
         Value::Seq(items) => Value::Seq(items.iter().map(|n| resolve(n, ctx, file, key)).collect::<Result<_>>()?),

@@ -1,28 +1,29 @@
-//! dvc.lock: reading (DVC 3 and 2.x entries, any YAML style) and writing (ruamel's block
-//! style), one stage entry at a time, atomically. Unchanged entries keep their exact form.
+//! dvc.lock and `.dvc` files: reading (DVC 3 and 2.x entries, any YAML style) and writing
+//! (ruamel's block style), atomically. Both hold the same out entries ([`LockOut`]), read by one
+//! parser. Unchanged dvc.lock entries keep their exact form.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::checksum::Algo;
 use crate::error::{Error, Result};
-use crate::hashing::{Algo, HashInfo};
+use crate::hashing::HashInfo;
 use crate::params::ParamValues;
-use crate::repo::write_atomic;
 use crate::yaml::{self, Node, Value, err_at};
 
 /// One dep or out entry.
 #[derive(Clone, Debug, PartialEq)]
-pub struct LockOut {
-    pub path: String,
+pub(crate) struct LockOut {
+    pub(crate) path: String,
     /// `Md5` when `hash: md5` is present (DVC 3), `Dos2Unix` for DVC 2.x entries.
-    pub algo: Algo,
-    pub md5: String,
-    pub size: Option<u64>,
-    pub nfiles: Option<u64>,
-    pub isexec: bool,
+    pub(crate) algo: Algo,
+    pub(crate) md5: String,
+    pub(crate) size: Option<u64>,
+    pub(crate) nfiles: Option<u64>,
+    pub(crate) isexec: bool,
 }
 
 impl LockOut {
-    pub fn from_hash(path: &str, h: &HashInfo) -> Self {
+    pub(crate) fn from_hash(path: &str, h: &HashInfo) -> Self {
         LockOut {
             path: path.to_string(),
             algo: Algo::Md5,
@@ -33,36 +34,46 @@ impl LockOut {
         }
     }
 
-    pub fn to_node(&self) -> Node {
-        let mut m = vec![("path".to_string(), Node::str(self.path.clone()))];
-        if self.algo == Algo::Md5 {
-            m.push(("hash".into(), Node::str("md5")));
-        }
-        m.push(("md5".into(), Node::str(self.md5.clone())));
-        if let Some(s) = self.size {
-            m.push(("size".into(), Node::new(Value::Int(s as i64))));
-        }
-        if let Some(n) = self.nfiles {
-            m.push(("nfiles".into(), Node::new(Value::Int(n as i64))));
-        }
-        if self.isexec {
-            m.push(("isexec".into(), Node::new(Value::Bool(true))));
-        }
-        Node::new(Value::Map(m))
+    /// The entry as dvc.lock holds it (`path, hash, md5, size, nfiles, isexec`).
+    pub(crate) fn to_node(&self) -> Node {
+        self.node_in_order(&["path", "hash", "md5", "size", "nfiles", "isexec"])
+    }
+
+    /// The entry as a `.dvc` file holds it, in the key order dvc writes there
+    /// (`md5, size, nfiles, isexec, hash, path`).
+    fn to_dvc_node(&self) -> Node {
+        self.node_in_order(&["md5", "size", "nfiles", "isexec", "hash", "path"])
+    }
+
+    /// The fields present (`hash` only for DVC 3 entries, sizes when known, `isexec` when set)
+    /// as a mapping with the keys in `order`.
+    fn node_in_order(&self, order: &[&str]) -> Node {
+        let field = |key: &str| -> Option<Node> {
+            match key {
+                "path" => Some(Node::str(self.path.clone())),
+                "hash" => (self.algo == Algo::Md5).then(|| Node::str("md5")),
+                "md5" => Some(Node::str(self.md5.clone())),
+                "size" => self.size.map(|s| Node::new(Value::Int(s as i64))),
+                "nfiles" => self.nfiles.map(|n| Node::new(Value::Int(n as i64))),
+                "isexec" => self.isexec.then(|| Node::new(Value::Bool(true))),
+                _ => None,
+            }
+        };
+        Node::new(Value::Map(order.iter().filter_map(|k| field(k).map(|v| (k.to_string(), v))).collect()))
     }
 }
 
 /// One stage's entry.
 #[derive(Clone, Debug)]
-pub struct LockStage {
-    pub cmd: Node,
-    pub deps: Vec<LockOut>,
-    pub params: ParamValues,
-    pub outs: Vec<LockOut>,
+pub(crate) struct LockStage {
+    pub(crate) cmd: Node,
+    pub(crate) deps: Vec<LockOut>,
+    pub(crate) params: ParamValues,
+    pub(crate) outs: Vec<LockOut>,
 }
 
 impl LockStage {
-    pub fn to_node(&self) -> Node {
+    pub(crate) fn to_node(&self) -> Node {
         let mut m = vec![("cmd".to_string(), self.cmd.clone())];
         if !self.deps.is_empty() {
             m.push(("deps".into(), Node::new(Value::Seq(self.deps.iter().map(LockOut::to_node).collect()))));
@@ -77,18 +88,9 @@ impl LockStage {
         Node::new(Value::Map(m))
     }
 
-    pub fn from_node(n: &Node, file: &Path, key: &str) -> Result<Self> {
+    pub(crate) fn from_node(n: &Node, file: &Path, key: &str) -> Result<Self> {
         let cmd = n.get("cmd").cloned().ok_or_else(|| err_at(file, n.line, key, "lock entry has no 'cmd'"))?;
-        let list = |k: &str| -> Result<Vec<LockOut>> {
-            match n.get(k) {
-                None => Ok(Vec::new()),
-                Some(Node { value: Value::Seq(items), .. }) => {
-                    items.iter().map(|i| parse_out(i, file, &format!("{key}.{k}"))).collect()
-                }
-                Some(Node { value: Value::Null, .. }) => Ok(Vec::new()),
-                Some(other) => Err(err_at(file, other.line, &format!("{key}.{k}"), "expected a list")),
-            }
-        };
+        let list = |k: &str| parse_outs(n.get(k), file, &format!("{key}.{k}"));
         let mut params = Vec::new();
         if let Some(p) = n.get("params").and_then(Node::as_map) {
             for (f, kv) in p {
@@ -99,6 +101,17 @@ impl LockStage {
     }
 }
 
+/// A list of out (or dep) entries; absent or empty is no entries.
+fn parse_outs(list: Option<&Node>, file: &Path, key: &str) -> Result<Vec<LockOut>> {
+    match list {
+        None | Some(Node { value: Value::Null, .. }) => Ok(Vec::new()),
+        Some(Node { value: Value::Seq(items), .. }) => items.iter().map(|i| parse_out(i, file, key)).collect(),
+        Some(other) => Err(err_at(file, other.line, key, "expected a list")),
+    }
+}
+
+/// One out (or dep) entry of dvc.lock or a `.dvc` file. No `hash:` is a DVC 2.x entry
+/// (md5-dos2unix); any value but `md5` is an error naming the file, line and value.
 fn parse_out(n: &Node, file: &Path, key: &str) -> Result<LockOut> {
     let s = |k: &str| n.get(k).and_then(|v| v.to_interp_string());
     let num = |k: &str| match n.get(k).map(|v| &v.value) {
@@ -124,7 +137,7 @@ fn parse_out(n: &Node, file: &Path, key: &str) -> Result<LockOut> {
 /// A whole dvc.lock, stage order preserved.
 #[derive(Clone, Debug, Default)]
 pub struct LockFile {
-    pub stages: Vec<(String, LockStage)>,
+    pub(crate) stages: Vec<(String, LockStage)>,
 }
 
 impl LockFile {
@@ -148,19 +161,24 @@ impl LockFile {
         Ok(LockFile { stages })
     }
 
-    pub fn get(&self, name: &str) -> Option<&LockStage> {
+    pub(crate) fn get(&self, name: &str) -> Option<&LockStage> {
         self.stages.iter().find(|(n, _)| n == name).map(|(_, s)| s)
     }
 
     /// Updates an entry in place, or appends a new one.
-    pub fn set(&mut self, name: &str, entry: LockStage) {
+    pub(crate) fn set(&mut self, name: &str, entry: LockStage) {
         match self.stages.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = entry,
             None => self.stages.push((name.to_string(), entry)),
         }
     }
 
-    pub fn to_yaml(&self) -> String {
+    /// The stages as JSON keyed by name (an order-independent form, for comparisons).
+    pub fn to_json(&self) -> serde_json::Value {
+        self.stages.iter().map(|(name, entry)| (name.clone(), entry.to_node().to_json())).collect()
+    }
+
+    pub(crate) fn to_yaml(&self) -> String {
         let stages = self.stages.iter().map(|(n, s)| (n.clone(), s.to_node())).collect();
         let doc = Node::new(Value::Map(vec![
             ("schema".into(), Node::str("2.0")),
@@ -169,18 +187,46 @@ impl LockFile {
         yaml::emit(&doc)
     }
 
-    pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomic(path, self.to_yaml().as_bytes())
+    /// Writes the lock durably: once a stage's entry is saved, a power cut cannot take it back
+    /// while its outs stay in the workspace.
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
+        atomic_file::write(path, self.to_yaml().as_bytes(), atomic_file::Durability::Durable)
+            .map_err(|e| Error::io("writing", path, e))
     }
 }
 
 /// Re-reads the lock, replaces one stage entry and writes it back atomically (so concurrent
 /// edits of other entries and the entry order survive).
-pub fn update_entry(path: &Path, name: &str, entry: LockStage) -> Result<()> {
+pub(crate) fn update_entry(path: &Path, name: &str, entry: LockStage) -> Result<()> {
     let mut lock = LockFile::load(path)?;
     lock.set(name, entry);
-    lock.save(path).map_err(|e| match e {
-        Error::Io { source, .. } => Error::io("writing", path, source),
-        other => other,
-    })
+    lock.save(path)
+}
+
+/// A `.dvc` file (written by `add`): the outs it tracks, paths relative to its directory.
+#[derive(Clone, Debug)]
+pub(crate) struct DvcFile {
+    pub(crate) path: PathBuf,
+    pub(crate) outs: Vec<LockOut>,
+}
+
+impl DvcFile {
+    pub(crate) fn load(path: &Path) -> Result<DvcFile> {
+        let doc = yaml::load_file(path)?;
+        Ok(DvcFile { path: path.to_path_buf(), outs: parse_outs(doc.get("outs"), path, "outs")? })
+    }
+
+    /// Each out with its absolute path.
+    pub(crate) fn abs_outs(&self) -> Vec<(PathBuf, LockOut)> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        self.outs.iter().map(|o| (crate::dvcfile::normalize(&dir.join(&o.path)), o.clone())).collect()
+    }
+
+    /// Writes the file durably (it is what git tracks for the data).
+    pub(crate) fn save(&self) -> Result<()> {
+        let outs = Node::new(Value::Seq(self.outs.iter().map(LockOut::to_dvc_node).collect()));
+        let text = yaml::emit(&Node::new(Value::Map(vec![("outs".into(), outs)])));
+        atomic_file::write(&self.path, text.as_bytes(), atomic_file::Durability::Durable)
+            .map_err(|e| Error::io("writing", &self.path, e))
+    }
 }

@@ -8,10 +8,10 @@ use crate::error::{Error, Result};
 use crate::yaml::{self, Node, Value};
 
 /// `[(file, [(key, value)])]`.
-pub type ParamValues = Vec<(String, Vec<(String, Node)>)>;
+pub(crate) type ParamValues = Vec<(String, Vec<(String, Node)>)>;
 
 /// Looks up a dotted key (`train.epochs`) in a parsed params file.
-pub fn lookup<'a>(doc: &'a Node, dotted: &str) -> Option<&'a Node> {
+pub(crate) fn lookup<'a>(doc: &'a Node, dotted: &str) -> Option<&'a Node> {
     if let Some(v) = doc.get(dotted) {
         return Some(v);
     }
@@ -42,7 +42,7 @@ fn load_params_file(path: &Path) -> Result<Node> {
 
 /// Current values. `strict`: a missing file or key is an error (repro); otherwise it is
 /// left out (status then reports it as deleted).
-pub fn read(stage: &Stage, strict: bool) -> Result<ParamValues> {
+pub(crate) fn read(stage: &Stage, strict: bool) -> Result<ParamValues> {
     let mut decls: Vec<_> = stage.params.iter().collect();
     decls.sort_by(|a, b| (a.file != "params.yaml", &a.file).cmp(&(b.file != "params.yaml", &b.file)));
     let mut out = Vec::new();
@@ -50,11 +50,7 @@ pub fn read(stage: &Stage, strict: bool) -> Result<ParamValues> {
         let path = stage.abs(&d.file);
         if !path.exists() {
             if strict {
-                return Err(Error::Usage(format!(
-                    "stage '{}': params file '{}' does not exist",
-                    stage.name,
-                    path.display()
-                )));
+                return Err(Error::MissingParamsFile { stage: stage.name.clone(), file: path });
             }
             continue;
         }
@@ -71,11 +67,7 @@ pub fn read(stage: &Stage, strict: bool) -> Result<ParamValues> {
                     match lookup(&doc, k) {
                         Some(v) => vals.push((k.clone(), v.clone())),
                         None if strict => {
-                            return Err(Error::Usage(format!(
-                                "stage '{}': parameter '{k}' not found in {}",
-                                stage.name,
-                                path.display()
-                            )));
+                            return Err(Error::MissingParam { stage: stage.name.clone(), key: k.clone(), file: path });
                         }
                         None => {}
                     }

@@ -12,12 +12,12 @@ use crate::repo::Repo;
 
 /// All stages of a repository and their edges.
 #[derive(Debug)]
-pub struct Pipeline {
-    pub stages: Vec<Stage>,
+pub(crate) struct Pipeline {
+    pub(crate) stages: Vec<Stage>,
     /// `deps_of[i]`: indexes of stages whose outs stage `i` depends on.
-    pub deps_of: Vec<Vec<usize>>,
+    pub(crate) deps_of: Vec<Vec<usize>>,
     /// `.dvc` files (from `add`) found in the repository.
-    pub dvc_files: Vec<PathBuf>,
+    pub(crate) dvc_files: Vec<PathBuf>,
     root: PathBuf,
 }
 
@@ -53,7 +53,7 @@ fn find_files(repo: &Repo, ignore: &DvcIgnore) -> Result<(Vec<PathBuf>, Vec<Path
 }
 
 impl Pipeline {
-    pub fn load(repo: &Repo, ignore: &DvcIgnore) -> Result<Pipeline> {
+    pub(crate) fn load(repo: &Repo, ignore: &DvcIgnore) -> Result<Pipeline> {
         let (yamls, dvc_files) = find_files(repo, ignore)?;
         let mut stages = Vec::new();
         for y in &yamls {
@@ -62,7 +62,7 @@ impl Pipeline {
         // Data tracked by `.dvc` files counts as present even before it is pulled.
         let mut tracked = Vec::new();
         for f in &dvc_files {
-            tracked.extend(crate::add::read_dvc_file(f)?.into_iter().map(|(abs, _)| abs));
+            tracked.extend(crate::lock::DvcFile::load(f)?.abs_outs().into_iter().map(|(abs, _)| abs));
         }
         let mut p = Pipeline { stages, deps_of: Vec::new(), dvc_files, root: repo.root.clone() };
         p.link(&tracked)?;
@@ -70,7 +70,7 @@ impl Pipeline {
     }
 
     /// Name as the user sees it: `train`, or `sub/dvc.yaml:train` outside the root dvc.yaml.
-    pub fn display_name(&self, i: usize) -> String {
+    pub(crate) fn display_name(&self, i: usize) -> String {
         let s = &self.stages[i];
         if s.dvcfile == self.root.join("dvc.yaml") {
             s.name.clone()
@@ -120,7 +120,7 @@ impl Pipeline {
     }
 
     /// Topological order of `targets` and everything upstream of them.
-    pub fn order(&self, targets: &[usize]) -> Result<Vec<usize>> {
+    pub(crate) fn order(&self, targets: &[usize]) -> Result<Vec<usize>> {
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
             None,
@@ -160,7 +160,7 @@ impl Pipeline {
     }
 
     /// Stages downstream of (and including) `targets`, in topological order.
-    pub fn downstream(&self, targets: &[usize]) -> Result<Vec<usize>> {
+    pub(crate) fn downstream(&self, targets: &[usize]) -> Result<Vec<usize>> {
         let all = self.order(&(0..self.stages.len()).collect::<Vec<_>>())?;
         let mut set: HashSet<usize> = targets.iter().copied().collect();
         for &i in &all {
@@ -172,7 +172,7 @@ impl Pipeline {
     }
 
     /// Resolves user-given stage names (`train`, `each@x`, `sub/dvc.yaml:train`).
-    pub fn resolve(&self, names: &[String]) -> Result<Vec<usize>> {
+    pub(crate) fn resolve(&self, names: &[String]) -> Result<Vec<usize>> {
         let mut out = Vec::new();
         for n in names {
             let matches: Vec<usize> = (0..self.stages.len())
@@ -199,10 +199,10 @@ impl Pipeline {
                 }
                 1 => out.push(matches[0]),
                 _ => {
-                    return Err(Error::Usage(format!(
-                        "stage name '{n}' is ambiguous: use one of {}",
-                        matches.iter().map(|&i| self.display_name(i)).collect::<Vec<_>>().join(", ")
-                    )));
+                    return Err(Error::AmbiguousStage {
+                        name: n.clone(),
+                        candidates: matches.iter().map(|&i| self.display_name(i)).collect(),
+                    });
                 }
             }
         }

@@ -12,22 +12,16 @@ use crate::hashing;
 use crate::ignore::DvcIgnore;
 
 /// The file whose presence marks a complete model.
-pub const METADATA: &str = "metadata.json";
+pub(crate) const METADATA: &str = "metadata.json";
 
 /// Uploads `model_dir` to `store` (rooted at the target prefix). Refuses to overwrite an
 /// already published model unless `force`. Returns the number of files uploaded.
 pub async fn publish(model_dir: &Path, store: &Store, force: bool, jobs: usize) -> Result<usize> {
     if !model_dir.join(METADATA).is_file() {
-        return Err(Error::Usage(format!(
-            "'{}' has no {METADATA}: it does not look like a model directory (train one first)",
-            model_dir.display()
-        )));
+        return Err(Error::NotAModel { dir: model_dir.to_path_buf(), file: METADATA });
     }
     if !force && store.exists(METADATA).await? {
-        return Err(Error::Usage(format!(
-            "a model is already published at {}: publish a new version, or pass --force to replace it",
-            store.describe()
-        )));
+        return Err(Error::AlreadyPublished { location: store.describe() });
     }
     let files = hashing::list_files(model_dir, &DvcIgnore::none())?;
     let rest: Vec<_> = files.iter().filter(|(rel, _)| rel != METADATA).collect();

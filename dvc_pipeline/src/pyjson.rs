@@ -7,7 +7,7 @@ use crate::yaml::{Node, Value};
 
 /// `json.dumps(node, sort_keys=True)`, leaving out every map key listed in `exclude` at any
 /// depth (dvc's `dict_filter`).
-pub fn dumps_sorted(node: &Node, exclude: &[&str]) -> String {
+pub(crate) fn dumps_sorted(node: &Node, exclude: &[&str]) -> String {
     let mut out = String::new();
     write(&mut out, node, exclude);
     out
@@ -50,7 +50,7 @@ fn write(out: &mut String, node: &Node, exclude: &[&str]) {
 }
 
 /// A JSON string with `ensure_ascii=True` escaping.
-pub fn string(out: &mut String, s: &str) {
+pub(crate) fn string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -75,7 +75,7 @@ pub fn string(out: &mut String, s: &str) {
 
 /// Python's `repr(float)`: the shortest digits that read back to the same value, in fixed
 /// notation when the decimal exponent is in [-4, 16), else as `d.ddde±XX`.
-pub fn float_repr(f: f64) -> String {
+pub(crate) fn float_repr(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
     }

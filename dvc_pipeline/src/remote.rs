@@ -23,10 +23,7 @@ pub fn open(repo: &Repo, remote: &RemoteConfig) -> Result<Store> {
     if let Some((scheme, _)) = remote.url.split_once("://")
         && scheme != "file"
     {
-        return Err(Error::Usage(format!(
-            "remote '{}': '{scheme}://' remotes are not supported; use s3:// or a local directory",
-            remote.name
-        )));
+        return Err(Error::UnsupportedRemote { name: remote.name.clone(), scheme: scheme.to_string() });
     }
     let path = remote.url.strip_prefix("file://").unwrap_or(&remote.url);
     let p = std::path::Path::new(path);

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use atomic_file::Durability;
+
 use crate::error::{Error, Result};
 
 /// A located DVC repository.
@@ -29,21 +31,22 @@ impl Repo {
     pub fn init(root: &Path) -> Result<Repo> {
         let dvc = root.join(".dvc");
         if dvc.is_dir() {
-            return Err(Error::Usage(format!(
-                "'{}' already exists: this directory is already a DVC repository",
-                dvc.display()
-            )));
+            return Err(Error::AlreadyInitialized { dvc_dir: dvc });
         }
         std::fs::create_dir_all(dvc.join("tmp")).map_err(|e| Error::io("creating", &dvc, e))?;
         let in_git = root.ancestors().any(|d| d.join(".git").exists());
         let config = if in_git { String::new() } else { "[core]\n    no_scm = True\n".to_string() };
-        write_atomic(&dvc.join("config"), config.as_bytes())?;
+        // Durable, as every config write (config.rs): `init` runs once per repository.
+        let write = |path: &Path, data: &[u8]| {
+            atomic_file::write(path, data, Durability::Durable).map_err(|e| Error::io("writing", path, e))
+        };
+        write(&dvc.join("config"), config.as_bytes())?;
         if in_git {
-            write_atomic(&dvc.join(".gitignore"), b"/config.local\n/tmp\n/cache\n")?;
+            write(&dvc.join(".gitignore"), b"/config.local\n/tmp\n/cache\n")?;
         }
         let ignore = root.join(".dvcignore");
         if !ignore.exists() {
-            write_atomic(
+            write(
                 &ignore,
                 b"# Add patterns of files dvc should ignore, which could improve\n# the performance. Learn more at\n# https://dvc.org/doc/user-guide/dvcignore\n",
             )?;
@@ -51,15 +54,15 @@ impl Repo {
         Ok(Repo { root: root.to_path_buf() })
     }
 
-    pub fn dvc_dir(&self) -> PathBuf {
+    pub(crate) fn dvc_dir(&self) -> PathBuf {
         self.root.join(".dvc")
     }
 
-    pub fn cache_dir(&self) -> PathBuf {
+    pub(crate) fn cache_dir(&self) -> PathBuf {
         self.root.join(".dvc").join("cache")
     }
 
-    pub fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join(".dvc").join("tmp")
     }
 
@@ -67,19 +70,4 @@ impl Repo {
     pub fn rel(&self, p: &Path) -> String {
         p.strip_prefix(&self.root).unwrap_or(p).to_string_lossy().replace('\\', "/")
     }
-}
-
-/// Writes a file through a temporary sibling and a rename, so readers never see half of it.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let res = std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io("writing", path, e));
-    }
-    Ok(())
 }

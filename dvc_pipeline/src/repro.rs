@@ -6,10 +6,10 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::dvcfile::Stage;
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::lock::{self, LockStage};
 use crate::params;
+use crate::project::Project;
 use crate::runcache;
 
 /// Options of `repro`.
@@ -31,8 +31,8 @@ pub enum Outcome {
 }
 
 /// Runs the pipeline; prints dvc-like progress lines through `log`.
-pub fn repro(engine: &Engine, opts: &ReproOptions, log: &mut dyn FnMut(&str)) -> Result<Vec<(String, Outcome)>> {
-    let p = &engine.pipeline;
+pub fn repro(project: &Project, opts: &ReproOptions, log: &mut dyn FnMut(&str)) -> Result<Vec<(String, Outcome)>> {
+    let p = &project.pipeline;
     let order = if opts.targets.is_empty() {
         p.order(&(0..p.stages.len()).collect::<Vec<_>>())?
     } else {
@@ -44,7 +44,7 @@ pub fn repro(engine: &Engine, opts: &ReproOptions, log: &mut dyn FnMut(&str)) ->
     for i in order {
         let stage = &p.stages[i];
         let name = p.display_name(i);
-        let outcome = run_stage(engine, stage, &name, opts, log)?;
+        let outcome = run_stage(project, stage, &name, opts, log)?;
         if matches!(outcome, Outcome::Ran | Outcome::RestoredFromRunCache) && !opts.dry {
             let lf = stage.lockfile();
             if !wrote_lock.contains(&lf) {
@@ -54,17 +54,17 @@ pub fn repro(engine: &Engine, opts: &ReproOptions, log: &mut dyn FnMut(&str)) ->
         results.push((name, outcome));
     }
     for lf in wrote_lock {
-        log(&format!("Updating lock file '{}'", engine.repo.rel(&lf)));
+        log(&format!("Updating lock file '{}'", project.repo.rel(&lf)));
     }
     if results.iter().all(|(_, o)| matches!(o, Outcome::Skipped | Outcome::Frozen)) {
         log("Data and pipelines are up to date.");
     }
-    engine.state.save();
+    project.state.save();
     Ok(results)
 }
 
 fn run_stage(
-    engine: &Engine,
+    project: &Project,
     stage: &Stage,
     name: &str,
     opts: &ReproOptions,
@@ -74,14 +74,14 @@ fn run_stage(
         log(&format!("Stage '{name}' is frozen. Its outputs will not be checked."));
         return Ok(Outcome::Frozen);
     }
-    let lock = engine.lock_of(stage)?;
+    let lock = project.lock_of(stage)?;
     let old = lock.get(&stage.name);
     for d in &stage.deps {
         if std::fs::metadata(stage.abs(d)).is_err() {
             return Err(Error::MissingDep { stage: name.to_string(), path: d.clone() });
         }
     }
-    let status = engine.stage_status(stage, old)?;
+    let status = project.stage_status(stage, old)?;
     if status.is_clean() && !opts.force {
         log(&format!("Stage '{name}' didn't change, skipping"));
         return Ok(Outcome::Skipped);
@@ -94,14 +94,14 @@ fn run_stage(
         return Ok(Outcome::Ran);
     }
     let params = params::read(stage, true)?;
-    let probe = engine.current_entry(stage, old, params.clone(), false)?;
+    let probe = project.current_entry(stage, old, params.clone(), false)?;
     if !opts.force
         && run_cacheable(stage)
-        && let Some(hit) = runcache_hit(engine, &probe)
+        && let Some(hit) = runcache_hit(project, &probe)
     {
         log(&format!("Stage '{name}' is cached - skipping run, checking out outputs"));
         for o in &hit.outs {
-            engine.cache.checkout(&stage.abs(&o.path), &o.md5, o.algo, o.isexec, &engine.state, &engine.ignore)?;
+            project.cache.checkout(&stage.abs(&o.path), &o.md5, o.algo, o.isexec, &project.state, &project.ignore)?;
         }
         let entry = LockStage { outs: hit.outs, ..probe };
         lock::update_entry(&stage.lockfile(), &stage.name, entry)?;
@@ -115,19 +115,19 @@ fn run_stage(
     }
     for piece in stage.cmd.pieces() {
         log(&format!("> {piece}"));
-        run_piece(engine, stage, name, &piece)?;
+        run_piece(project, stage, name, &piece)?;
     }
-    let entry = engine.current_entry(stage, old, params, true)?;
+    let entry = project.current_entry(stage, old, params, true)?;
     // dvc commits `cache: false` outs too, but only when it records the run in the run-cache.
-    engine.cache_outs(stage, &entry, run_cacheable(stage))?;
+    project.cache_outs(stage, &entry, run_cacheable(stage))?;
     for o in &stage.outs {
         if o.cache {
-            engine.gitignore_out(&stage.abs(&o.path))?;
+            project.gitignore_out(&stage.abs(&o.path))?;
         }
     }
     lock::update_entry(&stage.lockfile(), &stage.name, entry.clone())?;
     if run_cacheable(stage) {
-        runcache::save(&engine.cache.dir, &entry)?;
+        runcache::save(&project.cache.dir, &entry)?;
     }
     Ok(Outcome::Ran)
 }
@@ -139,10 +139,10 @@ fn run_cacheable(stage: &Stage) -> bool {
     has_deps && !stage.always_changed && !stage.outs.is_empty() && !stage.outs.iter().any(|o| o.persist)
 }
 
-fn runcache_hit(engine: &Engine, probe: &LockStage) -> Option<LockStage> {
-    runcache::lookup(&engine.cache.dir, probe).into_iter().find(|run| {
-        run.outs.iter().all(|o| match engine.cache.object_keys(&o.md5, o.algo) {
-            Some(keys) => keys.iter().all(|k| engine.cache.dir.join(k).is_file()),
+fn runcache_hit(project: &Project, probe: &LockStage) -> Option<LockStage> {
+    runcache::lookup(&project.cache.dir, probe).into_iter().find(|run| {
+        run.outs.iter().all(|o| match project.cache.object_keys(&o.md5, o.algo) {
+            Some(keys) => keys.iter().all(|k| project.cache.dir.join(k).is_file()),
             None => false,
         })
     })
@@ -158,7 +158,7 @@ fn remove(path: &Path) -> Result<()> {
 
 /// Runs one command piece as `$SHELL -c piece` in wdir, with DVC_ROOT/DVC_STAGE set and our
 /// own executable's directory first on PATH.
-fn run_piece(engine: &Engine, stage: &Stage, name: &str, piece: &str) -> Result<()> {
+fn run_piece(project: &Project, stage: &Stage, name: &str, piece: &str) -> Result<()> {
     let shell = std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
     let mut cmd = Command::new(&shell);
     let base = Path::new(&shell).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -172,7 +172,7 @@ fn run_piece(engine: &Engine, stage: &Stage, name: &str, piece: &str) -> Result<
         _ => {}
     }
     cmd.arg("-c").arg(piece).current_dir(&stage.wdir);
-    cmd.env("DVC_ROOT", &engine.repo.root).env("DVC_STAGE", name);
+    cmd.env("DVC_ROOT", &project.repo.root).env("DVC_STAGE", name);
     if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
         let old = std::env::var_os("PATH").unwrap_or_default();
         let mut paths = vec![dir];

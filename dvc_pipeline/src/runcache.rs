@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::Result;
-use crate::hashing::hex;
+use crate::checksum::hex;
+use crate::error::{Error, Result};
 use crate::lock::LockStage;
 use crate::pyjson;
-use crate::repo::write_atomic;
 use crate::yaml::{self, Node, Value};
 
 /// Keys dvc leaves out of the dicts it hashes (`Meta.PARAM_SIZE`, `Meta.PARAM_NFILES`).
@@ -45,7 +44,7 @@ fn dir_for(cache_dir: &Path, k: &str) -> PathBuf {
 }
 
 /// Records a finished run.
-pub fn save(cache_dir: &Path, entry: &LockStage) -> Result<()> {
+pub(crate) fn save(cache_dir: &Path, entry: &LockStage) -> Result<()> {
     let k = key(entry);
     let node = entry.to_node();
     let text = yaml::emit(&node);
@@ -54,12 +53,13 @@ pub fn save(cache_dir: &Path, entry: &LockStage) -> Result<()> {
     if path.exists() {
         return Ok(());
     }
-    write_atomic(&path, text.as_bytes())
+    atomic_file::write(&path, text.as_bytes(), atomic_file::Durability::Durable)
+        .map_err(|e| Error::io("writing", &path, e))
 }
 
 /// Finds stored runs with the same cmd, deps, params and out paths as `probe` (its outs'
 /// hashes are ignored), newest first.
-pub fn lookup(cache_dir: &Path, probe: &LockStage) -> Vec<LockStage> {
+pub(crate) fn lookup(cache_dir: &Path, probe: &LockStage) -> Vec<LockStage> {
     let dir = dir_for(cache_dir, &key(probe));
     let Ok(rd) = std::fs::read_dir(&dir) else { return Vec::new() };
     let mut found: Vec<(std::time::SystemTime, LockStage)> = Vec::new();

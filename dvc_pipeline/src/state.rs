@@ -3,30 +3,26 @@
 //! deleting it only costs re-hashing).
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::hashing::{Algo, stat_key};
+use crate::checksum::Algo;
 
 type Key = (PathBuf, bool);
 type Stamp = (u64, i128, u64);
 
 /// Thread-safe in-memory map, loaded from and saved to one file.
 #[derive(Debug, Default)]
-pub struct HashState {
+pub(crate) struct HashState {
     file: Option<PathBuf>,
     map: Mutex<HashMap<Key, (Stamp, String)>>,
     dirty: Mutex<bool>,
 }
 
 impl HashState {
-    /// A state that is never persisted.
-    pub fn in_memory() -> Self {
-        HashState::default()
-    }
-
     /// Loads the state file (a missing or unreadable file is an empty state).
-    pub fn load(file: PathBuf) -> Self {
+    pub(crate) fn load(file: PathBuf) -> Self {
         let mut map = HashMap::new();
         if let Ok(text) = std::fs::read_to_string(&file) {
             for line in text.lines() {
@@ -41,13 +37,13 @@ impl HashState {
         HashState { file: Some(file), map: Mutex::new(map), dirty: Mutex::new(false) }
     }
 
-    pub fn get(&self, path: &Path, meta: &std::fs::Metadata, algo: Algo) -> Option<String> {
+    pub(crate) fn get(&self, path: &Path, meta: &std::fs::Metadata, algo: Algo) -> Option<String> {
         let map = self.map.lock().ok()?;
         let (stamp, md5) = map.get(&(path.to_path_buf(), algo == Algo::Dos2Unix))?;
         (*stamp == stat_key(meta)).then(|| md5.clone())
     }
 
-    pub fn put(&self, path: &Path, meta: &std::fs::Metadata, algo: Algo, md5: &str) {
+    pub(crate) fn put(&self, path: &Path, meta: &std::fs::Metadata, algo: Algo, md5: &str) {
         if let Ok(mut map) = self.map.lock() {
             map.insert((path.to_path_buf(), algo == Algo::Dos2Unix), (stat_key(meta), md5.to_string()));
         }
@@ -57,7 +53,7 @@ impl HashState {
     }
 
     /// Writes the state back if anything changed (best effort: a failure only costs re-hashing).
-    pub fn save(&self) {
+    pub(crate) fn save(&self) {
         let Some(file) = &self.file else { return };
         if !self.dirty.lock().map(|d| *d).unwrap_or(false) {
             return;
@@ -71,6 +67,12 @@ impl HashState {
             }
             out.push_str(&format!("{}\t{ino}\t{mtime}\t{size}\t{md5}\t{p}\n", if *d { "d" } else { "m" }));
         }
-        let _ = crate::repo::write_atomic(file, out.as_bytes());
+        // Fast: losing the state to a power cut only costs re-hashing.
+        let _ = atomic_file::write(file, out.as_bytes(), atomic_file::Durability::Fast);
     }
+}
+
+/// (inode, mtime ns, size) of a file, the key of the hash state.
+fn stat_key(meta: &std::fs::Metadata) -> (u64, i128, u64) {
+    (meta.ino(), meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128, meta.len())
 }

@@ -1,37 +1,37 @@
 //! `status`: which stages and `.dvc` files are out of date, as `dvc status [--json]` shows it.
 
-use crate::engine::{Engine, StageStatus};
 use crate::error::Result;
+use crate::project::{Project, StageStatus};
 
 /// `(name, status)` for every stage or `.dvc` file that is not up to date, in DAG order.
-pub fn status(engine: &Engine) -> Result<Vec<(String, serde_json::Value)>> {
-    let p = &engine.pipeline;
+pub fn status(project: &Project) -> Result<Vec<(String, serde_json::Value)>> {
+    let p = &project.pipeline;
     let mut out = Vec::new();
     for i in p.order(&(0..p.stages.len()).collect::<Vec<_>>())? {
         let s = &p.stages[i];
         if s.frozen {
             continue;
         }
-        let lock = engine.lock_of(s)?;
-        let st = engine.stage_status(s, lock.get(&s.name))?;
+        let lock = project.lock_of(s)?;
+        let st = project.stage_status(s, lock.get(&s.name))?;
         if !st.is_clean() {
             out.push((p.display_name(i), st.to_json()));
         }
     }
     for f in &p.dvc_files {
         let mut st = StageStatus::default();
-        for (abs, e) in crate::add::read_dvc_file(f)? {
-            match engine.hash(&abs, e.algo)? {
+        for (abs, e) in crate::lock::DvcFile::load(f)?.abs_outs() {
+            match project.hash(&abs, e.algo)? {
                 None => st.outs.push((e.path.clone(), "deleted".into())),
                 Some(h) if h.md5 != e.md5 => st.outs.push((e.path.clone(), "modified".into())),
                 Some(_) => {}
             }
         }
         if !st.is_clean() {
-            out.push((engine.repo.rel(f), st.to_json()));
+            out.push((project.repo.rel(f), st.to_json()));
         }
     }
-    engine.state.save();
+    project.state.save();
     Ok(out)
 }
 

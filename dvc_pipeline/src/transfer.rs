@@ -14,9 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use object_storage::{ObjectCheck, StorageError, Store};
 
 use crate::cache::{Cache, object_key};
-use crate::engine::Engine;
+use crate::checksum::{Algo, Md5Stream};
 use crate::error::{Error, Result};
-use crate::hashing::{Algo, Md5Stream};
+use crate::project::Project;
 
 /// Counts of a transfer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,10 +39,10 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 }
 
 /// (md5, algo) of every pushable out (cached outs of the locks and `.dvc` files).
-fn wanted(engine: &Engine) -> Result<Vec<(String, Algo)>> {
+fn wanted(project: &Project) -> Result<Vec<(String, Algo)>> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    for (_, e, cached) in engine.tracked_outs()? {
+    for (_, e, cached) in project.tracked_outs()? {
         if cached && !e.md5.is_empty() && seen.insert((e.md5.clone(), e.algo)) {
             out.push((e.md5, e.algo));
         }
@@ -84,13 +84,13 @@ async fn present_on(store: &Store, keys: &[String], jobs: usize) -> Result<HashS
 }
 
 /// Uploads the cached objects the workspace uses that `store` lacks.
-pub async fn push(engine: &Engine, store: &Store, jobs: usize) -> Result<Report> {
-    let cache = &engine.cache;
+pub async fn push(project: &Project, store: &Store, jobs: usize) -> Result<Report> {
+    let cache = &project.cache;
     let mut report = Report::default();
     let mut files: Vec<String> = Vec::new();
     let mut dirs: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
-    for (md5, algo) in wanted(engine)? {
+    for (md5, algo) in wanted(project)? {
         match cache.object_keys(&md5, algo) {
             None => report.missing.push(object_key(&md5, algo)),
             Some(keys) => {
@@ -147,10 +147,10 @@ async fn upload(store: &Store, cache_dir: &Path, keys: &[String], jobs: usize) -
 }
 
 /// Downloads the objects the workspace uses that the local cache lacks.
-pub async fn fetch(engine: &Engine, store: &Store, jobs: usize) -> Result<Report> {
-    let cache = &engine.cache;
+pub async fn fetch(project: &Project, store: &Store, jobs: usize) -> Result<Report> {
+    let cache = &project.cache;
     let mut report = Report::default();
-    let wanted = wanted(engine)?;
+    let wanted = wanted(project)?;
     // First the .dir objects, which say which files a directory needs.
     let dir_keys: Vec<(String, String, Algo)> = wanted
         .iter()
@@ -221,10 +221,9 @@ async fn fetch_one(store: &Store, key: &str, dest: &Path, md5: &str, algo: Algo)
         VerifyMd5 { hasher: Md5Stream::new(algo), expected }
     };
     match store.get_to_file_checked(key, dest, check).await {
-        Err(StorageError::Rejected { reason, .. }) => Err(Error::Usage(format!(
-            "object '{key}' from {} is corrupt ({reason}); it was not stored",
-            store.describe()
-        ))),
+        Err(StorageError::Rejected { reason, .. }) => {
+            Err(Error::CorruptObject { key: key.to_string(), location: store.describe(), reason })
+        }
         other => Ok(other?),
     }
 }

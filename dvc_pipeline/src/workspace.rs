@@ -4,52 +4,48 @@ use std::collections::HashSet;
 
 use crate::cache::object_key;
 use crate::dvcfile::OutKind;
-use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::project::Project;
 use crate::yaml;
 
 /// Restores every tracked out that differs from the lock / `.dvc` files. Returns the paths
 /// restored; objects missing from the cache are reported together at the end.
-pub fn checkout(engine: &Engine) -> Result<Vec<String>> {
+pub fn checkout(project: &Project) -> Result<Vec<String>> {
     let mut restored = Vec::new();
     let mut missing = Vec::new();
-    for (abs, e, cached) in engine.tracked_outs()? {
+    for (abs, e, cached) in project.tracked_outs()? {
         if e.md5.is_empty() {
             continue;
         }
-        if let Some(h) = engine.hash(&abs, e.algo)?
+        if let Some(h) = project.hash(&abs, e.algo)?
             && h.md5 == e.md5
         {
             continue;
         }
-        if !cached && !engine.cache.has(&e.md5, e.algo) {
+        if !cached && !project.cache.has(&e.md5, e.algo) {
             continue;
         }
-        match engine.cache.checkout(&abs, &e.md5, e.algo, e.isexec, &engine.state, &engine.ignore) {
-            Ok(()) => restored.push(engine.repo.rel(&abs)),
-            Err(Error::MissingObject { .. }) => missing.push(engine.repo.rel(&abs)),
+        match project.cache.checkout(&abs, &e.md5, e.algo, e.isexec, &project.state, &project.ignore) {
+            Ok(()) => restored.push(project.repo.rel(&abs)),
+            Err(Error::MissingObject { .. }) => missing.push(project.repo.rel(&abs)),
             Err(other) => return Err(other),
         }
     }
-    engine.state.save();
+    project.state.save();
     if !missing.is_empty() {
-        return Err(Error::Usage(format!(
-            "{} output(s) could not be restored because their cache objects are missing: {}; run `pull` first",
-            missing.len(),
-            missing.join(", ")
-        )));
+        return Err(Error::OutputsNotRestored { paths: missing });
     }
     Ok(restored)
 }
 
 /// Deletes cache objects no lock or `.dvc` file of the workspace uses. Returns how many.
-pub fn gc_workspace(engine: &Engine) -> Result<usize> {
+pub fn gc_workspace(project: &Project) -> Result<usize> {
     let mut used: HashSet<String> = HashSet::new();
-    for (_, e, _) in engine.tracked_outs()? {
+    for (_, e, _) in project.tracked_outs()? {
         if e.md5.is_empty() {
             continue;
         }
-        match engine.cache.object_keys(&e.md5, e.algo) {
+        match project.cache.object_keys(&e.md5, e.algo) {
             Some(keys) => used.extend(keys),
             None => {
                 used.insert(object_key(&e.md5, e.algo));
@@ -57,7 +53,7 @@ pub fn gc_workspace(engine: &Engine) -> Result<usize> {
         }
     }
     let mut removed = 0;
-    for (rel, abs) in engine.cache.all_objects()? {
+    for (rel, abs) in project.cache.all_objects()? {
         if !used.contains(&rel) {
             std::fs::remove_file(&abs).map_err(|e| Error::io("removing", &abs, e))?;
             removed += 1;
@@ -67,20 +63,23 @@ pub fn gc_workspace(engine: &Engine) -> Result<usize> {
 }
 
 /// `(metrics file relative to the repo, flattened key, value)` for every declared metric.
-pub fn metrics(engine: &Engine) -> Result<Vec<(String, String, serde_json::Value)>> {
+pub fn metrics(project: &Project) -> Result<Vec<(String, String, serde_json::Value)>> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    for s in &engine.pipeline.stages {
+    for s in &project.pipeline.stages {
         for o in s.outs.iter().filter(|o| o.kind == OutKind::Metric) {
             let abs = s.abs(&o.path);
             if !seen.insert(abs.clone()) {
                 continue;
             }
-            let rel = engine.repo.rel(&abs);
+            let rel = project.repo.rel(&abs);
             let Ok(bytes) = std::fs::read(&abs) else { continue };
             let value: serde_json::Value = if abs.extension().is_some_and(|e| e == "json") {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Usage(format!("{rel}: invalid JSON at line {}: {e}", e.line())))?
+                serde_json::from_slice(&bytes).map_err(|e| Error::BadMetrics {
+                    file: rel.clone(),
+                    line: e.line(),
+                    source: e,
+                })?
             } else {
                 let text = String::from_utf8_lossy(&bytes);
                 yaml::parse(&text, &abs)?.to_json()

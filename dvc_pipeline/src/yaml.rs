@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// A parsed YAML value. Maps keep document order.
 #[derive(Clone, Debug)]
-pub enum Value {
+pub(crate) enum Value {
     Null,
     Bool(bool),
     Int(i64),
@@ -22,40 +22,40 @@ pub enum Value {
 
 /// A value with the 1-based line it starts on.
 #[derive(Clone, Debug)]
-pub struct Node {
-    pub value: Value,
-    pub line: usize,
+pub(crate) struct Node {
+    pub(crate) value: Value,
+    pub(crate) line: usize,
 }
 
 impl Node {
-    pub fn new(value: Value) -> Self {
+    pub(crate) fn new(value: Value) -> Self {
         Node { value, line: 0 }
     }
 
-    pub fn str(s: impl Into<String>) -> Self {
+    pub(crate) fn str(s: impl Into<String>) -> Self {
         Node::new(Value::Str(s.into()))
     }
 
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match &self.value {
             Value::Str(s) => Some(s),
             _ => None,
         }
     }
 
-    pub fn as_map(&self) -> Option<&[(String, Node)]> {
+    pub(crate) fn as_map(&self) -> Option<&[(String, Node)]> {
         match &self.value {
             Value::Map(m) => Some(m),
             _ => None,
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<&Node> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
         self.as_map()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// Short name of the type, for error messages.
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self.value {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
@@ -68,7 +68,7 @@ impl Node {
     }
 
     /// Python-style equality: `3 == 3.0`, map order does not matter.
-    pub fn same_as(&self, other: &Node) -> bool {
+    pub(crate) fn same_as(&self, other: &Node) -> bool {
         use Value::*;
         match (&self.value, &other.value) {
             (Null, Null) => true,
@@ -86,7 +86,7 @@ impl Node {
     }
 
     /// Text used when the value is interpolated into a string (`${x}`), as dvc does it.
-    pub fn to_interp_string(&self) -> Option<String> {
+    pub(crate) fn to_interp_string(&self) -> Option<String> {
         match &self.value {
             Value::Str(s) => Some(s.clone()),
             Value::Int(i) => Some(i.to_string()),
@@ -97,7 +97,7 @@ impl Node {
     }
 
     /// Compact JSON rendering (used for hashing and `metrics show`).
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         match &self.value {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => (*b).into(),
@@ -109,7 +109,7 @@ impl Node {
         }
     }
 
-    pub fn from_json(v: &serde_json::Value) -> Node {
+    pub(crate) fn from_json(v: &serde_json::Value) -> Node {
         Node::new(match v {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),
@@ -127,13 +127,13 @@ impl Node {
 }
 
 /// Reads and parses a YAML file; an empty file is `Null`.
-pub fn load_file(path: &Path) -> Result<Node> {
+pub(crate) fn load_file(path: &Path) -> Result<Node> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
     parse(&text, path)
 }
 
 /// Parses YAML text; `path` only names the file in errors.
-pub fn parse(text: &str, path: &Path) -> Result<Node> {
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Node> {
     let docs = MarkedYaml::load_from_str(text).map_err(|e| Error::Yaml {
         file: path.to_path_buf(),
         line: e.marker().line(),
@@ -197,7 +197,7 @@ fn scalar(s: &Scalar<'_>) -> Value {
 }
 
 /// Formats a float the way Python's `repr` does (`0.001`, `1e-05`, `1e+16`, `3.0`).
-pub fn python_float(f: f64) -> String {
+pub(crate) fn python_float(f: f64) -> String {
     if f.is_nan() {
         return ".nan".into();
     }
@@ -231,7 +231,7 @@ pub fn python_float(f: f64) -> String {
 
 /// Emits a block-style YAML document the way ruamel round-trips dvc files:
 /// 2-space mapping indent, sequence dashes at the parent's indent.
-pub fn emit(node: &Node) -> String {
+pub(crate) fn emit(node: &Node) -> String {
     let mut out = String::new();
     emit_value(&mut out, node, 0, false);
     out
@@ -347,6 +347,26 @@ fn quote_if_needed(s: &str, _is_key: bool) -> String {
 }
 
 /// Key path for error messages: `stages.train.outs`.
-pub fn err_at(file: &Path, line: usize, key: &str, message: impl Into<String>) -> Error {
+pub(crate) fn err_at(file: &Path, line: usize, key: &str, message: impl Into<String>) -> Error {
     Error::Schema { file: PathBuf::from(file), line, key: key.to_string(), message: message.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_are_written_like_python() {
+        for (f, s) in [
+            (1e-3, "0.001"),
+            (0.2, "0.2"),
+            (3.0, "3.0"),
+            (1e-5, "1e-05"),
+            (1e16, "1e+16"),
+            (123456.5, "123456.5"),
+            (-2.5e-7, "-2.5e-07"),
+        ] {
+            assert_eq!(python_float(f), s);
+        }
+    }
 }

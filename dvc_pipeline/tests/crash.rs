@@ -1,18 +1,48 @@
 //! Crash safety: killing repro in the middle of a stage or while a large out is being cached
 //! leaves no partial object under a final cache name and the last good dvc.lock; an
-//! interrupted push completes when re-run.
+//! interrupted push completes when re-run. The process killed is this test binary itself,
+//! started again to run one engine command (see [`engine_command_in_a_child_process`]).
 
-mod pipeline_support;
+mod support;
 
-use pipeline_support::*;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
+use support::*;
+
+const CHILD_DIR: &str = "DVC_PIPELINE_CRASH_TEST_DIR";
+const CHILD_COMMAND: &str = "DVC_PIPELINE_CRASH_TEST_COMMAND";
+
+/// Not a test of its own: when started by [`spawn`] (the variables set), runs one engine
+/// command in the given directory, in a process the test can kill; otherwise does nothing.
+#[test]
+fn engine_command_in_a_child_process() {
+    let (Some(dir), Ok(command)) = (std::env::var_os(CHILD_DIR), std::env::var(CHILD_COMMAND)) else { return };
+    let dir = Path::new(&dir);
+    match command.as_str() {
+        "repro" => {
+            repro(dir);
+        }
+        "push -j 1" => {
+            push_with_jobs(dir, 1);
+        }
+        other => panic!("unknown child command {other}"),
+    }
+}
+
+/// Starts this test binary running `command` (`repro`, `push -j 1`) in `dir`, in a process
+/// group of its own (so the stage's shell dies with it).
+fn spawn(dir: &Path, command: &str, env: &[(&str, &str)]) -> Child {
     use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(ours());
-    cmd.args(args).current_dir(dir).env("SHELL", "/bin/sh").stdout(Stdio::null()).stderr(Stdio::null());
+    let exe = std::env::current_exe().expect("test binary");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", "engine_command_in_a_child_process", "--test-threads=1"])
+        .env(CHILD_DIR, dir)
+        .env(CHILD_COMMAND, command)
+        .env("SHELL", "/bin/sh")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -38,7 +68,7 @@ fn assert_cache_sound(root: &Path) {
     for (key, bytes) in cache_objects(root) {
         let name = key.replace('/', "");
         let want = name.trim_end_matches(".dir");
-        let got = dvc_pipeline::hashing::hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
+        let got = dvc_pipeline::checksum::hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
         assert_eq!(got, want, "cache object {key} is partial or corrupt");
     }
 }
@@ -48,8 +78,8 @@ const YAML: &str = "stages:\n  s:\n    cmd: cat in.txt > out.txt && sleep $((STA
 fn setup() -> tempfile::TempDir {
     let d = tempfile::tempdir().expect("tempdir");
     write(d.path(), &[("in.txt", b"v1\n"), ("dvc.yaml", YAML.as_bytes())]);
-    run_ok(&ours(), d.path(), &["init"]);
-    run_ok(&ours(), d.path(), &["repro"]);
+    init(d.path());
+    repro(d.path());
     d
 }
 
@@ -58,14 +88,14 @@ fn killed_during_a_stage_keeps_the_last_good_lock() {
     let d = setup();
     let lock = std::fs::read(d.path().join("dvc.lock")).expect("lock");
     std::fs::write(d.path().join("in.txt"), b"v2\n").expect("write");
-    let mut child = spawn(d.path(), &["repro"], &[("STAGE_PAUSE", "30")]);
+    let mut child = spawn(d.path(), "repro", &[("STAGE_PAUSE", "30")]);
     wait_for("the stage to start", || std::fs::read(d.path().join("out.txt")).is_ok_and(|b| b == b"v2\n"));
     kill_group(&mut child);
     assert_eq!(std::fs::read(d.path().join("dvc.lock")).expect("lock"), lock, "lock changed by a killed run");
     assert_cache_sound(d.path());
-    let out = run_ok(&ours(), d.path(), &["repro"]);
+    let out = repro(d.path());
     assert!(out.contains("Running stage 's'"), "{out}");
-    assert_eq!(status_json(&ours(), d.path()), serde_json::json!({}));
+    assert_eq!(our_status(d.path()), serde_json::json!({}));
 }
 
 #[test]
@@ -73,7 +103,7 @@ fn killed_while_caching_a_large_out_leaves_no_partial_object() {
     let d = setup();
     let lock = std::fs::read(d.path().join("dvc.lock")).expect("lock");
     std::fs::write(d.path().join("in.txt"), b"v3\n").expect("write");
-    let mut child = spawn(d.path(), &["repro"], &[("DVC_PIPELINE_TEST_PAUSE_CACHING", "30000")]);
+    let mut child = spawn(d.path(), "repro", &[("DVC_PIPELINE_TEST_PAUSE_CACHING", "30000")]);
     let objects = d.path().join(".dvc/cache/files/md5");
     let has_tmp = || {
         std::fs::read_dir(&objects).into_iter().flatten().flatten().any(|sub| {
@@ -88,9 +118,9 @@ fn killed_while_caching_a_large_out_leaves_no_partial_object() {
     kill_group(&mut child);
     assert_eq!(std::fs::read(d.path().join("dvc.lock")).expect("lock"), lock, "lock changed by a killed run");
     assert_cache_sound(d.path());
-    run_ok(&ours(), d.path(), &["repro"]);
+    repro(d.path());
     assert_cache_sound(d.path());
-    assert_eq!(status_json(&ours(), d.path()), serde_json::json!({}));
+    assert_eq!(our_status(d.path()), serde_json::json!({}));
 }
 
 #[test]
@@ -103,22 +133,22 @@ fn interrupted_push_completes_when_rerun() {
     }
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
     write(d.path(), &refs);
-    run_ok(&ours(), d.path(), &["init"]);
-    run_ok(&ours(), d.path(), &["add", "data"]);
-    run_ok(&ours(), d.path(), &["remote", "add", "-d", "r", remote.path().to_str().expect("utf8")]);
-    let mut child = spawn(d.path(), &["push", "-j", "1"], &[("DVC_PIPELINE_TEST_PAUSE_TRANSFER", "50")]);
+    init(d.path());
+    add(d.path(), "data");
+    remote_add_default(d.path(), "r", remote.path().to_str().expect("utf8"));
+    let mut child = spawn(d.path(), "push -j 1", &[("DVC_PIPELINE_TEST_PAUSE_TRANSFER", "50")]);
     let objects = remote.path().join("files/md5");
     wait_for("the upload to start", || std::fs::read_dir(&objects).map(|r| r.count() > 3).unwrap_or(false));
     kill_group(&mut child);
-    let out = run_ok(&ours(), d.path(), &["push"]);
-    assert!(out.contains("files pushed"), "{out}");
+    let report = push(d.path());
+    assert!(report.missing.is_empty(), "{report:?}");
     // A fresh clone pulls everything back intact.
     let c = tempfile::tempdir().expect("tempdir");
     write(c.path(), &[]);
     std::fs::copy(d.path().join("data.dvc"), c.path().join("data.dvc")).expect("copy");
-    run_ok(&ours(), c.path(), &["init"]);
-    run_ok(&ours(), c.path(), &["remote", "add", "-d", "r", remote.path().to_str().expect("utf8")]);
-    run_ok(&ours(), c.path(), &["pull"]);
+    init(c.path());
+    remote_add_default(c.path(), "r", remote.path().to_str().expect("utf8"));
+    pull(c.path());
     let want: Vec<_> = snapshot(d.path()).into_iter().filter(|(k, _)| k.starts_with("data/")).collect();
     let got: Vec<_> = snapshot(c.path()).into_iter().filter(|(k, _)| k.starts_with("data/")).collect();
     assert_eq!(want.len(), 400);

@@ -1,12 +1,12 @@
-//! Side by side with real dvc 3 on scratch workspaces covering the tricky parts of
-//! DVC-FORMAT.md: the same pipeline reproduced by each gives equal locks and byte-identical
-//! `.dir` objects, and each treats the other's lock as up to date. `.dvcignore` rules apply to
-//! both alike.
+//! Our engine (through the library API) side by side with real dvc 3 on scratch workspaces
+//! covering the tricky parts of DVC-FORMAT.md: the same pipeline reproduced by each gives equal
+//! locks and byte-identical `.dir` objects, and each treats the other's lock as up to date.
+//! `.dvcignore` rules apply to both alike; each restores the other's run-cache records.
 
-mod pipeline_support;
+mod support;
 
-use pipeline_support::*;
 use std::path::Path;
+use support::*;
 
 const PARAMS: &str =
     "prepare:\n  split: 0.2\ntrain:\n  epochs: 3\n  lr: 1e-3\n  layers:\n  - 1\n  - 2\nnames:\n- x\n- y\nflag: yes\n";
@@ -106,7 +106,7 @@ fn init_pair() -> Option<(std::path::PathBuf, tempfile::TempDir, tempfile::TempD
     workspace(a.path());
     workspace(b.path());
     run_ok(&dvc, a.path(), &["init", "--no-scm", "-q"]);
-    run_ok(&ours(), b.path(), &["init"]);
+    init(b.path());
     Some((dvc, a, b))
 }
 
@@ -114,7 +114,7 @@ fn init_pair() -> Option<(std::path::PathBuf, tempfile::TempDir, tempfile::TempD
 fn same_pipeline_gives_equal_locks_and_identical_dir_objects() {
     let Some((dvc, a, b)) = init_pair() else { return };
     run_ok(&dvc, a.path(), &["repro", "-q"]);
-    run_ok(&ours(), b.path(), &["repro"]);
+    repro(b.path());
 
     assert_eq!(lock_json(a.path()), lock_json(b.path()), "parsed dvc.lock differs between dvc and us");
     let (ca, cb) = (cache_objects(a.path()), cache_objects(b.path()));
@@ -137,12 +137,12 @@ fn same_pipeline_gives_equal_locks_and_identical_dir_objects() {
 fn each_treats_the_others_lock_as_up_to_date() {
     let Some((dvc, a, b)) = init_pair() else { return };
     run_ok(&dvc, a.path(), &["repro", "-q"]);
-    run_ok(&ours(), b.path(), &["repro"]);
+    repro(b.path());
 
-    assert_eq!(status_json(&ours(), a.path()), serde_json::json!({}), "we see dvc's workspace as changed");
+    assert_eq!(our_status(a.path()), serde_json::json!({}), "we see dvc's workspace as changed");
     assert_eq!(status_json(&dvc, b.path()), serde_json::json!({}), "dvc sees our workspace as changed");
     let lock_before = std::fs::read(a.path().join("dvc.lock")).expect("lock");
-    let out = run_ok(&ours(), a.path(), &["repro"]);
+    let out = repro(a.path());
     assert!(out.contains("Data and pipelines are up to date"), "{out}");
     assert_eq!(
         lock_before,
@@ -167,7 +167,7 @@ fn status_reports_changes_like_dvc() {
     std::fs::remove_file(a.path().join("model.txt")).expect("rm");
     // mtime-only change does not count.
     std::fs::write(a.path().join("data/raw.csv"), b"id,label\r\n1,cat\r\n").expect("write");
-    assert_eq!(status_json(&ours(), a.path()), status_json(&dvc, a.path()));
+    assert_eq!(our_status(a.path()), status_json(&dvc, a.path()));
 }
 
 #[test]
@@ -186,18 +186,18 @@ fn dvc2_lock_is_up_to_date_for_both_and_not_rewritten() {
             ("dvc.lock", lock.as_bytes()),
         ],
     );
-    run_ok(&ours(), d.path(), &["init"]);
+    init(d.path());
     // DVC 2.x cache layout: raw CRLF bytes under the dos2unix md5.
     write(d.path(), &[(".dvc/cache/0f/73e4cad20754a1eec8c0884f93c799", b"id,label\r\n1,cat\r\n")]);
     assert_eq!(status_json(&dvc, d.path()), serde_json::json!({}));
-    assert_eq!(status_json(&ours(), d.path()), serde_json::json!({}));
-    let out = run_ok(&ours(), d.path(), &["repro"]);
+    assert_eq!(our_status(d.path()), serde_json::json!({}));
+    let out = repro(d.path());
     assert!(out.contains("didn't change"), "{out}");
     assert_eq!(std::fs::read_to_string(d.path().join("dvc.lock")).expect("lock"), lock);
 
     // A new dep makes the stage run: the unchanged 2.x entries keep their form, the new one is 3.x.
     std::fs::write(d.path().join("dvc.yaml"), "stages:\n  copy:\n    cmd: cp data/raw.csv out.csv\n    deps:\n    - data/raw.csv\n    - data/other.txt\n    outs:\n    - out.csv\n").expect("write");
-    run_ok(&ours(), d.path(), &["repro"]);
+    repro(d.path());
     let l = lock_json(d.path());
     let deps = l["copy"]["deps"].as_array().expect("deps").clone();
     assert_eq!(deps[0]["path"], "data/other.txt");
@@ -211,7 +211,7 @@ fn dvc2_lock_is_up_to_date_for_both_and_not_rewritten() {
 fn dvcignored_files_are_left_out_of_hashes_and_status_like_dvc() {
     let Some((dvc, a, b)) = init_pair() else { return };
     run_ok(&dvc, a.path(), &["repro", "-q"]);
-    run_ok(&ours(), b.path(), &["repro"]);
+    repro(b.path());
     // The out's manifest (compared byte for byte above) lists the re-included file and the
     // logs, whose pattern is anchored in data/.dvcignore; not the ignored files.
     let manifests: String = cache_objects(b.path())
@@ -228,25 +228,25 @@ fn dvcignored_files_are_left_out_of_hashes_and_status_like_dvc() {
         std::fs::write(dir.join("data/imgs/new.tmp"), b"new").expect("write");
         std::fs::write(dir.join("data/imgs/logs/run.log"), b"more").expect("write");
         std::fs::write(dir.join("out/imgs/sub/secret.txt"), b"changed").expect("write");
-        assert_eq!(status_json(&ours(), dir), serde_json::json!({}), "we see an ignored change");
+        assert_eq!(our_status(dir), serde_json::json!({}), "we see an ignored change");
         assert_eq!(status_json(&dvc, dir), serde_json::json!({}), "dvc sees an ignored change");
     }
     // A change to a file that is not ignored is seen by both.
     std::fs::write(b.path().join("data/imgs/keep.tmp"), b"changed").expect("write");
-    assert_eq!(status_json(&ours(), b.path()), status_json(&dvc, b.path()));
-    assert_ne!(status_json(&ours(), b.path()), serde_json::json!({}));
+    assert_eq!(our_status(b.path()), status_json(&dvc, b.path()));
+    assert_ne!(our_status(b.path()), serde_json::json!({}));
 
     // Checking out the directory out restores tracked files and leaves ignored ones alone.
     std::fs::remove_file(b.path().join("out/imgs/keep.tmp")).expect("rm");
-    run_ok(&ours(), b.path(), &["checkout"]);
+    checkout(b.path());
     assert_eq!(std::fs::read(b.path().join("out/imgs/keep.tmp")).expect("restored"), b"re-included");
     assert_eq!(std::fs::read(b.path().join("out/imgs/sub/secret.txt")).expect("kept"), b"changed");
 
     // As in dvc, a .dvcignore inside a directory being hashed is refused, naming it.
     std::fs::write(b.path().join("data/imgs/.dvcignore"), b"x\n").expect("write");
-    let out = run(&ours(), b.path(), &["status"], &[]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("data/imgs/.dvcignore"), "{err}");
+    let err = try_status(b.path()).expect_err("a .dvcignore inside a tracked directory");
+    let err = chain(&err);
+    assert!(err.contains("data/imgs/.dvcignore"), "{err}");
 }
 
 /// Run-cache entry paths (`runs/<2>/<key>/<value>`) under a workspace's cache.
@@ -261,7 +261,7 @@ fn run_cache_entries(root: &Path) -> Vec<String> {
 fn run_cache_uses_dvcs_keys_so_each_tool_restores_the_others_runs() {
     let Some((dvc, a, b)) = init_pair() else { return };
     run_ok(&dvc, a.path(), &["repro", "-q"]);
-    run_ok(&ours(), b.path(), &["repro"]);
+    repro(b.path());
     let (ra, rb) = (run_cache_entries(a.path()), run_cache_entries(b.path()));
     // Only prepare and multi qualify: train has a persistent out, each/mat have no deps.
     assert_eq!(ra.len(), 2, "dvc's runs: {ra:?}");
@@ -270,11 +270,11 @@ fn run_cache_uses_dvcs_keys_so_each_tool_restores_the_others_runs() {
     // Deleting an out of a run-cached stage: each tool restores it from the other's run record
     // without running the command.
     std::fs::remove_file(a.path().join("out/clean.csv")).expect("rm");
-    let out = run_ok(&ours(), a.path(), &["repro"]);
+    let out = repro(a.path());
     assert!(out.contains("Stage 'prepare' is cached - skipping run"), "{out}");
     assert_eq!(std::fs::read(a.path().join("out/clean.csv")).expect("restored"), b"id,label\n1,cat\n");
     std::fs::remove_file(b.path().join("out/clean.csv")).expect("rm");
     let out = run_ok(&dvc, b.path(), &["repro"]);
     assert!(out.contains("Stage 'prepare' is cached - skipping run"), "dvc did not use our run record: {out}");
-    assert_eq!(status_json(&ours(), b.path()), serde_json::json!({}));
+    assert_eq!(our_status(b.path()), serde_json::json!({}));
 }
