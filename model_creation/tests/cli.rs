@@ -16,6 +16,20 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+fn train(data: &Path, out: &Path, params: &Path, plots: &Path) -> (bool, String) {
+    run(bin().args([
+        "train",
+        "--data",
+        path(data),
+        "--out",
+        path(out),
+        "--params",
+        path(params),
+        "--plots",
+        path(plots),
+    ]))
+}
+
 #[test]
 fn simulate_train_evaluate_score() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,17 +44,7 @@ fn simulate_train_evaluate_score() {
     std::fs::write(&params, "train:\n  epochs: 5\n  seed: 1\nother_stage:\n  anything: 1\n").unwrap();
     let model = d.join("model");
     let graph = d.join("graph");
-    let (ok, err) = run(bin().args([
-        "train",
-        "--data",
-        path(&data.join("train.csv")),
-        "--out",
-        path(&model),
-        "--params",
-        path(&params),
-        "--plots",
-        path(&graph),
-    ]));
+    let (ok, err) = train(&data.join("train.csv"), &model, &params, &graph);
     assert!(ok, "{err}");
     assert!(err.contains("trained 5 epochs"), "{err}");
     assert!(graph.join("training_loss.png").is_file());
@@ -146,17 +150,7 @@ fn univariate_series_is_windowed_and_every_row_scored() {
     let params = d.join("p.yaml");
     std::fs::write(&params, "train:\n  epochs: 3\n").unwrap();
     let model = d.join("m");
-    let (ok, err) = run(bin().args([
-        "train",
-        "--data",
-        path(&csv),
-        "--out",
-        path(&model),
-        "--params",
-        path(&params),
-        "--plots",
-        path(d),
-    ]));
+    let (ok, err) = train(&csv, &model, &params, d);
     assert!(ok, "{err}");
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["window"]["length"], 32);
@@ -181,17 +175,7 @@ fn ndarray_backend_trains() {
     assert!(ok, "{err}");
     let params = d.join("p.yaml");
     std::fs::write(&params, "train:\n  epochs: 2\n  backend: ndarray\n").unwrap();
-    let (ok, err) = run(bin().args([
-        "train",
-        "--data",
-        path(&d.join("train.csv")),
-        "--out",
-        path(&d.join("m")),
-        "--params",
-        path(&params),
-        "--plots",
-        path(d),
-    ]));
+    let (ok, err) = train(&d.join("train.csv"), &d.join("m"), &params, d);
     assert!(ok, "{err}");
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("m/metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["training"]["backend"], "ndarray");
@@ -207,15 +191,7 @@ fn an_error_says_its_cause_once() {
     let (ok, err) = run(bin().args(["simulate", "--out", path(&data)]));
     assert!(ok, "{err}");
     let missing = d.join("no-params.yaml");
-    let (ok, err) = run(bin().args([
-        "train",
-        "--data",
-        path(&data.join("train.csv")),
-        "--out",
-        path(&d.join("model")),
-        "--params",
-        path(&missing),
-    ]));
+    let (ok, err) = train(&data.join("train.csv"), &d.join("model"), &missing, d);
     assert!(!ok);
     assert!(err.contains("no-params.yaml: cannot read"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
