@@ -7,7 +7,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod config;
-pub mod engine;
+pub mod core_engine;
 pub mod http;
 pub mod inference;
 pub mod logging;
@@ -25,9 +25,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::engine::store::TaskStore;
-use crate::engine::worker::WorkerContext;
-use crate::engine::{EngineSettings, Engines, Tasks};
+use crate::core_engine::store::TaskStore;
+use crate::core_engine::worker::WorkerContext;
+use crate::core_engine::{EngineSettings, Engines, Tasks};
 use crate::http::{AppState, Lifecycle};
 use crate::inference::Scorer;
 use crate::metrics::Metrics;

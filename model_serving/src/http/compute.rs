@@ -11,12 +11,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use super::tasks::TaskAccepted;
 use crate::inference::{Input, Report, Scored, run_sized};
 
 /// Input name used in error messages about a request body.
@@ -28,7 +29,7 @@ pub const REQUEST_BODY: &str = "request body";
 pub enum ComputeJson {
     Rows(RowsBody),
     Columns(ColumnsBody),
-    Task(Box<crate::engine::ServiceTask>),
+    Task(Box<crate::core_engine::ServiceTask>),
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -44,13 +45,6 @@ pub struct RowsBody {
 pub struct ColumnsBody {
     /// Feature name to its values; every feature of the model must be present, extras are ignored.
     pub columns: HashMap<String, Vec<f64>>,
-}
-
-/// Answer to an engine task message.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"status": "Task added to the queue"}))]
-pub struct TaskAccepted {
-    pub status: String,
 }
 
 /// Score rows with the autoencoder, or queue an engine task.
@@ -165,7 +159,7 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 
 enum Parsed {
     Score(Input),
-    Task(Box<crate::engine::ServiceTask>),
+    Task(Box<crate::core_engine::ServiceTask>),
 }
 
 /// Only the keys that decide the shape; the task itself is parsed again, strictly, when present.
@@ -183,7 +177,7 @@ const JSON_HINT: &str =
 fn parse_json(bytes: &[u8]) -> Result<Parsed, ApiError> {
     let shape: JsonShape = from_json(bytes)?;
     if shape.task.is_some() || shape.callback_url.is_some() {
-        let task: crate::engine::ServiceTask = from_json(bytes)?;
+        let task: crate::core_engine::ServiceTask = from_json(bytes)?;
         return Ok(Parsed::Task(Box::new(task)));
     }
     match (shape.rows, shape.columns) {

@@ -1,6 +1,6 @@
 //! The HTTP transport: axum router, handlers and their utoipa-annotated types, error mapping,
 //! and the middleware stack (request id, tracing, CORS, metrics, timeout). Scoring itself lives
-//! in [`crate::inference`], engine tasks in [`crate::engine`].
+//! in [`crate::inference`], engine tasks in [`crate::core_engine`].
 
 pub mod compute;
 pub mod error;
@@ -20,7 +20,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
-use crate::engine::Tasks;
+use crate::core_engine::Tasks;
 use crate::inference::Scorer;
 use crate::metrics::Metrics;
 

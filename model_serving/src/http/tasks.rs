@@ -7,9 +7,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::compute::TaskAccepted;
 use super::error::{ApiError, ErrorBody};
-use crate::engine::{ServiceTask, SubmitError, TaskStatus};
+use crate::core_engine::{ServiceTask, SubmitError, TaskStatus};
+
+/// Answer to an engine task message on `POST /compute`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "Task added to the queue"}))]
+pub struct TaskAccepted {
+    pub status: String,
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "processing"}))]

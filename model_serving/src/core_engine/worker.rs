@@ -3,20 +3,26 @@
 //! message a person can act on, and the engine is told in every case.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use model_core::plot::anomalies_png;
 use object_storage::{AwsEnv, S3Options, S3Settings, StorageError, Store};
 
 use super::protocol::{INPUT_FIELD, ServiceTask, TaskStatus, TaskUpdate};
-use super::queue::Job;
 use super::store::TaskStore;
 use crate::inference::{InferenceError, Input, Scorer, run_blocking};
 use crate::metrics::Metrics;
 
 /// Accepted input extensions for the `text` field (text/csv, text/plain).
 const INPUT_EXTENSIONS: [&str; 2] = ["csv", "txt"];
+
+/// One accepted task on its way through the queue to [`process`].
+pub struct Job {
+    pub task: ServiceTask,
+    /// When `POST /compute` accepted it, for the task duration metric.
+    pub accepted: Instant,
+}
 
 pub struct WorkerContext {
     pub scorer: Scorer,
