@@ -36,11 +36,11 @@ use crate::metrics::Metrics;
 pub enum StartError {
     #[error(transparent)]
     Model(#[from] model_loader::LoadError),
-    #[error("setting up metrics failed: {0}")]
+    #[error("setting up metrics failed")]
     Metrics(#[from] prometheus::Error),
-    #[error("the listener has no local address: {0}")]
-    Listener(std::io::Error),
-    #[error("building the HTTP client failed: {0}")]
+    #[error("the listener has no local address")]
+    Listener(#[source] std::io::Error),
+    #[error("building the HTTP client failed")]
     HttpClient(#[from] reqwest::Error),
 }
 

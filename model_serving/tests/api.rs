@@ -319,7 +319,8 @@ async fn a_bad_model_path_fails_start_up_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = model_serving::start(common::config_for(&dir.path().join("missing")), listener).await.err().unwrap();
-    let message = err.to_string();
+    // As main prints it: the message and each cause once.
+    let message = format!("{:#}", anyhow::Error::from(err));
     assert!(message.starts_with("MODEL_PATH="), "{message}");
     assert!(message.contains("metadata.json is missing"), "{message}");
 }

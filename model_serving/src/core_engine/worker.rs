@@ -76,11 +76,14 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
     };
     let store = S3Options::resolve(&format!("s3://{}", task.s3_bucket), &settings, &AwsEnv::default())
         .and_then(Store::s3)
-        .map_err(|e| storage_message(e, task))?;
-    let bytes = store.get_limited(key, ctx.max_input_bytes as u64).await.map_err(|e| storage_message(e, task))?;
+        .map_err(|e| storage_message(e, task, Step::Connect))?;
+    let bytes = store
+        .get_limited(key, ctx.max_input_bytes as u64)
+        .await
+        .map_err(|e| storage_message(e, task, Step::ReadInput(key)))?;
 
     ctx.store.set(id, TaskStatus::Processing);
-    let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string()).await.map_err(|e| e.to_string())?;
+    let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string()).await.map_err(chain)?;
     ctx.metrics.rows_scored.inc_by(scored.scores.scores.len() as u64);
     ctx.metrics.anomalies_flagged.inc_by(scored.scores.anomalies.len() as u64);
     let features = ctx.scorer.model().meta.features.clone();
@@ -93,37 +96,60 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
             .map_err(|e| InferenceError::Internal(format!("drawing the plot failed: {e}")))
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(chain)?;
     let json = serde_json::to_vec(&report).map_err(|e| format!("encoding the scores failed: {e}"))?;
 
     ctx.store.set(id, TaskStatus::Saving);
     let png_key = format!("{}.png", uuid::Uuid::new_v4());
     let json_key = format!("{}.json", uuid::Uuid::new_v4());
-    store.put_with_type(&png_key, Bytes::from(png), "image/png").await.map_err(|e| storage_message(e, task))?;
+    store
+        .put_with_type(&png_key, Bytes::from(png), "image/png")
+        .await
+        .map_err(|e| storage_message(e, task, Step::WriteOutput(&png_key)))?;
     store
         .put_with_type(&json_key, Bytes::from(json), "application/json")
         .await
-        .map_err(|e| storage_message(e, task))?;
+        .map_err(|e| storage_message(e, task, Step::WriteOutput(&json_key)))?;
     Ok(vec![png_key, json_key])
 }
 
+/// The S3 step of a task, for its error message: a failure says which step it ended.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Connect,
+    ReadInput(&'a str),
+    WriteOutput(&'a str),
+}
+
 /// Words a storage failure for the person who submitted the task through the engine: which
-/// object, on which server, and what to fix.
-fn storage_message(e: StorageError, task: &ServiceTask) -> String {
+/// step, which object, on which server, what S3 answered (the whole cause chain) and what to fix.
+fn storage_message(e: StorageError, task: &ServiceTask, step: Step) -> String {
     let (bucket, host) = (&task.s3_bucket, &task.s3_host);
-    match e {
-        StorageError::NotFound { key, .. } => {
+    match (step, e) {
+        (Step::ReadInput(_), StorageError::NotFound { key, .. }) => {
             format!("s3://{bucket}/{key} does not exist on {host}: check the input's key and bucket")
         }
-        StorageError::NoSuchBucket { .. } => format!("bucket {bucket} does not exist on {host}"),
-        StorageError::Credentials { key, code, .. } => format!(
+        (_, StorageError::NoSuchBucket { .. }) => format!("bucket {bucket} does not exist on {host}"),
+        (_, StorageError::Credentials { key, code, .. }) => format!(
             "{host} refused the credentials for s3://{bucket}/{key} ({code}); check the access key, secret and region"
         ),
-        StorageError::TooLarge { key, size, limit, .. } => {
+        (Step::ReadInput(_), StorageError::TooLarge { key, size, limit, .. }) => {
             format!("s3://{bucket}/{key} is {size} bytes, over the limit of {limit} bytes (MAX_BODY_BYTES)")
         }
-        other => other.to_string(),
+        (step, other) => {
+            let what = match step {
+                Step::Connect => format!("connecting to S3 at {host} failed"),
+                Step::ReadInput(key) => format!("reading the input s3://{bucket}/{key} from {host} failed"),
+                Step::WriteOutput(key) => format!("uploading the result s3://{bucket}/{key} to {host} failed"),
+            };
+            format!("{what}: {}", chain(other))
+        }
     }
+}
+
+/// An error and its causes as one line, for the task's `error_message`.
+fn chain(e: impl std::error::Error + Send + Sync + 'static) -> String {
+    format!("{:#}", anyhow::Error::from(e))
 }
 
 fn check_extension(key: &str) -> Result<(), String> {
