@@ -57,8 +57,10 @@ pub struct Service {
 /// Loads the model, starts serving on `listener`, then announces to the engines.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Service, StartError> {
     let started = std::time::Instant::now();
-    let model = model_loader::load(&config.model).await?;
-    let source = config.model.to_string();
+    tracing::info!(config = ?config, "effective configuration");
+    let model_source = config.model();
+    let model = model_loader::load(&model_source).await?;
+    let source = model_source.to_string();
     let metrics = Arc::new(Metrics::new()?);
     let meta = &model.meta;
     metrics
