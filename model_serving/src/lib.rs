@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod core_engine;
+pub mod error_text;
 pub mod http;
 pub mod inference;
 pub mod logging;
@@ -85,7 +86,6 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         metrics: metrics.clone(),
         store: Arc::new(TaskStore::new(config.task_retention)),
         max_input_bytes: config.max_body_bytes,
-        callback_backoff: [0.5, 1.0, 2.0, 4.0, 8.0].map(Duration::from_secs_f64).to_vec(),
     };
     let (tasks, dispatcher) = Tasks::start(worker_ctx, config.max_tasks, workers);
 

@@ -5,12 +5,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use model_core::plot::anomalies_png;
 use object_storage::{AwsEnv, S3Options, S3Settings, StorageError, Store};
+use prometheus::IntCounter;
 
 use super::protocol::{INPUT_FIELD, ServiceTask, TaskStatus, TaskUpdate};
 use super::store::TaskStore;
+use crate::error_text::chain;
 use crate::inference::{InferenceError, Input, Scorer, run_blocking};
 use crate::metrics::Metrics;
 
@@ -30,8 +33,6 @@ pub struct WorkerContext {
     pub metrics: Arc<Metrics>,
     pub store: Arc<TaskStore>,
     pub max_input_bytes: usize,
-    /// Waits between callback attempts; its length is the number of retries.
-    pub callback_backoff: Vec<Duration>,
 }
 
 pub async fn process(ctx: &WorkerContext, job: Job) {
@@ -83,7 +84,7 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
         .map_err(|e| storage_message(e, task, Step::ReadInput(key)))?;
 
     ctx.store.set(id, TaskStatus::Processing);
-    let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string()).await.map_err(chain)?;
+    let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string()).await.map_err(|e| chain(&e))?;
     ctx.metrics.rows_scored.inc_by(scored.scores.scores.len() as u64);
     ctx.metrics.anomalies_flagged.inc_by(scored.scores.anomalies.len() as u64);
     let features = ctx.scorer.model().meta.features.clone();
@@ -93,10 +94,10 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
         let columns: Vec<Vec<f64>> = (0..frame.n_cols()).map(|j| frame.column(j)).collect();
         let s = &scored.scores;
         anomalies_png(&features, &columns, &s.scores, s.threshold, &s.flags())
-            .map_err(|e| InferenceError::Internal(format!("drawing the plot failed: {e}")))
+            .map_err(|e| InferenceError::Internal(format!("drawing the plot failed: {}", chain(&e))))
     })
     .await
-    .map_err(chain)?;
+    .map_err(|e| chain(&e))?;
     let json = serde_json::to_vec(&report).map_err(|e| format!("encoding the scores failed: {e}"))?;
 
     ctx.store.set(id, TaskStatus::Saving);
@@ -142,14 +143,9 @@ fn storage_message(e: StorageError, task: &ServiceTask, step: Step) -> String {
                 Step::ReadInput(key) => format!("reading the input s3://{bucket}/{key} from {host} failed"),
                 Step::WriteOutput(key) => format!("uploading the result s3://{bucket}/{key} to {host} failed"),
             };
-            format!("{what}: {}", chain(other))
+            format!("{what}: {}", chain(&other))
         }
     }
-}
-
-/// An error and its causes as one line, for the task's `error_message`.
-fn chain(e: impl std::error::Error + Send + Sync + 'static) -> String {
-    format!("{:#}", anyhow::Error::from(e))
 }
 
 fn check_extension(key: &str) -> Result<(), String> {
@@ -167,28 +163,142 @@ fn check_extension(key: &str) -> Result<(), String> {
     }
 }
 
-/// PATCHes the result to the engine, retrying network errors and 5xx with backoff; a 4xx
-/// answer (unknown task, rejected body) will not change on retry, so it is logged and dropped.
+/// Waits between callback attempts: 0.5, 1, 2, 4 and 8 s, five retries over 15.5 s, enough to
+/// ride out an engine restart.
+pub const CALLBACK_RETRY: ExponentialBuilder =
+    ExponentialBuilder::new().with_min_delay(Duration::from_millis(500)).with_factor(2.0).with_max_times(5);
+
+/// Why one callback attempt failed.
+#[derive(Debug)]
+enum CallbackError {
+    /// No answer, a 5xx or a 429: the engine may take it later.
+    Retryable(String),
+    /// Any other 4xx (unknown task, rejected body) will not change on retry.
+    Rejected { status: reqwest::StatusCode, body: String },
+}
+
+impl std::fmt::Display for CallbackError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallbackError::Retryable(problem) => f.write_str(problem),
+            CallbackError::Rejected { status, body } => write!(f, "answered {status}: {body}"),
+        }
+    }
+}
+
+/// PATCHes the result to the engine, retrying network errors, 5xx and 429 ([`CALLBACK_RETRY`]);
+/// a rejection is logged and dropped.
 async fn callback(ctx: &WorkerContext, url: &str, id: &str, update: &TaskUpdate) {
-    let mut waits = ctx.callback_backoff.iter();
-    loop {
-        let problem = match ctx.http.patch(url).json(update).send().await {
-            Ok(r) if r.status().is_success() => return,
+    let attempt = || async {
+        match ctx.http.patch(url).json(update).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) if r.status().is_client_error() && r.status() != reqwest::StatusCode::TOO_MANY_REQUESTS => {
                 let status = r.status();
-                let body = r.text().await.unwrap_or_default();
-                tracing::error!(task = %id, %url, %status, %body, "the engine rejected the task callback; not retrying");
-                return;
+                Err(CallbackError::Rejected { status, body: r.text().await.unwrap_or_default() })
             }
-            Ok(r) => format!("answered {}", r.status()),
-            Err(e) => format!("did not answer: {e}"),
+            Ok(r) => Err(CallbackError::Retryable(format!("answered {}", r.status()))),
+            Err(e) => Err(CallbackError::Retryable(format!("did not answer: {}", chain(&e)))),
+        }
+    };
+    deliver(attempt, CALLBACK_RETRY, &ctx.metrics.callback_retries, id, url).await;
+}
+
+/// Runs callback attempts under `policy`, counting each retry, and logs how it ended.
+async fn deliver<F, Fut>(attempt: F, policy: ExponentialBuilder, retries: &IntCounter, id: &str, url: &str)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), CallbackError>>,
+{
+    let result = attempt
+        .retry(policy)
+        .when(|e| matches!(e, CallbackError::Retryable(_)))
+        .notify(|e, wait| {
+            tracing::warn!(task = %id, %url, problem = %e, retry_in = ?wait, "task callback failed; retrying");
+            retries.inc();
+        })
+        .await;
+    match result {
+        Ok(()) => {}
+        Err(CallbackError::Rejected { status, body }) => {
+            tracing::error!(task = %id, %url, %status, %body, "the engine rejected the task callback; not retrying");
+        }
+        Err(CallbackError::Retryable(problem)) => {
+            tracing::error!(task = %id, %url, %problem, "task callback failed; giving up");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Ready;
+    use std::sync::{Arc, Mutex};
+
+    use tokio::time::{Instant, advance};
+    use tokio_test::{assert_pending, assert_ready, task};
+
+    use super::*;
+
+    type Attempts = Arc<Mutex<Vec<Duration>>>;
+
+    /// An attempt that answers from a script and notes when it was made (paused clock).
+    fn scripted(
+        answers: Vec<Result<(), CallbackError>>,
+    ) -> (impl FnMut() -> Ready<Result<(), CallbackError>>, Attempts) {
+        let start = Instant::now();
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let (seen, mut answers) = (times.clone(), answers.into_iter());
+        let attempt = move || {
+            seen.lock().unwrap().push(start.elapsed());
+            std::future::ready(answers.next().unwrap_or(Ok(())))
         };
-        let Some(wait) = waits.next() else {
-            tracing::error!(task = %id, %url, problem = %problem, "task callback failed; giving up");
-            return;
-        };
-        tracing::warn!(task = %id, %url, problem = %problem, retry_in = ?wait, "task callback failed; retrying");
-        ctx.metrics.callback_retries.inc();
-        tokio::time::sleep(*wait).await;
+        (attempt, times)
+    }
+
+    fn retryable(what: &str) -> Result<(), CallbackError> {
+        Err(CallbackError::Retryable(what.into()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_callback_is_retried_after_half_a_second_then_doubling_waits() {
+        let retries = IntCounter::new("retries", "retries").unwrap();
+        let (attempt, times) =
+            scripted(vec![retryable("did not answer"), retryable("answered 503"), retryable("answered 429")]);
+        let mut delivery = task::spawn(deliver(attempt, CALLBACK_RETRY, &retries, "t1", "http://engine/tasks/t1"));
+        assert_pending!(delivery.poll());
+        assert_eq!(times.lock().unwrap().len(), 1);
+        advance(Duration::from_millis(499)).await;
+        assert_pending!(delivery.poll());
+        assert_eq!(times.lock().unwrap().len(), 1, "not before 0.5 s");
+        advance(Duration::from_millis(1)).await;
+        assert_pending!(delivery.poll());
+        advance(Duration::from_millis(999)).await;
+        assert_pending!(delivery.poll());
+        assert_eq!(times.lock().unwrap().len(), 2, "then 1 s");
+        advance(Duration::from_millis(1)).await;
+        assert_pending!(delivery.poll());
+        advance(Duration::from_secs(2)).await;
+        assert_ready!(delivery.poll());
+        let secs: Vec<f64> = times.lock().unwrap().iter().map(Duration::as_secs_f64).collect();
+        assert_eq!(secs, [0.0, 0.5, 1.5, 3.5]);
+        assert_eq!(retries.get(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_callback_gives_up_after_five_retries_and_never_retries_a_rejection() {
+        let retries = IntCounter::new("retries", "retries").unwrap();
+        let (attempt, times) = scripted((0..10).map(|_| retryable("answered 502")).collect());
+        deliver(attempt, CALLBACK_RETRY, &retries, "t1", "http://engine/tasks/t1").await;
+        let secs: Vec<f64> = times.lock().unwrap().iter().map(Duration::as_secs_f64).collect();
+        assert_eq!(secs, [0.0, 0.5, 1.5, 3.5, 7.5, 15.5]);
+        assert_eq!(retries.get(), 5);
+
+        let retries = IntCounter::new("retries", "retries").unwrap();
+        let rejected =
+            Err(CallbackError::Rejected { status: reqwest::StatusCode::NOT_FOUND, body: "Task Not Found".into() });
+        let (attempt, times) = scripted(vec![rejected]);
+        let mut delivery = task::spawn(deliver(attempt, CALLBACK_RETRY, &retries, "t2", "http://engine/tasks/t2"));
+        assert_ready!(delivery.poll());
+        assert_eq!(times.lock().unwrap().len(), 1);
+        assert_eq!(retries.get(), 0);
     }
 }

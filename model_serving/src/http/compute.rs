@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::tasks::TaskAccepted;
+use crate::error_text::chain;
 use crate::inference::{Input, Report, Scored, run_sized};
 
 /// Input name used in error messages about a request body.
@@ -148,7 +149,10 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
                 }
                 source = err.source();
             }
-            ApiError::unparsable(format!("{REQUEST_BODY}: the body could not be read completely: {e}"))
+            ApiError::unparsable(format!(
+                "{REQUEST_BODY}: the body could not be read completely: {}",
+                chain(e.as_ref())
+            ))
         })?;
         if let Ok(data) = frame.into_data() {
             buffer.extend_from_slice(&data);
@@ -206,5 +210,73 @@ fn json_error(path: &str, inner: &serde_json::Error) -> ApiError {
         ApiError::invalid(format!("{REQUEST_BODY}: {at}{inner}; {JSON_HINT}")).with_details(details)
     } else {
         ApiError::unparsable(format!("{REQUEST_BODY}: not valid JSON: {inner}")).with_details(details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use axum::http::{HeaderValue, StatusCode};
+    use tokio::io::AsyncReadExt;
+    use tokio_test::io::{Builder, Mock};
+
+    use super::*;
+
+    /// A request body that arrives as the mock's reads: one frame per read, then its error.
+    fn body(mock: Mock) -> Body {
+        Body::from_stream(futures_util::stream::unfold(Some(mock), |mock| async move {
+            let mut mock = mock?;
+            let mut buf = vec![0; 1024];
+            match mock.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), Some(mock)))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        }))
+    }
+
+    fn content_length(n: u64) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        headers
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_is_read_whole() {
+        let mock = Builder::new().read(b"temperature,pressure\n").read(b"20.1,3.02\n").read(b"20.3,3.01\n").build();
+        let bytes = read_body(body(mock), &HeaderMap::new(), 1024).await.unwrap();
+        assert_eq!(&bytes[..], b"temperature,pressure\n20.1,3.02\n20.3,3.01\n");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_on_its_length_or_while_it_arrives() {
+        // Declared too long: refused before reading (reading would meet the error instead).
+        let mock = Builder::new().read_error(io::Error::other("must not be read")).build();
+        let e = read_body(body(mock), &content_length(100), 10).await.unwrap_err();
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.details["content_length"], 100);
+
+        // No length: refused as soon as the frames pass the limit.
+        let mock = Builder::new().read(b"0123456").read(b"789abc").build();
+        let e = read_body(body(mock), &HeaderMap::new(), 10).await.unwrap_err();
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(e.message.contains("10 bytes (MAX_BODY_BYTES)"), "{}", e.message);
+
+        let mock = Builder::new().read(b"0123456789").build();
+        assert_eq!(read_body(body(mock), &HeaderMap::new(), 10).await.unwrap().len(), 10, "the limit itself is fine");
+    }
+
+    #[tokio::test]
+    async fn a_broken_off_body_is_400_with_what_broke_it() {
+        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let mock = Builder::new().read(b"temperature,pressure\n20.1,").read_error(reset).build();
+        let e = read_body(body(mock), &content_length(40), 1024).await.unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("could not be read completely"), "{}", e.message);
+        assert!(e.message.contains("connection reset by peer"), "the cause is in the message: {}", e.message);
     }
 }

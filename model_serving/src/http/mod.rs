@@ -84,7 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/docs/{*file}", get(service::docs_file))
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
+        .layer(axum::middleware::from_fn_with_state(state.config.request_timeout, middleware::timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
