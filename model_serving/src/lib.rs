@@ -76,10 +76,11 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         .set(1);
     tracing::info!(model = %meta.name, version = %meta.version, source = %source, features = meta.features.len(),
         elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
-    let scorer = Scorer::new(model, source);
+    // One CPU slot and one engine task worker per core.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let scorer = Scorer::new(model, source, metrics.clone(), cores);
 
     let http_client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let worker_ctx = WorkerContext {
         scorer: scorer.clone(),
         http: http_client.clone(),
@@ -87,7 +88,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         store: Arc::new(TaskStore::new(config.task_retention)),
         max_input_bytes: config.max_body_bytes,
     };
-    let (tasks, dispatcher) = Tasks::start(worker_ctx, config.max_tasks, workers);
+    let (tasks, dispatcher) = Tasks::start(worker_ctx, config.max_tasks, cores);
 
     let config = Arc::new(config);
     let state = AppState {

@@ -298,6 +298,10 @@ async fn a_full_queue_answers_503_and_failed_callbacks_are_retried() {
         "model_serving_engine_tasks_total{outcome=\"rejected\"} 1",
         "model_serving_engine_task_queue_depth 0",
         "model_serving_engine_task_duration_seconds_count 2",
+        // The worker scores and plots through the service's scorer: its counts and CPU line.
+        "model_serving_rows_scored_total 100",
+        "model_serving_scoring_duration_seconds_count 2",
+        "model_serving_queue_wait_seconds_count 2",
     ] {
         assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
     }

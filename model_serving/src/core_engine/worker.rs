@@ -14,7 +14,7 @@ use prometheus::IntCounter;
 use super::protocol::{INPUT_FIELD, ServiceTask, TaskStatus, TaskUpdate};
 use super::store::TaskStore;
 use crate::error_text::chain;
-use crate::inference::{InferenceError, Input, Scorer, run_blocking};
+use crate::inference::{InferenceError, Input, Scorer};
 use crate::metrics::Metrics;
 
 /// Accepted input extensions for the `text` field (text/csv, text/plain).
@@ -85,19 +85,19 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
 
     ctx.store.set(id, TaskStatus::Processing);
     let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string()).await.map_err(|e| chain(&e))?;
-    ctx.metrics.rows_scored.inc_by(scored.scores.scores.len() as u64);
-    ctx.metrics.anomalies_flagged.inc_by(scored.scores.anomalies.len() as u64);
     let features = ctx.scorer.model().meta.features.clone();
     let report = ctx.scorer.report(scored.scores.clone());
-    let png = run_blocking(move || {
-        let frame = &scored.frame;
-        let columns: Vec<Vec<f64>> = (0..frame.n_cols()).map(|j| frame.column(j)).collect();
-        let s = &scored.scores;
-        anomalies_png(&features, &columns, &s.scores, s.threshold, &s.flags())
-            .map_err(|e| InferenceError::Internal(format!("drawing the plot failed: {}", chain(&e))))
-    })
-    .await
-    .map_err(|e| chain(&e))?;
+    let png = ctx
+        .scorer
+        .run_blocking(move || {
+            let frame = &scored.frame;
+            let columns: Vec<Vec<f64>> = (0..frame.n_cols()).map(|j| frame.column(j)).collect();
+            let s = &scored.scores;
+            anomalies_png(&features, &columns, &s.scores, s.threshold, &s.flags())
+                .map_err(|e| InferenceError::Internal(format!("drawing the plot failed: {}", chain(&e))))
+        })
+        .await
+        .map_err(|e| chain(&e))?;
     let json = serde_json::to_vec(&report).map_err(|e| format!("encoding the scores failed: {e}"))?;
 
     ctx.store.set(id, TaskStatus::Saving);

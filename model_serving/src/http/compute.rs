@@ -19,7 +19,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::tasks::TaskAccepted;
 use crate::error_text::chain;
-use crate::inference::{Input, Report, Scored, run_sized};
+use crate::inference::{Input, Report};
 
 /// Input name used in error messages about a request body.
 pub const REQUEST_BODY: &str = "request body";
@@ -85,21 +85,15 @@ pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     let parsed = match kind {
         BodyKind::Csv => Parsed::Score(Input::Csv(bytes)),
         // Large JSON bodies are parsed on the blocking pool, like large CSV.
-        BodyKind::Json => run_sized(bytes.len(), move || Ok(parse_json(&bytes))).await??,
+        BodyKind::Json => state.scorer.run_sized(bytes.len(), move || Ok(parse_json(&bytes))).await??,
     };
     match parsed {
         Parsed::Score(input) => {
             let scored = state.scorer.score(input, REQUEST_BODY.to_string()).await?;
-            Ok(Json(respond(&state, scored)).into_response())
+            Ok(Json(state.scorer.report(scored.scores)).into_response())
         }
         Parsed::Task(task) => super::tasks::submit(&state, *task).map(IntoResponse::into_response),
     }
-}
-
-fn respond(state: &AppState, scored: Scored) -> Report {
-    state.metrics.rows_scored.inc_by(scored.scores.scores.len() as u64);
-    state.metrics.anomalies_flagged.inc_by(scored.scores.anomalies.len() as u64);
-    state.scorer.report(scored.scores)
 }
 
 enum BodyKind {
