@@ -43,6 +43,8 @@ pub enum StartError {
     Listener(#[source] std::io::Error),
     #[error("building the HTTP client failed")]
     HttpClient(#[from] reqwest::Error),
+    #[error("serializing the OpenAPI document failed")]
+    OpenApi(#[from] serde_json::Error),
 }
 
 /// A running service.
@@ -100,7 +102,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
     };
     let addr = listener.local_addr().map_err(StartError::Listener)?;
     let (stop_http, stopped) = oneshot::channel::<()>();
-    let app = http::router(state.clone());
+    let app = http::router(state.clone())?;
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

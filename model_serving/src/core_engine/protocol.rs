@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-/// The engine's task message (`ServiceTask`) on `POST /compute`. Its `Debug` hides the secret key.
+/// The engine's task message (`ServiceTask`) on `POST /compute`.
+// Debug is written out below: it hides the secret key.
 #[derive(Clone, Deserialize, ToSchema)]
 #[schema(example = json!({
     "s3_access_key_id": "minio", "s3_secret_access_key": "minio123", "s3_region": "eu-central-2",

@@ -16,7 +16,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::tasks::TaskAccepted;
 use crate::error_text::chain;
 use crate::inference::{Input, Report};
@@ -111,8 +111,7 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
             let what =
                 raw.map_or_else(|| "A request without Content-Type".to_string(), |r| format!("Content-Type {r:?}"));
             Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 format!(
                     "{what} is not supported; send text/csv (a header line and numeric rows) or application/json \
                      ({{\"rows\": [[...]]}} or {{\"columns\": {{\"name\": [...]}}}})"
@@ -211,7 +210,7 @@ fn json_error(path: &str, inner: &serde_json::Error) -> ApiError {
 mod tests {
     use std::io;
 
-    use axum::http::{HeaderValue, StatusCode};
+    use axum::http::HeaderValue;
     use tokio::io::AsyncReadExt;
     use tokio_test::io::{Builder, Mock};
 
@@ -251,13 +250,13 @@ mod tests {
         // Declared too long: refused before reading (reading would meet the error instead).
         let mock = Builder::new().read_error(io::Error::other("must not be read")).build();
         let e = read_body(body(mock), &content_length(100), 10).await.unwrap_err();
-        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.code, ErrorCode::PayloadTooLarge);
         assert_eq!(e.details["content_length"], 100);
 
         // No length: refused as soon as the frames pass the limit.
         let mock = Builder::new().read(b"0123456").read(b"789abc").build();
         let e = read_body(body(mock), &HeaderMap::new(), 10).await.unwrap_err();
-        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.code, ErrorCode::PayloadTooLarge);
         assert!(e.message.contains("10 bytes (MAX_BODY_BYTES)"), "{}", e.message);
 
         let mock = Builder::new().read(b"0123456789").build();
@@ -269,7 +268,7 @@ mod tests {
         let reset = io::Error::new(io::ErrorKind::ConnectionReset, "connection reset by peer");
         let mock = Builder::new().read(b"temperature,pressure\n20.1,").read_error(reset).build();
         let e = read_body(body(mock), &content_length(40), 1024).await.unwrap_err();
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.code, ErrorCode::UnparsableBody);
         assert!(e.message.contains("could not be read completely"), "{}", e.message);
         assert!(e.message.contains("connection reset by peer"), "the cause is in the message: {}", e.message);
     }

@@ -4,12 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 
 /// Keeps the in-flight gauge right even when a client disconnects and the request is dropped.
@@ -53,8 +52,7 @@ async fn within(limit: Duration, response: impl Future<Output = Response>) -> Re
     match tokio::time::timeout(limit, response).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             format!(
                 "the request took longer than {:.1} s (REQUEST_TIMEOUT); send fewer rows per request",
                 limit.as_secs_f64()
@@ -66,6 +64,7 @@ async fn within(limit: Duration, response: impl Future<Output = Response>) -> Re
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
     use tokio::time::{advance, sleep};
     use tokio_test::{assert_pending, assert_ready, task};
 
