@@ -1,6 +1,9 @@
 //! Running one engine task: fetch the input from the task's S3, score it, plot it, upload the
 //! outputs, and PATCH the engine's callback. Every failure ends the task as `error` with a
 //! message a person can act on, and the engine is told in every case.
+//!
+//! Retries: `object_storage` retries each S3 call itself (`S3Options::max_attempts`), so nothing
+//! here wraps S3 in a retry; only the callback to the engine is retried ([`CALLBACK_RETRY`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,6 +78,7 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
         secret_access_key: Some(task.s3_secret_access_key.clone()),
         session_token: None,
     };
+    // One attempt per call here: the store retries transient S3 failures itself.
     let store = S3Options::resolve(&format!("s3://{}", task.s3_bucket), &settings, &AwsEnv::default())
         .and_then(Store::s3)
         .map_err(|e| storage_message(e, task, Step::Connect))?;
