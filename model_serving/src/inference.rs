@@ -1,6 +1,11 @@
 //! Scoring with the loaded model. Knows nothing of HTTP: the transport layer and the engine
 //! worker both hand it an [`Input`] and get [`Scores`] or a [`DataError`].
 //!
+//! Each service instance has its own [`Scorer`]: the model, the line CPU-bound jobs wait in, and
+//! the counters of what was scored (rows, anomalies, queue wait, scoring time), so the HTTP
+//! layer and the engine worker count the same way and two services in one process (the tests)
+//! keep separate lines and counts.
+//!
 //! Where the work runs depends on its size. A small input (a 100-row CSV is about a tenth of a
 //! millisecond of work) is scored on the executor thread that read it: handing it to another
 //! thread and back would cost about as much again. A large one runs on tokio's blocking pool, so
@@ -11,7 +16,8 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use model_core::{DataError, Frame, Model, Scores};
@@ -19,16 +25,26 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
+use crate::metrics::Metrics;
+
 /// Inputs up to this size (CSV bytes, or 8 bytes per JSON value) are scored inline: about
 /// 0.1 ms of parsing and scoring, too little to pay for a hand-off to the blocking pool and back
 /// (its thread wake-ups were an eighth of the service's time in the 100-row benchmark).
 pub const INLINE_MAX_BYTES: usize = 32 * 1024;
 
-/// Blocking jobs allowed to run at once: one per core. More would only share the same cores
-/// while each holds its input, frame and scores in memory.
-static CPU_SLOTS: LazyLock<usize> = LazyLock::new(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
 /// The line blocking jobs wait in: one permit per slot, handed out first come, first served.
-static CPU_QUEUE: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(*CPU_SLOTS));
+#[derive(Debug)]
+struct CpuSlots {
+    queue: Arc<Semaphore>,
+    slots: usize,
+}
+
+impl CpuSlots {
+    /// True while a job runs or waits.
+    fn busy(&self) -> bool {
+        self.queue.available_permits() < self.slots
+    }
+}
 
 /// What the caller sends, already split by shape; CSV is parsed where it is scored.
 #[derive(Debug)]
@@ -88,16 +104,22 @@ pub struct Report {
     pub anomaly_count: usize,
 }
 
-/// The loaded model and where it came from.
+/// The loaded model, where it came from, the line for CPU-bound work and the scoring counters.
 #[derive(Debug, Clone)]
 pub struct Scorer {
     model: Arc<Model>,
     source: String,
+    cpu: Arc<CpuSlots>,
+    metrics: Arc<Metrics>,
 }
 
 impl Scorer {
-    pub fn new(model: Model, source: String) -> Scorer {
-        Scorer { model: Arc::new(model), source }
+    /// `cpu_slots` blocking jobs may run at once: one per core, since more would only share the
+    /// same cores while each holds its input, frame and scores in memory.
+    pub fn new(model: Model, source: String, metrics: Arc<Metrics>, cpu_slots: usize) -> Scorer {
+        let slots = cpu_slots.max(1);
+        let cpu = Arc::new(CpuSlots { queue: Arc::new(Semaphore::new(slots)), slots });
+        Scorer { model: Arc::new(model), source, cpu, metrics }
     }
 
     pub fn model(&self) -> &Model {
@@ -122,7 +144,7 @@ impl Scorer {
         }
     }
 
-    /// Scores on the calling thread. `input_name` names the input in error messages.
+    /// Scores on the calling thread, uncounted. `input_name` names the input in error messages.
     pub fn score_blocking(&self, input: Input, input_name: &str) -> Result<Scored, DataError> {
         let frame = match input {
             Input::Csv(bytes) => {
@@ -136,48 +158,63 @@ impl Scorer {
         Ok(Scored { frame, scores })
     }
 
-    /// Scores inline when the input is small, on the blocking pool otherwise.
+    /// Scores inline when the input is small, on the blocking pool otherwise, and counts the
+    /// scoring time (parsing included, failures too) and the rows and anomalies scored.
     pub async fn score(&self, input: Input, input_name: String) -> Result<Scored, InferenceError> {
         let scorer = self.clone();
-        run_sized(input.work_bytes(), move || scorer.score_blocking(input, &input_name).map_err(InferenceError::from))
-            .await
+        let scored = self
+            .run_sized(input.work_bytes(), move || {
+                let started = Instant::now();
+                let scored = scorer.score_blocking(input, &input_name);
+                scorer.metrics.scoring_duration.observe(started.elapsed().as_secs_f64());
+                Ok(scored?)
+            })
+            .await?;
+        self.metrics.rows_scored.inc_by(scored.scores.scores.len() as u64);
+        self.metrics.anomalies_flagged.inc_by(scored.scores.anomalies.len() as u64);
+        Ok(scored)
     }
-}
 
-/// Runs CPU-bound work of about `work_bytes` input bytes: inline when it is at most
-/// [`INLINE_MAX_BYTES`], else as [`run_blocking`].
-pub async fn run_sized<T, F>(work_bytes: usize, work: F) -> Result<T, InferenceError>
-where
-    F: FnOnce() -> Result<T, InferenceError> + Send + 'static,
-    T: Send + 'static,
-{
-    if work_bytes > INLINE_MAX_BYTES {
-        return run_blocking(work).await;
+    /// Runs CPU-bound work of about `work_bytes` input bytes: inline when it is at most
+    /// [`INLINE_MAX_BYTES`], else as [`Scorer::run_blocking`].
+    pub async fn run_sized<T, F>(&self, work_bytes: usize, work: F) -> Result<T, InferenceError>
+    where
+        F: FnOnce() -> Result<T, InferenceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if work_bytes > INLINE_MAX_BYTES {
+            return self.run_blocking(work).await;
+        }
+        // The same promise as on the blocking pool: a panic fails this one request, not the
+        // connection or the service.
+        std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| Err(panicked(panic.as_ref())))
     }
-    // The same promise as on the blocking pool: a panic fails this one request, not the
-    // connection or the service.
-    std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| Err(panicked(panic.as_ref())))
-}
 
-/// Runs CPU-bound work on the blocking pool, at most one job per core at a time, and returns its
-/// result; a panic in it becomes an error for this one request instead of taking the service down.
-pub async fn run_blocking<T, F>(work: F) -> Result<T, InferenceError>
-where
-    F: FnOnce() -> Result<T, InferenceError> + Send + 'static,
-    T: Send + 'static,
-{
-    // Never closed, so acquire cannot fail; the permit moves into the job so that a request
-    // given up on (timeout, client gone) still holds its slot until its job really ends.
-    let permit = CPU_QUEUE.acquire().await.map_err(|e| InferenceError::Internal(e.to_string()))?;
-    let job = tokio::task::spawn_blocking(move || {
-        let _slot = permit;
-        work()
-    });
-    let result = job.await;
-    crate::memory::large_job_ended(|| CPU_QUEUE.available_permits() < *CPU_SLOTS);
-    match result {
-        Ok(result) => result,
-        Err(e) => Err(InferenceError::Internal(e.to_string())),
+    /// Runs CPU-bound work on the blocking pool once a CPU slot is free (the wait is the queue
+    /// wait histogram) and returns its result; a panic in it becomes an error for this one
+    /// request instead of taking the service down.
+    pub async fn run_blocking<T, F>(&self, work: F) -> Result<T, InferenceError>
+    where
+        F: FnOnce() -> Result<T, InferenceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let waiting = Instant::now();
+        // Never closed, so acquire cannot fail; the permit moves into the job so that a request
+        // given up on (timeout, client gone) still holds its slot until its job really ends.
+        let permit =
+            self.cpu.queue.clone().acquire_owned().await.map_err(|e| InferenceError::Internal(e.to_string()))?;
+        self.metrics.queue_wait.observe(waiting.elapsed().as_secs_f64());
+        let job = tokio::task::spawn_blocking(move || {
+            let _slot = permit;
+            work()
+        });
+        let result = job.await;
+        let cpu = self.cpu.clone();
+        crate::memory::large_job_ended(move || cpu.busy());
+        match result {
+            Ok(result) => result,
+            Err(e) => Err(InferenceError::Internal(e.to_string())),
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod config;
-pub mod engine;
+pub mod core_engine;
+pub mod error_text;
 pub mod http;
 pub mod inference;
 pub mod logging;
@@ -25,9 +26,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::engine::store::TaskStore;
-use crate::engine::worker::WorkerContext;
-use crate::engine::{EngineSettings, Engines, Tasks};
+use crate::core_engine::store::TaskStore;
+use crate::core_engine::worker::WorkerContext;
+use crate::core_engine::{EngineSettings, Engines, Tasks};
 use crate::http::{AppState, Lifecycle};
 use crate::inference::Scorer;
 use crate::metrics::Metrics;
@@ -36,12 +37,14 @@ use crate::metrics::Metrics;
 pub enum StartError {
     #[error(transparent)]
     Model(#[from] model_loader::LoadError),
-    #[error("setting up metrics failed: {0}")]
+    #[error("setting up metrics failed")]
     Metrics(#[from] prometheus::Error),
-    #[error("the listener has no local address: {0}")]
-    Listener(std::io::Error),
-    #[error("building the HTTP client failed: {0}")]
+    #[error("the listener has no local address")]
+    Listener(#[source] std::io::Error),
+    #[error("building the HTTP client failed")]
     HttpClient(#[from] reqwest::Error),
+    #[error("serializing the OpenAPI document failed")]
+    OpenApi(#[from] serde_json::Error),
 }
 
 /// A running service.
@@ -57,8 +60,10 @@ pub struct Service {
 /// Loads the model, starts serving on `listener`, then announces to the engines.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Service, StartError> {
     let started = std::time::Instant::now();
-    let model = model_loader::load(&config.model).await?;
-    let source = config.model.to_string();
+    tracing::info!(config = ?config, "effective configuration");
+    let model_source = config.model();
+    let model = model_loader::load(&model_source).await?;
+    let source = model_source.to_string();
     let metrics = Arc::new(Metrics::new()?);
     let meta = &model.meta;
     metrics
@@ -73,19 +78,19 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         .set(1);
     tracing::info!(model = %meta.name, version = %meta.version, source = %source, features = meta.features.len(),
         elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
-    let scorer = Scorer::new(model, source);
+    // One CPU slot and one engine task worker per core.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let scorer = Scorer::new(model, source, metrics.clone(), cores);
 
     let http_client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let worker_ctx = WorkerContext {
         scorer: scorer.clone(),
         http: http_client.clone(),
         metrics: metrics.clone(),
         store: Arc::new(TaskStore::new(config.task_retention)),
         max_input_bytes: config.max_body_bytes,
-        callback_backoff: [0.5, 1.0, 2.0, 4.0, 8.0].map(Duration::from_secs_f64).to_vec(),
     };
-    let (tasks, dispatcher) = Tasks::start(worker_ctx, config.max_tasks, workers);
+    let (tasks, dispatcher) = Tasks::start(worker_ctx, config.max_tasks, cores);
 
     let config = Arc::new(config);
     let state = AppState {
@@ -97,7 +102,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
     };
     let addr = listener.local_addr().map_err(StartError::Listener)?;
     let (stop_http, stopped) = oneshot::channel::<()>();
-    let app = http::router(state.clone());
+    let app = http::router(state.clone())?;
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("model-serving: configuration error: {e}");
+            eprintln!("model-serving: configuration error: {:#}", anyhow::Error::from(e));
             return ExitCode::from(2);
         }
     };

@@ -17,9 +17,10 @@ const IDLE: Duration = Duration::from_millis(200);
 static JOBS_ENDED: AtomicU64 = AtomicU64::new(0);
 static WATCHING: AtomicBool = AtomicBool::new(false);
 
-/// Notes the end of a large job. `busy` tells whether large jobs are running or waiting; once
-/// none has ended for [`IDLE`] and `busy` is false, freed memory is returned.
-pub fn large_job_ended(busy: fn() -> bool) {
+/// Notes the end of a large job. `busy` tells whether large jobs are running or waiting (in the
+/// scorer that ran this one); once none has ended for [`IDLE`] and `busy` is false, freed memory
+/// is returned. The watch itself is per process, as the allocator's arenas are.
+pub fn large_job_ended(busy: impl Fn() -> bool + Send + 'static) {
     JOBS_ENDED.fetch_add(1, Ordering::Relaxed);
     if WATCHING.swap(true, Ordering::AcqRel) {
         return;

@@ -17,6 +17,10 @@ pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
+    /// Time a CPU-bound job (scoring, a large JSON body, a task's plot) waited for a CPU slot.
+    pub queue_wait: Histogram,
+    /// Time the model took on one input (parsing and scoring, failures included).
+    pub scoring_duration: Histogram,
     pub in_flight: IntGauge,
     pub rows_scored: IntCounter,
     pub anomalies_flagged: IntCounter,
@@ -39,6 +43,17 @@ impl Metrics {
             HistogramOpts::new("http_request_duration_seconds", "Time from request to response, by route template")
                 .buckets(LATENCY_BUCKETS.to_vec()),
             &["route"],
+        )?;
+        let queue_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "queue_wait_seconds",
+                "Time a CPU-bound job larger than 32 KiB waited for a CPU slot (smaller ones run inline, without waiting)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let scoring_duration = Histogram::with_opts(
+            HistogramOpts::new("scoring_duration_seconds", "Time to parse and score one input, failures included")
+                .buckets(LATENCY_BUCKETS.to_vec()),
         )?;
         let in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being handled right now")?;
         let rows_scored = IntCounter::new("rows_scored_total", "Input rows scored by the model")?;
@@ -67,6 +82,8 @@ impl Metrics {
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
+            Box::new(queue_wait.clone()),
+            Box::new(scoring_duration.clone()),
             Box::new(in_flight.clone()),
             Box::new(rows_scored.clone()),
             Box::new(anomalies_flagged.clone()),
@@ -83,6 +100,8 @@ impl Metrics {
             registry,
             requests,
             latency,
+            queue_wait,
+            scoring_duration,
             in_flight,
             rows_scored,
             anomalies_flagged,

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use common::{csv_body, fixture, load_model, start, start_default};
 use model_creation::simulate::FEATURES;
+use model_serving::http::error::ErrorCode;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -319,7 +320,40 @@ async fn a_bad_model_path_fails_start_up_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = model_serving::start(common::config_for(&dir.path().join("missing")), listener).await.err().unwrap();
-    let message = err.to_string();
+    // As main prints it: the message and each cause once.
+    let message = format!("{:#}", anyhow::Error::from(err));
     assert!(message.starts_with("MODEL_PATH="), "{message}");
     assert!(message.contains("metadata.json is missing"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_docs_error_table_lists_every_error_code_of_the_openapi_document_with_its_status() {
+    let r = start_default().await;
+    let doc: Value = r.client.get(format!("{}/openapi.json", r.base)).send().await.unwrap().json().await.unwrap();
+    let schema = &doc["components"]["schemas"];
+    assert_eq!(schema["ErrorDetail"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode");
+    let mut codes: Vec<(u16, String)> = schema["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode is an enum in the OpenAPI document")
+        .iter()
+        .map(|code| {
+            let parsed: ErrorCode = serde_json::from_value(code.clone()).unwrap();
+            (parsed.status().as_u16(), code.as_str().unwrap().to_string())
+        })
+        .collect();
+    codes.sort();
+
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/serving.md")).unwrap();
+    let table = &text[text.find("| status | code | when |").expect("docs/serving.md has the error table")..];
+    let mut documented: Vec<(u16, String)> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells[1].parse().unwrap(), cells[2].trim_matches('`').to_string())
+        })
+        .collect();
+    documented.sort();
+    assert_eq!(documented, codes, "docs/serving.md's error table and ErrorCode differ");
 }

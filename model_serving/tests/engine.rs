@@ -223,7 +223,13 @@ async fn failing_tasks_end_in_error_with_a_clear_message_and_the_worker_keeps_go
         ("t-missing", s3.as_str(), S3_SECRET_KEY, "absent.csv", vec!["absent.csv", "does not exist"]),
         ("t-secret", s3.as_str(), "wrong-secret", "good.csv", vec!["refused the credentials", "secret"]),
         ("t-type", s3.as_str(), S3_SECRET_KEY, "picture.png", vec!["picture.png", ".png", "text/csv"]),
-        ("t-s3-down", "http://127.0.0.1:9", S3_SECRET_KEY, "good.csv", vec!["did not answer", "127.0.0.1:9"]),
+        (
+            "t-s3-down",
+            "http://127.0.0.1:9",
+            S3_SECRET_KEY,
+            "good.csv",
+            vec!["reading the input s3://engine/good.csv", "did not answer", "127.0.0.1:9"],
+        ),
     ];
     for (id, host, secret, key, needles) in &cases {
         let (status, body) = submit(&served.base, &task_message(host, secret, key, &engine.url, id)).await;
@@ -292,6 +298,10 @@ async fn a_full_queue_answers_503_and_failed_callbacks_are_retried() {
         "model_serving_engine_tasks_total{outcome=\"rejected\"} 1",
         "model_serving_engine_task_queue_depth 0",
         "model_serving_engine_task_duration_seconds_count 2",
+        // The worker scores and plots through the service's scorer: its counts and CPU line.
+        "model_serving_rows_scored_total 100",
+        "model_serving_scoring_duration_seconds_count 2",
+        "model_serving_queue_wait_seconds_count 2",
     ] {
         assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
     }
@@ -326,4 +336,40 @@ async fn shutdown_finishes_queued_tasks_before_saying_sleeping() {
     let sleeping = engine.wait_for("PATCH", &format!("/services/{id}")).await;
     assert_eq!(sleeping.body, json!({"status": "sleeping"}));
     shutdown.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stand_in_engine_names_each_field_of_a_callback_it_refuses() {
+    // A refused callback is logged with the engine's answer: that answer must say what was wrong
+    // (an unknown status is not a missing output), as FastAPI's validation does.
+    let engine = start_engine().await;
+    let patch = |body: Value| {
+        let url = format!("{}/tasks/t1", engine.url);
+        async move {
+            let resp = reqwest::Client::new().patch(url).json(&body).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = patch(json!({"status": "done", "data_out": []})).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "status"]), "{body}");
+    assert_eq!(body["detail"][0]["type"], "enum", "{body}");
+
+    let (status, body) = patch(json!({"status": "finished"})).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "data_out"]), "{body}");
+    assert_eq!(body["detail"][0]["type"], "missing", "{body}");
+
+    let (status, body) = patch(json!({"status": "finished", "data_out": null})).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["type"], "list_type", "{body}");
+
+    let (status, body) = patch(json!({"data_out": "x"})).await;
+    assert_eq!(status, 422);
+    let locs: Vec<&Value> = body["detail"].as_array().unwrap().iter().map(|d| &d["loc"][1]).collect();
+    assert_eq!(locs, [&json!("status"), &json!("data_out")], "both problems are listed: {body}");
+
+    let (status, _) = patch(json!({"status": "finished", "data_out": []})).await;
+    assert_eq!(status, 200);
 }

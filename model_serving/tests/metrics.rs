@@ -55,3 +55,33 @@ async fn metrics_pass_promtool_and_count_requests_rows_and_anomalies() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_wait_and_scoring_time_are_histograms_beside_total_latency() {
+    let r = start_default().await;
+    let metrics = || async { r.client.get(format!("{}/metrics", r.base)).send().await.unwrap().text().await.unwrap() };
+    let before = metrics().await;
+    for name in ["model_serving_queue_wait_seconds", "model_serving_scoring_duration_seconds"] {
+        assert!(before.contains(&format!("# TYPE {name} histogram")), "{name} missing:\n{before}");
+        assert_eq!(sample(&before, &format!("{name}_count")), 0.0);
+    }
+
+    // A small body is scored inline (no queue); a large one waits for a CPU slot first.
+    let small = csv_body(&fixture().test_rows[..50]);
+    let large: Vec<[f64; 6]> = fixture().test_rows.iter().cycle().take(2_000).copied().collect();
+    let large = csv_body(&large);
+    assert!(large.len() > model_serving::inference::INLINE_MAX_BYTES);
+    for body in [small, large] {
+        let resp = r.client.post(format!("{}/compute", r.base)).header("content-type", "text/csv").body(body).send();
+        assert_eq!(resp.await.unwrap().status(), 200);
+    }
+
+    let after = metrics().await;
+    assert_eq!(sample(&after, "model_serving_scoring_duration_seconds_count"), 2.0, "{after}");
+    assert_eq!(sample(&after, "model_serving_queue_wait_seconds_count"), 1.0, "{after}");
+    assert!(sample(&after, "model_serving_scoring_duration_seconds_sum") > 0.0, "{after}");
+    let total = r#"model_serving_http_request_duration_seconds_count{route="/compute"}"#;
+    assert_eq!(sample(&after, total), 2.0, "{after}");
+    let inf = r#"model_serving_scoring_duration_seconds_bucket{le="+Inf"}"#;
+    assert_eq!(sample(&after, inf), 2.0, "{after}");
+}

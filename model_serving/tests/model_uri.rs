@@ -59,7 +59,8 @@ async fn a_wrong_prefix_or_secret_fails_start_up_with_a_clear_message() {
     let start_err = |vars: HashMap<String, String>| async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let config = Config::from_vars(&vars).unwrap();
-        model_serving::start(config, listener).await.err().unwrap().to_string()
+        // As main prints it: the message and each cause once.
+        format!("{:#}", anyhow::Error::from(model_serving::start(config, listener).await.err().unwrap()))
     };
 
     let message = start_err(vars(&s3, "s3://models/ae/v2/", S3_SECRET_KEY)).await;

@@ -11,7 +11,7 @@ fn resolve_both(vars: &[(&str, &str)], url: &str) -> (object_storage::S3Options,
     let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     map.insert("MODEL_URI".into(), url.into());
     let config = Config::from_vars(&map).expect("valid configuration");
-    let ModelSource::S3(serving) = config.model else { panic!("MODEL_URI gives an S3 model source") };
+    let ModelSource::S3(serving) = config.model() else { panic!("MODEL_URI gives an S3 model source") };
     let env = AwsEnv::from_lookup(|name| map.get(name).cloned());
     let publish = model_creation::publish::destination(url, &env).expect("valid destination");
     (*serving, publish)

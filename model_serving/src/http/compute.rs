@@ -10,14 +10,16 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
+use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
-use crate::inference::{Input, Report, Scored, run_sized};
+use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::tasks::TaskAccepted;
+use crate::error_text::chain;
+use crate::inference::{Input, Report};
 
 /// Input name used in error messages about a request body.
 pub const REQUEST_BODY: &str = "request body";
@@ -28,7 +30,7 @@ pub const REQUEST_BODY: &str = "request body";
 pub enum ComputeJson {
     Rows(RowsBody),
     Columns(ColumnsBody),
-    Task(Box<crate::engine::ServiceTask>),
+    Task(Box<crate::core_engine::ServiceTask>),
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -44,13 +46,6 @@ pub struct RowsBody {
 pub struct ColumnsBody {
     /// Feature name to its values; every feature of the model must be present, extras are ignored.
     pub columns: HashMap<String, Vec<f64>>,
-}
-
-/// Answer to an engine task message.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"status": "Task added to the queue"}))]
-pub struct TaskAccepted {
-    pub status: String,
 }
 
 /// Score rows with the autoencoder, or queue an engine task.
@@ -90,21 +85,15 @@ pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     let parsed = match kind {
         BodyKind::Csv => Parsed::Score(Input::Csv(bytes)),
         // Large JSON bodies are parsed on the blocking pool, like large CSV.
-        BodyKind::Json => run_sized(bytes.len(), move || Ok(parse_json(&bytes))).await??,
+        BodyKind::Json => state.scorer.run_sized(bytes.len(), move || Ok(parse_json(&bytes))).await??,
     };
     match parsed {
         Parsed::Score(input) => {
             let scored = state.scorer.score(input, REQUEST_BODY.to_string()).await?;
-            Ok(Json(respond(&state, scored)).into_response())
+            Ok(Json(state.scorer.report(scored.scores)).into_response())
         }
         Parsed::Task(task) => super::tasks::submit(&state, *task).map(IntoResponse::into_response),
     }
-}
-
-fn respond(state: &AppState, scored: Scored) -> Report {
-    state.metrics.rows_scored.inc_by(scored.scores.scores.len() as u64);
-    state.metrics.anomalies_flagged.inc_by(scored.scores.anomalies.len() as u64);
-    state.scorer.report(scored.scores)
 }
 
 enum BodyKind {
@@ -122,8 +111,7 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
             let what =
                 raw.map_or_else(|| "A request without Content-Type".to_string(), |r| format!("Content-Type {r:?}"));
             Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 format!(
                     "{what} is not supported; send text/csv (a header line and numeric rows) or application/json \
                      ({{\"rows\": [[...]]}} or {{\"columns\": {{\"name\": [...]}}}})"
@@ -154,7 +142,10 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
                 }
                 source = err.source();
             }
-            ApiError::unparsable(format!("{REQUEST_BODY}: the body could not be read completely: {e}"))
+            ApiError::unparsable(format!(
+                "{REQUEST_BODY}: the body could not be read completely: {}",
+                chain(e.as_ref())
+            ))
         })?;
         if let Ok(data) = frame.into_data() {
             buffer.extend_from_slice(&data);
@@ -165,7 +156,7 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 
 enum Parsed {
     Score(Input),
-    Task(Box<crate::engine::ServiceTask>),
+    Task(Box<crate::core_engine::ServiceTask>),
 }
 
 /// Only the keys that decide the shape; the task itself is parsed again, strictly, when present.
@@ -183,7 +174,7 @@ const JSON_HINT: &str =
 fn parse_json(bytes: &[u8]) -> Result<Parsed, ApiError> {
     let shape: JsonShape = from_json(bytes)?;
     if shape.task.is_some() || shape.callback_url.is_some() {
-        let task: crate::engine::ServiceTask = from_json(bytes)?;
+        let task: crate::core_engine::ServiceTask = from_json(bytes)?;
         return Ok(Parsed::Task(Box::new(task)));
     }
     match (shape.rows, shape.columns) {
@@ -212,5 +203,73 @@ fn json_error(path: &str, inner: &serde_json::Error) -> ApiError {
         ApiError::invalid(format!("{REQUEST_BODY}: {at}{inner}; {JSON_HINT}")).with_details(details)
     } else {
         ApiError::unparsable(format!("{REQUEST_BODY}: not valid JSON: {inner}")).with_details(details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use axum::http::HeaderValue;
+    use tokio::io::AsyncReadExt;
+    use tokio_test::io::{Builder, Mock};
+
+    use super::*;
+
+    /// A request body that arrives as the mock's reads: one frame per read, then its error.
+    fn body(mock: Mock) -> Body {
+        Body::from_stream(futures_util::stream::unfold(Some(mock), |mock| async move {
+            let mut mock = mock?;
+            let mut buf = vec![0; 1024];
+            match mock.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), Some(mock)))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        }))
+    }
+
+    fn content_length(n: u64) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        headers
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_is_read_whole() {
+        let mock = Builder::new().read(b"temperature,pressure\n").read(b"20.1,3.02\n").read(b"20.3,3.01\n").build();
+        let bytes = read_body(body(mock), &HeaderMap::new(), 1024).await.unwrap();
+        assert_eq!(&bytes[..], b"temperature,pressure\n20.1,3.02\n20.3,3.01\n");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_on_its_length_or_while_it_arrives() {
+        // Declared too long: refused before reading (reading would meet the error instead).
+        let mock = Builder::new().read_error(io::Error::other("must not be read")).build();
+        let e = read_body(body(mock), &content_length(100), 10).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::PayloadTooLarge);
+        assert_eq!(e.details["content_length"], 100);
+
+        // No length: refused as soon as the frames pass the limit.
+        let mock = Builder::new().read(b"0123456").read(b"789abc").build();
+        let e = read_body(body(mock), &HeaderMap::new(), 10).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::PayloadTooLarge);
+        assert!(e.message.contains("10 bytes (MAX_BODY_BYTES)"), "{}", e.message);
+
+        let mock = Builder::new().read(b"0123456789").build();
+        assert_eq!(read_body(body(mock), &HeaderMap::new(), 10).await.unwrap().len(), 10, "the limit itself is fine");
+    }
+
+    #[tokio::test]
+    async fn a_broken_off_body_is_400_with_what_broke_it() {
+        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let mock = Builder::new().read(b"temperature,pressure\n20.1,").read_error(reset).build();
+        let e = read_body(body(mock), &content_length(40), 1024).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnparsableBody);
+        assert!(e.message.contains("could not be read completely"), "{}", e.message);
+        assert!(e.message.contains("connection reset by peer"), "the cause is in the message: {}", e.message);
     }
 }

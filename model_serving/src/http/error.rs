@@ -5,11 +5,53 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use model_core::DataError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::inference::InferenceError;
+
+/// What went wrong, as clients match on it (`error.code`); it decides the status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the body cannot be read as CSV or JSON.
+    UnparsableBody,
+    /// 404: no such route, task or Swagger UI file.
+    NotFound,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 408: the request took longer than REQUEST_TIMEOUT.
+    RequestTimeout,
+    /// 413: the body is over MAX_BODY_BYTES.
+    PayloadTooLarge,
+    /// 415: a Content-Type other than text/csv, text/plain or application/json.
+    UnsupportedMediaType,
+    /// 422: the data does not fit the model, or a task message is not valid.
+    InvalidInput,
+    /// 500: scoring failed unexpectedly (a bug).
+    InternalError,
+    /// 503: the engine task queue is full (MAX_TASKS).
+    QueueFull,
+    /// 503: the service is shutting down.
+    ShuttingDown,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::UnparsableBody => StatusCode::BAD_REQUEST,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::QueueFull | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
 
 /// Error body of every non-2xx answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,8 +66,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code, e.g. `invalid_input`, `unparsable_body`, `payload_too_large`.
-    pub code: String,
+    /// Stable machine-readable code; it decides the status code.
+    pub code: ErrorCode,
     /// What happened and what to do, for a person.
     pub message: String,
     /// Structured facts: row, line, column, limits (an empty object when there are none).
@@ -35,15 +77,18 @@ pub struct ErrorDetail {
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub details: Value,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: json!({}) }
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into(), details: json!({}) }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     pub fn with_details(mut self, details: Value) -> ApiError {
@@ -52,37 +97,36 @@ impl ApiError {
     }
 
     pub fn unparsable(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "unparsable_body", message)
+        ApiError::new(ErrorCode::UnparsableBody, message)
     }
 
     pub fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
+        ApiError::new(ErrorCode::InvalidInput, message)
     }
 
     pub fn too_large(limit: usize, length: Option<u64>) -> ApiError {
         let size = length.map_or_else(|| "The request body".to_string(), |n| format!("The request body ({n} bytes)"));
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("{size} is over the limit of {limit} bytes (MAX_BODY_BYTES); split the data into smaller requests"),
         )
         .with_details(json!({"limit_bytes": limit, "content_length": length}))
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
 
     pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
+        ApiError::new(ErrorCode::InternalError, message)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message, details: self.details } };
-        (self.status, Json(body)).into_response()
+        let status = self.status();
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, details: self.details } };
+        (status, Json(body)).into_response()
     }
 }
 

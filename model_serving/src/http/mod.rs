@@ -1,6 +1,6 @@
 //! The HTTP transport: axum router, handlers and their utoipa-annotated types, error mapping,
 //! and the middleware stack (request id, tracing, CORS, metrics, timeout). Scoring itself lives
-//! in [`crate::inference`], engine tasks in [`crate::engine`].
+//! in [`crate::inference`], engine tasks in [`crate::core_engine`].
 
 pub mod compute;
 pub mod error;
@@ -12,15 +12,18 @@ pub mod tasks;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::Router;
 use axum::http::{HeaderName, Request};
-use axum::routing::{get, post};
+use axum::routing::get;
+use axum::{Extension, Router};
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::Config;
-use crate::engine::Tasks;
+use crate::core_engine::Tasks;
 use crate::inference::Scorer;
 use crate::metrics::Metrics;
 
@@ -51,7 +54,8 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState) -> Router {
+/// The service's routes and middleware; fails only if the OpenAPI document cannot be serialized.
+pub fn router(state: AppState) -> Result<Router, serde_json::Error> {
     // Credentials with a wildcard origin are refused by browsers (and tower-http), so every
     // origin, method and header is allowed by mirroring the request's own.
     let cors = CorsLayer::new()
@@ -69,26 +73,32 @@ pub fn router(state: AppState) -> Router {
         // (queue full) again as an ERROR.
         .on_failure(());
 
-    Router::new()
-        .route("/compute", post(compute::compute))
-        .route("/tasks/{id}/status", get(tasks::task_status))
-        .route("/status", get(service::status))
-        .route("/health/live", get(service::live))
-        .route("/health/ready", get(service::ready))
-        .route("/model", get(service::model))
-        .route("/metrics", get(service::metrics))
-        .route("/openapi.json", get(service::openapi_json))
-        .route("/", get(service::root))
-        .route("/docs", get(service::docs_redirect))
-        .route("/docs/", get(service::docs_index))
-        .route("/docs/{*file}", get(service::docs_file))
+    // Each route once: the router and the OpenAPI document come from the same registrations.
+    let (routes, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(compute::compute))
+        .routes(routes!(tasks::task_status))
+        .routes(routes!(service::status))
+        .routes(routes!(service::live))
+        .routes(routes!(service::ready))
+        .routes(routes!(service::model))
+        .routes(routes!(service::metrics))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::root))
+        .routes(routes!(openapi::docs_redirect))
+        // The Swagger UI page itself, the same as `/docs/{file}` with no file: not in the document.
+        .route("/docs/", get(openapi::docs_index))
+        .routes(routes!(openapi::docs_file))
+        .split_for_parts();
+    let document = openapi::Document::new(&api)?;
+    Ok(routes
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
+        .layer(Extension(document))
+        .layer(axum::middleware::from_fn_with_state(state.config.request_timeout, middleware::timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors)
         .layer(trace)
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid)))
 }

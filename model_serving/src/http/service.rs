@@ -1,19 +1,16 @@
-//! Service routes around scoring: status, health probes, model metadata, metrics, the OpenAPI
-//! document and the Swagger UI.
-
-use std::sync::Arc;
+//! Service routes around scoring: status, health probes, model metadata, metrics, and the
+//! answers for unknown routes and methods.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
-use super::openapi::ApiDoc;
+use super::error::{ApiError, ErrorBody, ErrorCode};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "Service is available"}))]
@@ -42,8 +39,7 @@ pub async fn live() -> Json<StatusBody> {
 pub async fn ready(State(state): State<AppState>) -> Result<Json<StatusBody>, ApiError> {
     if state.lifecycle.is_draining() {
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
+            ErrorCode::ShuttingDown,
             "the service is shutting down and finishing in-flight requests; send new requests to another replica",
         ));
     }
@@ -117,52 +113,6 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }
 
-/// This OpenAPI document.
-#[utoipa::path(get, path = "/openapi.json", tag = "service",
-    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
-pub async fn openapi_json() -> Response {
-    Json(ApiDoc::openapi()).into_response()
-}
-
-/// `/` leads to the API documentation.
-#[utoipa::path(get, path = "/", tag = "service",
-    responses((status = 303, description = "Redirect to /docs/")))]
-pub async fn root() -> Redirect {
-    Redirect::to("/docs/")
-}
-
-/// The Swagger UI lives under `/docs/` (its files load relative to that path).
-#[utoipa::path(get, path = "/docs", tag = "service",
-    responses((status = 303, description = "Redirect to the Swagger UI at /docs/")))]
-pub async fn docs_redirect() -> Redirect {
-    Redirect::to("/docs/")
-}
-
-/// The Swagger UI page.
-pub async fn docs_index() -> Response {
-    swagger_file("")
-}
-
-/// Swagger UI page and its files (compiled in, no network needed).
-#[utoipa::path(get, path = "/docs/{file}", tag = "service",
-    params(("file" = String, Path, description = "A Swagger UI file, e.g. swagger-ui.css; empty for the page")),
-    responses(
-        (status = 200, description = "The Swagger UI page or one of its files", content_type = "text/html"),
-        (status = 404, description = "No such file", body = ErrorBody)
-    ))]
-pub async fn docs_file(Path(file): Path<String>) -> Response {
-    swagger_file(&file)
-}
-
-fn swagger_file(file: &str) -> Response {
-    let config = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
-    match utoipa_swagger_ui::serve(file, config) {
-        Ok(Some(f)) => ([(header::CONTENT_TYPE, f.content_type)], f.bytes.into_owned()).into_response(),
-        Ok(None) => ApiError::not_found(format!("/docs/{file}: no such Swagger UI file; open /docs/")).into_response(),
-        Err(e) => ApiError::internal(format!("serving the Swagger UI failed: {e}")).into_response(),
-    }
-}
-
 /// Answer for paths that match no route.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!(
@@ -174,8 +124,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
 /// Answer for a known path with the wrong method.
 pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!("{method} is not allowed on {}; see /docs/ for the methods each route takes", uri.path()),
     )
 }

@@ -2,14 +2,19 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::compute::TaskAccepted;
-use super::error::{ApiError, ErrorBody};
-use crate::engine::{ServiceTask, SubmitError, TaskStatus};
+use super::error::{ApiError, ErrorBody, ErrorCode};
+use crate::core_engine::{ServiceTask, SubmitError, TaskStatus};
+
+/// Answer to an engine task message on `POST /compute`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "Task added to the queue"}))]
+pub struct TaskAccepted {
+    pub status: String,
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "processing"}))]
@@ -42,11 +47,7 @@ pub fn submit(state: &AppState, task: ServiceTask) -> Result<Json<TaskAccepted>,
     match state.tasks.submit(task) {
         Ok(()) => Ok(Json(TaskAccepted { status: "Task added to the queue".into() })),
         Err(e @ SubmitError::Invalid(_)) => Err(ApiError::invalid(e.to_string())),
-        Err(e @ SubmitError::QueueFull(_)) => {
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", format!("Queue is full: {e}")))
-        }
-        Err(e @ SubmitError::ShuttingDown) => {
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()))
-        }
+        Err(e @ SubmitError::QueueFull(_)) => Err(ApiError::new(ErrorCode::QueueFull, format!("Queue is full: {e}"))),
+        Err(e @ SubmitError::ShuttingDown) => Err(ApiError::new(ErrorCode::ShuttingDown, e.to_string())),
     }
 }

@@ -1,8 +1,9 @@
 //! A stand-in core engine: an axum server that answers as the real engine was observed to
 //! (ENGINE-PROTOCOL.md), including the synchronous `GET {url}/status` during an announcement,
-//! 409 on a known slug, 404 on a ping after it "lost its database", and 422 on a callback whose
-//! `data_out` is not a list. Every request it receives is reported on a channel, so tests wait
-//! for events instead of sleeping.
+//! 409 on a known slug, 404 on a ping after it "lost its database", and 422 on a callback with
+//! an unknown status or a `data_out` that is missing or not a list, each problem named by its
+//! field. Every request it receives is reported on a channel, so tests wait for events instead
+//! of sleeping.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -172,14 +173,26 @@ const TASK_STATUSES: [&str; 10] = [
 ];
 
 async fn callback(engine: &Engine, id: &str, body: &Value) -> (StatusCode, Value) {
-    let status_ok = body.get("status").and_then(Value::as_str).is_some_and(|s| TASK_STATUSES.contains(&s));
-    let list_ok = body.get("data_out").is_some_and(Value::is_array);
-    if !status_ok || !list_ok {
-        let msg = if list_ok { "Input should be a valid enumeration member" } else { "Input should be a valid list" };
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"detail": [{"type": "list_type", "loc": ["body", "data_out"], "msg": msg}]}),
-        );
+    // FastAPI validates every field and lists each problem with its own location and type.
+    let mut problems = Vec::new();
+    match body.get("status") {
+        None => problems.push(json!({"type": "missing", "loc": ["body", "status"], "msg": "Field required"})),
+        Some(s) if !s.as_str().is_some_and(|s| TASK_STATUSES.contains(&s)) => {
+            let allowed: Vec<String> = TASK_STATUSES.iter().map(|s| format!("'{s}'")).collect();
+            problems.push(json!({"type": "enum", "loc": ["body", "status"],
+                "msg": format!("Input should be {}", allowed.join(", ")), "input": s}));
+        }
+        Some(_) => {}
+    }
+    match body.get("data_out") {
+        None => problems.push(json!({"type": "missing", "loc": ["body", "data_out"], "msg": "Field required"})),
+        Some(v) if !v.is_array() => problems.push(
+            json!({"type": "list_type", "loc": ["body", "data_out"], "msg": "Input should be a valid list", "input": v}),
+        ),
+        Some(_) => {}
+    }
+    if !problems.is_empty() {
+        return (StatusCode::UNPROCESSABLE_ENTITY, json!({ "detail": problems }));
     }
     let (hold, fail) = {
         let mut inner = engine.inner.lock().unwrap();

@@ -12,7 +12,7 @@ use model_creation::params::Params;
 use model_creation::simulate::{FEATURES, SimulateOptions, generate};
 use model_creation::train::{DataInfo, train};
 use model_serving::Service;
-use model_serving::config::{Config, ModelSource};
+use model_serving::config::Config;
 
 pub struct Fixture {
     pub model_dir: PathBuf,
@@ -61,7 +61,7 @@ pub fn csv_body(rows: &[[f64; 6]]) -> String {
 }
 
 pub fn config_for(model_dir: &Path) -> Config {
-    Config { model: ModelSource::Path(model_dir.to_path_buf()), ..Config::default() }
+    Config { model_path: model_dir.to_path_buf(), ..Config::default() }
 }
 
 pub struct Running {

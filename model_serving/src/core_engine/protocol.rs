@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 /// The engine's task message (`ServiceTask`) on `POST /compute`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+// Debug is written out below: it hides the secret key.
+#[derive(Clone, Deserialize, ToSchema)]
 #[schema(example = json!({
     "s3_access_key_id": "minio", "s3_secret_access_key": "minio123", "s3_region": "eu-central-2",
     "s3_host": "http://127.0.0.1:9000", "s3_bucket": "engine",
@@ -26,6 +27,20 @@ pub struct ServiceTask {
     pub task: EngineTask,
     /// Where the result is PATCHed (`{engine}/tasks/{id}`).
     pub callback_url: String,
+}
+
+impl std::fmt::Debug for ServiceTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceTask")
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field("s3_secret_access_key", &"<redacted>")
+            .field("s3_region", &self.s3_region)
+            .field("s3_host", &self.s3_host)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("task", &self.task)
+            .field("callback_url", &self.callback_url)
+            .finish()
+    }
 }
 
 /// The task as the engine stores it; the service needs its id and input keys.
@@ -107,4 +122,26 @@ pub fn service_description(service_url: &str) -> Value {
         "has_ai": true,
         "docs_url": "https://docs.swiss-ai-center.ch/reference/services/ae-ano-detection/",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_task_message_never_shows_the_secret_key() {
+        let secret = "minio-secret-4f9a1c";
+        let task: ServiceTask = serde_json::from_value(json!({
+            "s3_access_key_id": "minio", "s3_secret_access_key": secret, "s3_region": "eu-central-2",
+            "s3_host": "http://127.0.0.1:9000", "s3_bucket": "engine",
+            "task": {"id": "t1", "data_in": ["in.csv"]},
+            "callback_url": "http://127.0.0.1:8080/tasks/t1"
+        }))
+        .unwrap();
+        assert_eq!(task.s3_secret_access_key, secret);
+        for shown in [format!("{task:?}"), format!("{task:#?}"), format!("{:?}", Some(Box::new(task.clone())))] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("<redacted>") && shown.contains("minio") && shown.contains("t1"), "{shown}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::protocol::{ServiceTask, TaskStatus};
 use super::store::TaskStore;
-use super::worker::{self, WorkerContext};
+use super::worker::{self, Job, WorkerContext};
 
 /// Why a task was not queued.
 #[derive(Debug, thiserror::Error)]
@@ -23,11 +23,6 @@ pub enum SubmitError {
     QueueFull(usize),
     #[error("the service is shutting down and takes no new tasks")]
     ShuttingDown,
-}
-
-pub struct Job {
-    pub task: ServiceTask,
-    pub accepted: Instant,
 }
 
 #[derive(Clone)]

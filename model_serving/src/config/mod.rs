@@ -1,0 +1,321 @@
+//! Service configuration: built-in defaults, then an optional file named by `CONFIG_FILE`
+//! (TOML, YAML or JSON, keys as the variable names in any case), then environment variables
+//! (a `.env` file in the working directory is read first, as the Python service did).
+//!
+//! Each setting is declared once, in the `settings!` table below: its variable, the [`Config`]
+//! field it fills, its type, its default (written as the variable would be) and the check that
+//! turns the text into the value. From that table come [`Config`], the serde struct the `config`
+//! crate fills, [`variables`], and the settings table of docs/serving.md ([`settings_table`]; a
+//! test keeps the doc equal to it). Every value is checked once, at start-up: a bad one stops
+//! the service with a message naming the variable, what it holds and what was expected.
+
+mod read;
+mod values;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use object_storage::{AwsEnv, DEFAULT_REGION, S3Options};
+
+pub use values::{ConfigError, ENGINE_PING_DEADLINE, Environment};
+
+/// A setting as docs/serving.md lists it.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub variable: &'static str,
+    /// What the value is (the doc line of its declaration).
+    pub format: &'static str,
+    /// As the variable would be written; empty for "not set".
+    pub default: &'static str,
+}
+
+/// Declares every setting once; see the module documentation.
+macro_rules! settings {
+    ($(
+        #[doc = $doc:literal]
+        $variable:ident => $field:ident: $ty:ty = $default:literal, $check:expr;
+    )*) => {
+        /// The service's configuration, checked. Its `Debug` shows no secret: the only ones it
+        /// holds, MODEL_URI's S3 keys, are in [`S3Options`], whose `Debug` redacts them.
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            $( #[doc = concat!("`", stringify!($variable), "`:", $doc)] pub $field: $ty, )*
+        }
+
+        /// Each setting's text as read (no secret among them), before any check.
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[serde(default)]
+        #[allow(non_snake_case)]
+        struct Settings {
+            $( $variable: Option<read::Raw>, )*
+        }
+
+        /// Every setting, in the order of the docs table.
+        pub const SETTINGS: &[Setting] =
+            &[$( Setting { variable: stringify!($variable), format: $doc, default: $default }, )*];
+
+        impl Settings {
+            /// Checks every setting, the default where it is not set.
+            fn check(&self, aws: &AwsEnv) -> Result<Config, ConfigError> {
+                Ok(Config {
+                    $( $field: ($check)(&values::Value {
+                        variable: stringify!($variable),
+                        text: self.$variable.as_ref().map_or($default, |raw| raw.0.as_str()),
+                        aws,
+                    })?, )*
+                })
+            }
+        }
+    };
+}
+
+settings! {
+    /// IP address to listen on
+    SERVICE_HOST => host: IpAddr = "0.0.0.0", values::ip_address;
+    /// port
+    SERVICE_PORT => port: u16 = "9090", values::port;
+    /// URL the engine calls back
+    SERVICE_URL => service_url: String = "http://localhost:9090", values::http_url;
+    /// JSON list of URLs, e.g. `["http://core-engine-service:8080"]`; empty: standalone, no announce
+    ENGINE_URLS => engine_urls: Vec<String> = "[]", values::url_list;
+    /// integer (attempts per engine)
+    ENGINE_ANNOUNCE_RETRIES => engine_announce_retries: u32 = "5", values::count;
+    /// seconds
+    ENGINE_ANNOUNCE_RETRY_DELAY => engine_announce_retry_delay: Duration = "3", |v| values::seconds(v, true);
+    /// seconds, below 50 (the engine's limit)
+    ENGINE_PING_INTERVAL => engine_ping_interval: Duration = "20", values::ping_interval;
+    /// integer >= 1: engine tasks accepted and not yet called back
+    MAX_TASKS => max_tasks: usize = "50", |v| values::at_least_one(v, "a whole number >= 1 (queued engine tasks)");
+    /// trace, debug, info, warn, error (`RUST_LOG` overrides with full directives)
+    LOG_LEVEL => log_level: String = "info", values::log_level;
+    /// development (readable logs), production (JSON logs)
+    ENVIRONMENT => environment: Environment = "development", values::environment;
+    /// local model directory
+    MODEL_PATH => model_path: PathBuf = "model_creation/model", values::model_dir;
+    /// `s3://bucket/prefix/` of a published model (wins over MODEL_PATH)
+    MODEL_URI => model_uri: Option<Box<S3Options>> = "", values::model_uri;
+    /// bytes, for request bodies and engine task inputs (67108864 is 64 MiB)
+    MAX_BODY_BYTES => max_body_bytes: usize = "67108864",
+        |v| values::at_least_one(v, "a number of bytes >= 1, e.g. 67108864");
+    /// seconds
+    REQUEST_TIMEOUT => request_timeout: Duration = "30", |v| values::seconds(v, false);
+    /// seconds a finished task's status stays queryable
+    TASK_RETENTION => task_retention: Duration = "3600", |v| values::seconds(v, true);
+}
+
+/// The file of settings, read before the environment.
+const CONFIG_FILE: Setting = Setting {
+    variable: "CONFIG_FILE",
+    format: "TOML, YAML or JSON file of these settings (keys as the variable names, in any case)",
+    default: "",
+};
+
+/// What the AWS variables ([`AwsEnv::VARIABLES`], read by `object_storage`) are for here.
+const AWS_FORMAT: &str = "S3 for MODEL_URI (path-style, SigV4): AWS_ENDPOINT_URL_S3 over AWS_ENDPOINT_URL, \
+    AWS_REGION over AWS_DEFAULT_REGION";
+
+/// Where the model comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    Path(PathBuf),
+    /// `s3://bucket/prefix/`: the published model directory's two files under `prefix`, with
+    /// the endpoint, region and keys resolved from the AWS variables by `object_storage`.
+    S3(Box<S3Options>),
+}
+
+impl std::fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelSource::Path(p) => write!(f, "{}", p.display()),
+            ModelSource::S3(o) if o.prefix.is_empty() => write!(f, "s3://{}/", o.bucket),
+            ModelSource::S3(o) => write!(f, "s3://{}/{}/", o.bucket, o.prefix),
+        }
+    }
+}
+
+impl Default for Config {
+    /// The built-in defaults (a test checks that each passes its own check).
+    fn default() -> Self {
+        match Settings::default().check(&AwsEnv::default()) {
+            Ok(config) => config,
+            Err(e) => panic!("a built-in default is invalid: {e}"),
+        }
+    }
+}
+
+/// Every variable the service reads: the settings, CONFIG_FILE and the AWS variables.
+pub fn variables() -> impl Iterator<Item = &'static str> {
+    SETTINGS.iter().map(|s| s.variable).chain([CONFIG_FILE.variable]).chain(AwsEnv::VARIABLES)
+}
+
+impl Config {
+    /// Reads `.env` (if present), `CONFIG_FILE` (if set) and the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        // A missing .env is normal; a malformed one is reported by the variables it leaves unset.
+        let _ = dotenvy::dotenv();
+        let vars: HashMap<String, String> =
+            std::env::vars().filter(|(k, _)| variables().any(|known| k.eq_ignore_ascii_case(known))).collect();
+        Config::from_vars(&vars)
+    }
+
+    /// Builds the configuration from explicit variables (tests, embedding) plus the file that
+    /// `CONFIG_FILE` among them names.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let read = read::read::<Settings>(vars)?;
+        let aws = AwsEnv::from_lookup(|name| read.get(name));
+        read.settings.check(&aws)
+    }
+
+    /// The model to load: MODEL_URI when set, else MODEL_PATH.
+    pub fn model(&self) -> ModelSource {
+        match &self.model_uri {
+            Some(options) => ModelSource::S3(options.clone()),
+            None => ModelSource::Path(self.model_path.clone()),
+        }
+    }
+
+    /// `tracing` filter directive for LOG_LEVEL: the level for this service, warnings from
+    /// dependencies (hyper, aws) so a debug level stays readable.
+    pub fn log_filter(&self) -> String {
+        format!("warn,model_serving={0},model_core={0},tower_http={0}", self.log_level)
+    }
+}
+
+/// The settings table of docs/serving.md, rendered from the declarations.
+pub fn settings_table() -> String {
+    let mut out = String::from("| variable | format | default |\n|---|---|---|\n");
+    for s in SETTINGS.iter().chain([&CONFIG_FILE]) {
+        let default = if s.default.is_empty() { "none".to_string() } else { format!("`{}`", s.default) };
+        out.push_str(&format!("| {} | {} | {default} |\n", s.variable, s.format.trim()));
+    }
+    let aws = AwsEnv::VARIABLES.join(", ");
+    out.push_str(&format!("| {aws} | {AWS_FORMAT} | AWS, `{DEFAULT_REGION}` |\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_design_table() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(c.port, 9090);
+        assert_eq!(c.service_url, "http://localhost:9090");
+        assert!(c.engine_urls.is_empty());
+        assert_eq!(c.engine_announce_retries, 5);
+        assert_eq!(c.engine_ping_interval, Duration::from_secs(20));
+        assert_eq!(c.max_tasks, 50);
+        assert_eq!(c.max_body_bytes, 64 << 20);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.model(), ModelSource::Path("model_creation/model".into()));
+    }
+
+    #[test]
+    fn variables_override_and_model_uri_wins_over_model_path() {
+        let c = Config::from_vars(&vars(&[
+            ("SERVICE_PORT", "8081"),
+            ("ENGINE_URLS", r#"["http://core-engine-service:8080/"]"#),
+            ("MODEL_PATH", "/models/a"),
+            ("MODEL_URI", "s3://models/ae/1"),
+            ("ENVIRONMENT", "production"),
+            ("REQUEST_TIMEOUT", "2.5"),
+        ]))
+        .unwrap();
+        assert_eq!(c.port, 8081);
+        assert_eq!(c.engine_urls, vec!["http://core-engine-service:8080".to_string()]);
+        assert_eq!(c.model().to_string(), "s3://models/ae/1/");
+        assert_eq!(c.environment, Environment::Production);
+        assert_eq!(c.request_timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_was_expected() {
+        for (name, value, expected) in [
+            ("SERVICE_PORT", "90a", "port number"),
+            ("ENGINE_URLS", "http://x", "JSON list"),
+            ("ENGINE_URLS", r#"["ftp://x"]"#, "http://"),
+            ("ENGINE_PING_INTERVAL", "60", "below 50"),
+            ("MAX_TASKS", "0", ">= 1"),
+            ("LOG_LEVEL", "loud", "trace"),
+            ("ENVIRONMENT", "staging", "development or production"),
+            ("MODEL_URI", "http://bucket/x", "s3://"),
+            ("MAX_BODY_BYTES", "64MB", "bytes"),
+            ("REQUEST_TIMEOUT", "-1", "seconds"),
+        ] {
+            let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{name}=")), "{err}");
+            assert!(err.contains(expected), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_config_file_is_read_and_the_environment_wins_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("serving.toml");
+        std::fs::write(&file, "service_port = 7000\nmax_tasks = 7\nengine_urls = [\"http://e:8080\"]\n").unwrap();
+        let path = file.display().to_string();
+        let c = Config::from_vars(&vars(&[("CONFIG_FILE", &path), ("MAX_TASKS", "9")])).unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.max_tasks, 9);
+        assert_eq!(c.engine_urls, vec!["http://e:8080".to_string()]);
+        let err = Config::from_vars(&vars(&[("CONFIG_FILE", "/nonexistent.toml")])).unwrap_err().to_string();
+        assert!(err.contains("CONFIG_FILE") && err.contains("no such file"), "{err}");
+    }
+
+    #[test]
+    fn file_keys_match_in_any_case_and_numbers_and_lists_read_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("serving.yaml");
+        std::fs::write(&file, "SERVICE_PORT: 7001\nRequest_Timeout: 2.5\nENGINE_URLS: [\"http://e:8080/\"]\n").unwrap();
+        let c = Config::from_vars(&vars(&[("config_file", &file.display().to_string())])).unwrap();
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.request_timeout, Duration::from_millis(2500));
+        assert_eq!(c.engine_urls, vec!["http://e:8080".to_string()]);
+
+        std::fs::write(&file, "max_tasks: {nested: 1}\n").unwrap();
+        let err = Config::from_vars(&vars(&[("CONFIG_FILE", &file.display().to_string())])).unwrap_err();
+        assert!(matches!(err, ConfigError::File { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn every_default_passes_its_own_check_and_every_setting_is_a_variable() {
+        for s in SETTINGS {
+            let single = vars(&[(s.variable, s.default)]);
+            Config::from_vars(&single).unwrap_or_else(|e| panic!("{}: {e}", s.variable));
+            assert!(variables().any(|v| v == s.variable));
+        }
+        assert!(variables().any(|v| v == "CONFIG_FILE"));
+        assert!(variables().any(|v| v == "AWS_ENDPOINT_URL_S3"));
+        let table = settings_table();
+        assert!(table.contains("| SERVICE_PORT | port | `9090` |"), "{table}");
+        assert!(
+            table.contains("| MODEL_URI | `s3://bucket/prefix/` of a published model (wins over MODEL_PATH) | none |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn debug_of_the_configuration_never_shows_the_secret_key() {
+        let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY";
+        let c = Config::from_vars(&vars(&[
+            ("MODEL_URI", "s3://models/ae/1/"),
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+            ("AWS_SESSION_TOKEN", "session-token-value"),
+        ]))
+        .unwrap();
+        let ModelSource::S3(options) = c.model() else { panic!("MODEL_URI gives an S3 source") };
+        assert_eq!(options.secret_access_key.as_deref(), Some(secret), "the secret is there to be hidden");
+        for shown in [format!("{c:?}"), format!("{c:#?}"), format!("{:?}", c.model())] {
+            assert!(!shown.contains(secret) && !shown.contains("session-token-value"), "{shown}");
+            assert!(shown.contains("AKIAEXAMPLE"), "the access key id is not a secret: {shown}");
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Checking one setting's text into its typed value. Every failure names the variable, repeats
+//! the value and says what was expected: `SERVICE_PORT="90a": expected a port number ...`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use object_storage::{AwsEnv, S3Options, S3Settings, StorageError};
+
+/// The engine marks a service `sleeping` when its last ping is older than this.
+pub const ENGINE_PING_DEADLINE: Duration = Duration::from_secs(50);
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable}={value:?}: expected {expected}")]
+    Invalid { variable: &'static str, value: String, expected: String },
+    #[error("CONFIG_FILE={path:?}: no such file")]
+    NoFile { path: String },
+    #[error("CONFIG_FILE={path:?}: cannot be read as TOML, YAML or JSON settings")]
+    File {
+        path: String,
+        #[source]
+        source: config::ConfigError,
+    },
+}
+
+/// One setting's text (the default when it is not set), with what the checks may need.
+pub struct Value<'a> {
+    pub variable: &'static str,
+    pub text: &'a str,
+    /// The AWS variables read with the settings, for MODEL_URI.
+    pub aws: &'a AwsEnv,
+}
+
+impl Value<'_> {
+    fn invalid(&self, expected: &str) -> ConfigError {
+        invalid(self.variable, self.text, expected)
+    }
+
+    fn trimmed(&self) -> &str {
+        self.text.trim()
+    }
+}
+
+fn invalid(variable: &'static str, value: &str, expected: &str) -> ConfigError {
+    ConfigError::Invalid { variable, value: value.to_string(), expected: expected.to_string() }
+}
+
+pub fn ip_address(v: &Value) -> Result<IpAddr, ConfigError> {
+    v.trimmed().parse().map_err(|_| v.invalid("an IP address to listen on"))
+}
+
+pub fn port(v: &Value) -> Result<u16, ConfigError> {
+    v.trimmed().parse().map_err(|_| v.invalid("a port number from 0 to 65535"))
+}
+
+pub fn http_url(v: &Value) -> Result<String, ConfigError> {
+    checked_url(v.variable, v.text)
+}
+
+fn checked_url(variable: &'static str, value: &str) -> Result<String, ConfigError> {
+    let v = value.trim();
+    match reqwest::Url::parse(v) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => Ok(v.to_string()),
+        _ => Err(invalid(variable, value, "an absolute http:// or https:// URL")),
+    }
+}
+
+/// A JSON list of http(s) URLs, each without its trailing `/`.
+pub fn url_list(v: &Value) -> Result<Vec<String>, ConfigError> {
+    let expected = "a JSON list of http(s) URLs, e.g. [\"http://core-engine-service:8080\"]";
+    let urls: Vec<String> = serde_json::from_str(v.text).map_err(|_| v.invalid(expected))?;
+    urls.iter().map(|u| checked_url(v.variable, u).map(|u| u.trim_end_matches('/').to_string())).collect()
+}
+
+pub fn count(v: &Value) -> Result<u32, ConfigError> {
+    v.trimmed().parse().map_err(|_| v.invalid("a whole number >= 0"))
+}
+
+/// A whole number of at least 1; `expected` says what it counts.
+pub fn at_least_one(v: &Value, expected: &str) -> Result<usize, ConfigError> {
+    match v.trimmed().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(v.invalid(expected)),
+    }
+}
+
+/// Seconds, possibly fractional; zero only where `zero_ok`.
+pub fn seconds(v: &Value, zero_ok: bool) -> Result<Duration, ConfigError> {
+    let expected = if zero_ok { "a number of seconds >= 0, e.g. 3 or 0.5" } else { "a number of seconds > 0, e.g. 30" };
+    match v.trimmed().parse::<f64>() {
+        Ok(s) if s.is_finite() && (s > 0.0 || (zero_ok && s == 0.0)) && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(v.invalid(expected)),
+    }
+}
+
+pub fn ping_interval(v: &Value) -> Result<Duration, ConfigError> {
+    let d = seconds(v, false)?;
+    if d >= ENGINE_PING_DEADLINE {
+        return Err(v.invalid("seconds below 50 (the engine marks a service sleeping after 50 s without a ping)"));
+    }
+    Ok(d)
+}
+
+/// A `tracing` level; `warning` (the Python service's spelling) means `warn`.
+pub fn log_level(v: &Value) -> Result<String, ConfigError> {
+    let level = v.trimmed().to_ascii_lowercase();
+    match level.as_str() {
+        "trace" | "debug" | "info" | "warn" | "error" => Ok(level),
+        "warning" => Ok("warn".into()),
+        _ => Err(v.invalid("one of trace, debug, info, warn, error")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+pub fn environment(v: &Value) -> Result<Environment, ConfigError> {
+    match v.trimmed().to_ascii_lowercase().as_str() {
+        "development" => Ok(Environment::Development),
+        "production" => Ok(Environment::Production),
+        _ => Err(v.invalid("development or production")),
+    }
+}
+
+pub fn model_dir(v: &Value) -> Result<PathBuf, ConfigError> {
+    match v.trimmed() {
+        "" => Err(v.invalid("a model directory written by `model-creation train`")),
+        dir => Ok(PathBuf::from(dir)),
+    }
+}
+
+/// MODEL_URI resolved by `object_storage`, the one owner of S3 settings, so the service reaches
+/// the same endpoint with the same keys as `model-creation publish` given the same variables.
+/// Empty means not set.
+pub fn model_uri(v: &Value) -> Result<Option<Box<S3Options>>, ConfigError> {
+    if v.trimmed().is_empty() {
+        return Ok(None);
+    }
+    let expected = "s3://bucket/prefix/ naming a model published by `model-creation publish`";
+    match S3Options::resolve(v.trimmed(), &S3Settings::default(), v.aws) {
+        Ok(options) => Ok(Some(Box::new(options))),
+        Err(StorageError::InvalidSetting { setting, value, expected }) => Err(invalid(setting, &value, expected)),
+        Err(e) => Err(v.invalid(&format!("{expected} ({e})"))),
+    }
+}
