@@ -199,8 +199,14 @@ fn check_consistency(meta: &ModelMetadata, path: &Path) -> Result<(), ArtifactEr
             d
         ));
     }
-    if meta.scaler.std.iter().any(|s| !s.is_finite() || *s <= 0.0) || meta.scaler.mean.iter().any(|m| !m.is_finite()) {
-        return bad("scaler statistics must be finite, with positive std".into());
+    let scaler = meta.features.iter().zip(&meta.scaler.mean).zip(&meta.scaler.std);
+    if let Some(((feature, mean), std)) =
+        scaler.into_iter().find(|((_, m), s)| !m.is_finite() || !s.is_finite() || **s <= 0.0)
+    {
+        return bad(format!(
+            "scaler statistics of feature {feature:?} are mean {mean}, std {std}; they must be finite, with a \
+             positive std (retrain on data whose {feature:?} column has finite values)"
+        ));
     }
     if !meta.threshold.value.is_finite() {
         return bad("threshold is not a finite number".into());

@@ -163,7 +163,9 @@ pub fn scores_per_row(
         }
     }
     match agg {
-        PointAggregation::Max => out.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect(),
+        // Window scores are finite (see `forward::finite_score`); only a row no window covers
+        // keeps NEG_INFINITY, and scores 0.
+        PointAggregation::Max => out.iter().map(|v| if *v == f32::NEG_INFINITY { 0.0 } else { *v }).collect(),
         PointAggregation::Mean => {
             sum.iter().zip(&count).map(|(s, c)| if *c > 0 { (*s / *c as f64) as f32 } else { 0.0 }).collect()
         }

@@ -81,15 +81,34 @@ impl LeanNetwork {
         a
     }
 
-    /// Mean squared reconstruction error of each row.
+    /// Mean squared reconstruction error of each row, always finite: see [`finite_score`].
     pub fn score(&self, x: &[f32], n: usize) -> Vec<f32> {
         let d = self.input_dim();
         let y = self.reconstruct(x, n);
         x.chunks_exact(d)
             .zip(y.chunks_exact(d))
-            .map(|(xr, yr)| xr.iter().zip(yr).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / d as f32)
+            .map(|(xr, yr)| {
+                // In f64: the square of a difference of f32s cannot overflow there, so a huge but
+                // finite input gives a huge score, not an infinity that later reads as "normal".
+                let sum: f64 = xr
+                    .iter()
+                    .zip(yr)
+                    .map(|(a, b)| {
+                        let diff = f64::from(*a) - f64::from(*b);
+                        diff * diff
+                    })
+                    .sum();
+                finite_score(sum / d as f64)
+            })
             .collect()
     }
+}
+
+/// A score as f32 that is never NaN or infinite: an error too large for f32, or one the network
+/// could not compute (an input so far out of range that a layer overflowed to infinity or NaN),
+/// becomes `f32::MAX`, so the row stays above every threshold and the JSON stays valid.
+pub fn finite_score(error: f64) -> f32 {
+    if error <= f64::from(f32::MAX) { error as f32 } else { f32::MAX }
 }
 
 impl DenseLayer {

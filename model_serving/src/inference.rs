@@ -97,7 +97,8 @@ pub struct Report {
     /// Number of input rows (= number of scores).
     pub rows: usize,
     /// Mean squared reconstruction error per input row (per point for windowed series), in
-    /// standardised units.
+    /// standardised units. Always finite: an error too large for f32 (a value far out of the
+    /// training range) is reported as 3.4028235e38, above every threshold.
     pub scores: Vec<f32>,
     /// Indices (0-based, data rows only) of rows above the threshold.
     pub anomalies: Vec<usize>,

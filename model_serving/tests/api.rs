@@ -357,3 +357,24 @@ async fn the_docs_error_table_lists_every_error_code_of_the_openapi_document_wit
     documented.sort();
     assert_eq!(documented, codes, "docs/serving.md's error table and ErrorCode differ");
 }
+
+/// A huge but finite cell makes its rows anomalous with a finite score, as JSON, CSV and the
+/// engine see it; before, about 1e20 and up scored 0.0 and counted as normal.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_finite_value_is_anomalous_with_a_finite_score() {
+    let r = start_default().await;
+    for value in [1e20, 1e30, 1e300] {
+        let mut rows: Vec<[f64; 6]> = fixture().test_rows[..20].to_vec();
+        rows[10][2] = value;
+        let (status, body) = post(&r, "text/csv", csv_body(&rows)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let scores = scores_of(&body);
+        assert!(scores.iter().all(|s| s.is_finite()), "{value:e}: {scores:?}");
+        let anomalies: Vec<usize> = serde_json::from_value(body["anomalies"].clone()).unwrap();
+        assert!(anomalies.contains(&10), "{value:e}: row 10 must be anomalous, got {anomalies:?}");
+        let json_rows: Vec<Vec<f64>> = rows.iter().map(|r| r.to_vec()).collect();
+        let (status, body) = post(&r, "application/json", json!({ "rows": json_rows }).to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(scores_of(&body), scores, "{value:e}: JSON rows score as the CSV does");
+    }
+}
