@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use atomic_file::Durability;
+
 use crate::error::{Error, Result};
-use crate::repo::Repo;
+use crate::repo::{Repo, write_file};
 
 /// One config file: ordered sections with ordered `key = value` pairs.
 #[derive(Clone, Debug, Default)]
@@ -89,8 +91,7 @@ impl ConfigFile {
             }
         }
         // Durable: the user's settings (remotes, keys in config.local), written rarely and small.
-        atomic_file::write(&self.path, out.as_bytes(), atomic_file::Durability::Durable)
-            .map_err(|e| Error::io("writing", &self.path, e))
+        write_file(&self.path, out.as_bytes(), Durability::Durable)
     }
 }
 

@@ -4,10 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use atomic_file::Durability;
+
 use crate::checksum::Algo;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hashing::HashInfo;
 use crate::params::ParamValues;
+use crate::repo::write_file;
 use crate::yaml::{self, Node, Value, err_at};
 
 /// One dep or out entry.
@@ -190,8 +193,7 @@ impl LockFile {
     /// Writes the lock durably: once a stage's entry is saved, a power cut cannot take it back
     /// while its outs stay in the workspace.
     pub(crate) fn save(&self, path: &Path) -> Result<()> {
-        atomic_file::write(path, self.to_yaml().as_bytes(), atomic_file::Durability::Durable)
-            .map_err(|e| Error::io("writing", path, e))
+        write_file(path, self.to_yaml().as_bytes(), Durability::Durable)
     }
 }
 
@@ -226,7 +228,6 @@ impl DvcFile {
     pub(crate) fn save(&self) -> Result<()> {
         let outs = Node::new(Value::Seq(self.outs.iter().map(LockOut::to_dvc_node).collect()));
         let text = yaml::emit(&Node::new(Value::Map(vec![("outs".into(), outs)])));
-        atomic_file::write(&self.path, text.as_bytes(), atomic_file::Durability::Durable)
-            .map_err(|e| Error::io("writing", &self.path, e))
+        write_file(&self.path, text.as_bytes(), Durability::Durable)
     }
 }

@@ -4,6 +4,8 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use atomic_file::Durability;
+
 use crate::cache::Cache;
 use crate::checksum::Algo;
 use crate::dvcfile::Stage;
@@ -13,7 +15,7 @@ use crate::ignore::DvcIgnore;
 use crate::lock::{LockFile, LockOut, LockStage};
 use crate::params::{self, ParamValues};
 use crate::pipeline::Pipeline;
-use crate::repo::Repo;
+use crate::repo::{Repo, write_file};
 use crate::state::HashState;
 use crate::yaml::Node;
 
@@ -244,7 +246,7 @@ impl Project {
         new.push_str(&line);
         new.push('\n');
         // Fast: a lost line is added again by the next repro or add.
-        atomic_file::write(&gi, new.as_bytes(), atomic_file::Durability::Fast).map_err(|e| Error::io("writing", &gi, e))
+        write_file(&gi, new.as_bytes(), Durability::Fast)
     }
 
     /// Every (absolute path, lock entry, cached?) the workspace tracks: stage outs from the

@@ -1,6 +1,6 @@
 //! Opening a configured remote as an [`object_storage::Store`]: S3 (endpointurl, region,
-//! credentials from config.local or the AWS environment) or a local directory (relative to
-//! `.dvc/`).
+//! credentials from config.local, over the AWS variables the caller passes) or a local directory
+//! (relative to `.dvc/`).
 
 use object_storage::{AwsEnv, S3Options, S3Settings, Store};
 
@@ -8,7 +8,9 @@ use crate::config::RemoteConfig;
 use crate::error::{Error, Result};
 use crate::repo::Repo;
 
-pub fn open(repo: &Repo, remote: &RemoteConfig) -> Result<Store> {
+/// Opens `remote`; an S3 remote's own settings win over `env` (`AwsEnv::from_process()` in the
+/// command line, an explicit set in tests), resolved by `object_storage` as everywhere else.
+pub fn open(repo: &Repo, remote: &RemoteConfig, env: &AwsEnv) -> Result<Store> {
     let opt = |k: &str| remote.options.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if remote.url.starts_with("s3://") {
         let settings = S3Settings {
@@ -18,7 +20,7 @@ pub fn open(repo: &Repo, remote: &RemoteConfig) -> Result<Store> {
             secret_access_key: opt("secret_access_key"),
             session_token: opt("session_token"),
         };
-        return Ok(Store::s3(S3Options::resolve(&remote.url, &settings, &AwsEnv::from_process())?)?);
+        return Ok(Store::s3(S3Options::resolve(&remote.url, &settings, env)?)?);
     }
     if let Some((scheme, _)) = remote.url.split_once("://")
         && scheme != "file"

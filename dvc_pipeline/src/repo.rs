@@ -37,9 +37,7 @@ impl Repo {
         let in_git = root.ancestors().any(|d| d.join(".git").exists());
         let config = if in_git { String::new() } else { "[core]\n    no_scm = True\n".to_string() };
         // Durable, as every config write (config.rs): `init` runs once per repository.
-        let write = |path: &Path, data: &[u8]| {
-            atomic_file::write(path, data, Durability::Durable).map_err(|e| Error::io("writing", path, e))
-        };
+        let write = |path: &Path, data: &[u8]| write_file(path, data, Durability::Durable);
         write(&dvc.join("config"), config.as_bytes())?;
         if in_git {
             write(&dvc.join(".gitignore"), b"/config.local\n/tmp\n/cache\n")?;
@@ -70,4 +68,10 @@ impl Repo {
     pub fn rel(&self, p: &Path) -> String {
         p.strip_prefix(&self.root).unwrap_or(p).to_string_lossy().replace('\\', "/")
     }
+}
+
+/// Writes a file of the repository through the workspace's one atomic write, naming the file in
+/// the error.
+pub(crate) fn write_file(path: &Path, data: &[u8], durability: Durability) -> Result<()> {
+    atomic_file::write(path, data, durability).map_err(|e| Error::io("writing", path, e))
 }

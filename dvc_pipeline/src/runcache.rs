@@ -7,10 +7,13 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use atomic_file::Durability;
+
 use crate::checksum::hex;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lock::LockStage;
 use crate::pyjson;
+use crate::repo::write_file;
 use crate::yaml::{self, Node, Value};
 
 /// Keys dvc leaves out of the dicts it hashes (`Meta.PARAM_SIZE`, `Meta.PARAM_NFILES`).
@@ -53,8 +56,7 @@ pub(crate) fn save(cache_dir: &Path, entry: &LockStage) -> Result<()> {
     if path.exists() {
         return Ok(());
     }
-    atomic_file::write(&path, text.as_bytes(), atomic_file::Durability::Durable)
-        .map_err(|e| Error::io("writing", &path, e))
+    write_file(&path, text.as_bytes(), Durability::Durable)
 }
 
 /// Finds stored runs with the same cmd, deps, params and out paths as `probe` (its outs'

@@ -14,11 +14,15 @@ use support::*;
 const CHILD_DIR: &str = "DVC_PIPELINE_CRASH_TEST_DIR";
 const CHILD_COMMAND: &str = "DVC_PIPELINE_CRASH_TEST_COMMAND";
 
-/// Not a test of its own: when started by [`spawn`] (the variables set), runs one engine
-/// command in the given directory, in a process the test can kill; otherwise does nothing.
+/// Not a test of its own (ignored in a normal run, so it never counts as a passing test): the
+/// child process [`spawn`] starts runs it, with the variables set, to run one engine command in
+/// the given directory, in a process the test can kill.
 #[test]
+#[ignore = "a helper: the crash tests run it in a child process they kill"]
 fn engine_command_in_a_child_process() {
-    let (Some(dir), Ok(command)) = (std::env::var_os(CHILD_DIR), std::env::var(CHILD_COMMAND)) else { return };
+    let (Some(dir), Ok(command)) = (std::env::var_os(CHILD_DIR), std::env::var(CHILD_COMMAND)) else {
+        panic!("{CHILD_DIR} and {CHILD_COMMAND} are not set: this helper runs only in a crash test's child process");
+    };
     let dir = Path::new(&dir);
     match command.as_str() {
         "repro" => {
@@ -37,7 +41,7 @@ fn spawn(dir: &Path, command: &str, env: &[(&str, &str)]) -> Child {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().expect("test binary");
     let mut cmd = Command::new(exe);
-    cmd.args(["--exact", "engine_command_in_a_child_process", "--test-threads=1"])
+    cmd.args(["--exact", "engine_command_in_a_child_process", "--ignored", "--test-threads=1"])
         .env(CHILD_DIR, dir)
         .env(CHILD_COMMAND, command)
         .env("SHELL", "/bin/sh")

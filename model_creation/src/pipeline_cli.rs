@@ -262,7 +262,7 @@ pub fn run(cmd: PipelineCommand) -> Result<()> {
 fn open_remote(project: &Project, name: Option<&str>) -> Result<object_storage::Store> {
     let cfg = config::Config::load(&project.repo)?;
     let rc = cfg.remote(name)?;
-    Ok(remote::open(&project.repo, &rc)?)
+    Ok(remote::open(&project.repo, &rc, &object_storage::AwsEnv::from_process())?)
 }
 
 fn report_missing(r: &transfer::Report, place: &str) {

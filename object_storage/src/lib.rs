@@ -22,10 +22,7 @@ pub use download::{AcceptAll, ObjectCheck};
 pub use error::StorageError;
 pub use local::LocalStore;
 pub use s3::S3Store;
-pub use settings::{
-    AwsEnv, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_RETRY_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_REGION, S3Options,
-    S3Settings, URL_EXPECTED,
-};
+pub use settings::{AwsEnv, DEFAULT_REGION, S3Options, S3Settings};
 
 /// Result type of every storage operation.
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -48,17 +45,6 @@ impl Store {
     /// A store rooted at `s3://bucket/prefix` with explicit connection options.
     pub fn s3(opts: S3Options) -> Result<Self> {
         Ok(Store::S3(S3Store::new(opts)?))
-    }
-
-    /// Opens `s3://bucket/prefix` (endpoint, region and keys from `env`, see
-    /// [`S3Options::resolve`]) or a local path (`file://` or plain).
-    pub fn open(uri: &str, env: &AwsEnv) -> Result<Self> {
-        if uri.starts_with("s3://") {
-            Store::s3(S3Options::resolve(uri, &S3Settings::default(), env)?)
-        } else {
-            let path = uri.strip_prefix("file://").unwrap_or(uri);
-            Ok(Store::local(path))
-        }
     }
 
     /// Human-readable location, e.g. `s3://bucket/prefix` or `/srv/remote`.

@@ -16,11 +16,11 @@ use crate::{Result, StorageError};
 /// Region used when nothing names one (what the AWS SDKs and DVC use).
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// How long to wait for a TCP connection before counting the endpoint as unreachable.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Tries of one S3 operation (the first and the retries) when a transient failure repeats.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+const DEFAULT_MAX_ATTEMPTS: u32 = 4;
 /// Wait before the first retry; it doubles for each one after.
-pub const DEFAULT_FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
+const DEFAULT_FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// How to reach a bucket, fully resolved: what [`crate::S3Store::new`] connects with.
 #[derive(Clone, PartialEq, Eq)]
@@ -191,8 +191,7 @@ impl S3Options {
 }
 
 /// What a URL must look like, for error messages.
-pub const URL_EXPECTED: &str =
-    "s3://bucket[/prefix] with a bucket name of 3 to 63 lowercase letters, digits, '.' and '-'";
+const URL_EXPECTED: &str = "s3://bucket[/prefix] with a bucket name of 3 to 63 lowercase letters, digits, '.' and '-'";
 
 /// Splits `s3://bucket[/prefix]`; the bucket must follow S3's naming rules.
 fn parse_url(url: &str) -> Result<(String, String)> {

@@ -99,7 +99,8 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
 
 fn default_store(project: &Project) -> Result<object_storage::Store, Error> {
     let rc = config::Config::load(&project.repo)?.remote(None)?;
-    remote::open(&project.repo, &rc)
+    // The remote's own settings only: a developer's AWS variables must not reach the tests.
+    remote::open(&project.repo, &rc, &object_storage::AwsEnv::default())
 }
 
 /// `push` to the default remote with 16 parallel transfers (the binary's default).
