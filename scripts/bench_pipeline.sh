@@ -9,7 +9,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DVC=${DVC_BIN:-$(command -v dvc || echo "$HOME/.venv-dvc/bin/dvc")}
 [ -x "$DVC" ] || { echo "real dvc not found: set DVC_BIN" >&2; exit 1; }
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-# BENCH_PROFILE=dev only to try the script quickly; reported figures use release.
+# BENCH_PROFILE=dev needs no release build of burn: the dev profile builds dvc_pipeline,
+# object_storage and every dependency at opt-level 3 (Cargo.toml), the code these figures time.
 PROFILE=${BENCH_PROFILE:-release}
 OUTDIR=$PROFILE; [ "$PROFILE" = dev ] && OUTDIR=debug
 cargo build --quiet --profile "$PROFILE" -p model_creation --bin model-creation
@@ -19,6 +20,7 @@ OURS=$CARGO_TARGET_DIR/$OUTDIR/model-creation
 S3=$CARGO_TARGET_DIR/$OUTDIR/s3-test-server
 MD5=$CARGO_TARGET_DIR/$OUTDIR/examples/md5_file
 echo "profile: $PROFILE; dvc $("$DVC" --version) at $DVC; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 WORK=$(mktemp -d)
 S3PID=""
 cleanup() { [ -n "$S3PID" ] && kill "$S3PID" 2>/dev/null; rm -rf "$WORK"; }
