@@ -6,7 +6,7 @@
 mod decimal;
 mod plain;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::Path;
 
@@ -146,10 +146,15 @@ pub fn read_csv<R: Read>(reader: R, source: &str, columns: Columns<'_>) -> Resul
     let src = || source.to_string();
     // Only the header is trimmed by csv: trimming every record there copies it, and only the
     // selected cells need it (trimmed below exactly as csv's Trim::All would).
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::Headers).from_reader(reader);
-    let header = rdr.byte_headers().map_err(|e| csv_error(e, source))?;
+    let mut rdr =
+        csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::Headers).from_reader(Lines::new(reader));
+    let header = match rdr.byte_headers() {
+        Ok(header) => header.clone(),
+        Err(e) => return Err(csv_error(e, source, rdr.get_mut())),
+    };
+    let header_line = rdr.get_mut().line_at(header.position().map_or(0, csv::Position::byte));
     let names = header_names(header.iter());
-    let (selected, wanted) = select_columns(&names, columns, source)?;
+    let (selected, wanted) = select_columns(&names, columns, source, header_line)?;
 
     let mut values = Vec::new();
     let mut n_rows = 0usize;
@@ -158,9 +163,10 @@ pub fn read_csv<R: Read>(reader: R, source: &str, columns: Columns<'_>) -> Resul
         match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(e) => return Err(csv_error(e, source)),
+            Err(e) => return Err(csv_error(e, source, rdr.get_mut())),
         }
-        let line = record.position().map_or(n_rows as u64 + 2, |p| p.line());
+        // Asked for every record, so the line breaks `Lines` holds stay the few read ahead.
+        let line = rdr.get_mut().line_at(record.position().map_or(0, csv::Position::byte));
         // A blank trailing line reads as one empty field; skip it rather than call it ragged.
         if record.len() == 1 && record[0].trim_ascii().is_empty() && names.len() > 1 {
             continue;
@@ -191,6 +197,65 @@ pub fn read_csv<R: Read>(reader: R, source: &str, columns: Columns<'_>) -> Resul
     Ok(Frame { columns: wanted, n_rows, values })
 }
 
+/// The reader under csv, numbering lines as an editor does: `\n`, `\r\n` and a lone `\r` each
+/// end one line. csv's own `Position::line` counts `\n` bytes at the point a record's reading
+/// began, which is one line early in CRLF files (the record before ended at its `\r`), never
+/// moves in CR-only files, and misses the empty lines skipped before a record.
+struct Lines<R> {
+    inner: R,
+    /// Bytes read so far.
+    offset: u64,
+    /// Whether the last byte read was `\r` (a `\n` right after it ends no further line).
+    after_cr: bool,
+    /// Line-break bytes read and not yet passed by [`Lines::line_at`]: offset, and whether the
+    /// byte ends a line (false for the `\n` of `\r\n`). Only what csv has read ahead of the
+    /// record it returned, as every record is asked for.
+    pending: VecDeque<(u64, bool)>,
+    /// Lines ended before the last position asked for.
+    ended: u64,
+}
+
+impl<R> Lines<R> {
+    fn new(inner: R) -> Self {
+        Lines { inner, offset: 0, after_cr: false, pending: VecDeque::new(), ended: 0 }
+    }
+
+    /// The 1-based line of the first byte at or after `byte` that is not a line break: where a
+    /// record whose reading began at `byte` shows in an editor (csv's record positions point
+    /// before the empty lines it skips, and at the `\n` of a `\r\n`). Positions must come in
+    /// increasing order, and csv must have read past them (it has, once it returns the record).
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut at = byte;
+        while let Some(&(offset, ends_line)) = self.pending.front() {
+            if offset > at {
+                break;
+            }
+            if offset == at {
+                at += 1; // a line break where the record would begin: it begins later
+            }
+            self.ended += u64::from(ends_line);
+            self.pending.pop_front();
+        }
+        self.ended + 1
+    }
+}
+
+impl<R: Read> Read for Lines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = &buf[..n];
+        for i in memchr::memchr2_iter(b'\n', b'\r', read) {
+            let after_cr = if i == 0 { self.after_cr } else { read[i - 1] == b'\r' };
+            self.pending.push_back((self.offset + i as u64, !(read[i] == b'\n' && after_cr)));
+        }
+        if let Some(&last) = read.last() {
+            self.after_cr = last == b'\r';
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
 /// Header cells as column names, trimmed like csv's `Trim::Headers`.
 fn header_names<'a>(cells: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
     cells.map(|h| String::from_utf8_lossy(h.trim_ascii()).into_owned()).collect()
@@ -202,6 +267,7 @@ fn select_columns(
     names: &[String],
     columns: Columns<'_>,
     source: &str,
+    header_line: u64,
 ) -> Result<(Vec<usize>, Vec<String>), DataError> {
     let src = || source.to_string();
     if names.is_empty() || (names.len() == 1 && names[0].is_empty()) {
@@ -210,7 +276,7 @@ fn select_columns(
     let mut seen = HashMap::new();
     for name in names {
         if seen.insert(name.as_str(), ()).is_some() {
-            return Err(DataError::DuplicateColumn { input: src(), line: 1, column: name.clone() });
+            return Err(DataError::DuplicateColumn { input: src(), line: header_line, column: name.clone() });
         }
     }
     match columns {
@@ -243,11 +309,11 @@ fn select_columns(
     }
 }
 
-fn csv_error(e: csv::Error, source: &str) -> DataError {
+fn csv_error<R>(e: csv::Error, source: &str, lines: &mut Lines<R>) -> DataError {
     match e.kind() {
         csv::ErrorKind::UnequalLengths { pos, expected_len, len } => DataError::Ragged {
             input: source.to_string(),
-            line: pos.as_ref().map_or(0, |p| p.line()),
+            line: lines.line_at(pos.as_ref().map_or(0, csv::Position::byte)),
             expected: *expected_len as usize,
             found: *len as usize,
         },

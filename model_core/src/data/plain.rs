@@ -22,7 +22,7 @@ pub(super) fn read(bytes: &[u8], columns: Columns<'_>) -> Option<Frame> {
     // csv strips a UTF-8 byte order mark before the header.
     let mut rest = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let names = header_names(next_record(&mut rest)?.split(|&b| b == b','));
-    let (selected, wanted) = select_columns(&names, columns, "").ok()?;
+    let (selected, wanted) = select_columns(&names, columns, "", 1).ok()?;
 
     // Field index -> position in the frame row.
     let mut slot = vec![SKIP; names.len()];
