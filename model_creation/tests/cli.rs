@@ -213,3 +213,60 @@ fn an_error_says_its_cause_once() {
     assert!(err.contains("metadata.json: cannot read or write"), "{err}");
     assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
 }
+
+/// `train` and `score` name the line an editor shows for a bad cell, in CRLF and CR-only files
+/// and after empty lines.
+#[test]
+fn data_errors_name_the_editor_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let csv = d.join("bad.csv");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model_core/tests/fixtures/scoring/multivariate/model");
+    let input = std::fs::read_to_string(model.join("../input.csv")).unwrap();
+    let lines: Vec<&str> = input.lines().take(10).collect();
+    for end in ["\n", "\r\n", "\r"] {
+        std::fs::write(&csv, ["a,b", "1,2", "", "", "3,oops", "5,6"].join(end)).unwrap();
+        let (ok, err) = run(bin().args(["train", "--data", path(&csv), "--out", path(&d.join("m"))]));
+        assert!(!ok);
+        assert!(err.contains("bad.csv: line 5: column \"b\": \"oops\" is not a number"), "{end:?}: {err}");
+
+        // Header, 3 rows, an empty line, the bad row on line 6.
+        let bad = lines[4].replacen(',', ",x", 2);
+        let text = [&lines[..4], &[""], &[bad.as_str()], &lines[5..]].concat().join(end);
+        std::fs::write(&csv, text).unwrap();
+        let (ok, err) = run(bin().args(["score", "--model", path(&model), "--data", path(&csv), "--out", path(&d.join("s.csv"))]));
+        assert!(!ok);
+        assert!(err.contains("bad.csv: line 6: column"), "{end:?}: {err}");
+    }
+}
+
+/// A URL with credentials in it never reaches the terminal with them: not from `publish --to`,
+/// not from a remote's URL or endpoint.
+#[test]
+fn errors_hide_the_credentials_of_urls() {
+    let secret = "s3cr3tpw";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let in_repo = |args: &[&str]| run(bin().current_dir(d).env_remove("AWS_ENDPOINT_URL").env_remove("AWS_ENDPOINT_URL_S3").args(args));
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model_core/tests/fixtures/scoring/multivariate/model");
+    let (ok, err) = in_repo(&["publish", "--model", path(&model), "--to", &format!("s3://AKIA:{secret}@models/ae/1/")]);
+    assert!(!ok);
+    assert!(!err.contains(secret) && err.contains("s3://***@models/ae/1/"), "{err}");
+
+    std::fs::write(d.join("data.txt"), "x\n").unwrap();
+    for args in [
+        &["init"][..],
+        &["add", "data.txt"],
+        &["remote", "add", "-d", "r", "s3://bucket/cache"],
+        &["remote", "modify", "r", "endpointurl", &format!("http://minio:{secret}@127.0.0.1:9")],
+        &["remote", "modify", "--local", "r", "access_key_id", "AKIAEXAMPLE"],
+        &["remote", "modify", "--local", "r", "secret_access_key", "wJalrXUtnFEMI"],
+    ] {
+        let (ok, err) = in_repo(args);
+        assert!(ok, "{args:?}: {err}");
+    }
+    let (ok, err) = in_repo(&["push"]);
+    assert!(!ok);
+    assert!(!err.contains(secret) && err.contains("http://***@127.0.0.1:9"), "{err}");
+    assert!(!err.contains("wJalrXUtnFEMI"), "{err}");
+}

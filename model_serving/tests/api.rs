@@ -114,6 +114,31 @@ async fn unreadable_bodies_are_400_with_the_line() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn csv_errors_name_the_line_an_editor_shows_whatever_ends_the_lines() {
+    let r = start_default().await;
+    let lines: Vec<String> = csv_body(&fixture().test_rows[..8]).lines().map(str::to_string).collect();
+    for end in ["\n", "\r\n", "\r"] {
+        // Header (line 1), 3 rows, 2 empty lines, then the bad row on line 7, then more rows.
+        let mut text: Vec<String> = lines[..4].to_vec();
+        text.extend(["".to_string(), "".to_string()]);
+        let mut cells: Vec<String> = lines[4].split(',').map(str::to_string).collect();
+        cells[2] = "n/a".into();
+        text.push(cells.join(","));
+        text.extend(lines[5..].iter().cloned());
+        let (status, body) = post(&r, "text/csv", text.join(end) + end).await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", &["line 7:", "n/a"]);
+        assert_eq!(body["error"]["details"]["line"], 7, "{end:?}: {body}");
+
+        // A ragged row after empty lines: 400, same line.
+        let mut text: Vec<String> = lines[..4].to_vec();
+        text.extend(["".to_string(), "".to_string(), "1,2,3".to_string()]);
+        let (status, body) = post(&r, "text/csv", text.join(end) + end).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "unparsable_body", &["line 7:"]);
+        assert_eq!(body["error"]["details"]["line"], 7, "{end:?}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn content_that_does_not_fit_the_model_is_422_naming_row_and_column() {
     let r = start_default().await;
     let rows = &fixture().test_rows[..20];
