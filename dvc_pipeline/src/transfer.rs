@@ -27,7 +27,17 @@ pub struct Report {
     pub skipped: usize,
     /// Objects missing from the local cache (push) or the remote (fetch).
     pub missing: Vec<String>,
+    /// Temporary files of interrupted earlier pushes that this push removed from a local
+    /// remote (see [`STALE_TEMP_AGE`]).
+    pub stale_temp_files_removed: usize,
 }
+
+/// How long a temporary file in a local remote must have gone unwritten before a push removes
+/// it as left by an interrupted push (`kill -9`, a power cut: no code of that push ran to clean
+/// up). A push in progress in another process writes its temporary files continuously, which
+/// keeps their modification times fresh; an hour without a single write is far beyond any
+/// stall of a live copy, so a concurrent push is never disturbed.
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 fn bar(len: usize, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len as u64);
@@ -110,6 +120,8 @@ pub async fn push(project: &Project, store: &Store, jobs: usize) -> Result<Repor
         ok
     });
     let all: Vec<String> = files.iter().chain(dirs.iter()).cloned().collect();
+    // The directories this push writes are the ones an interrupted push of the same data wrote.
+    report.stale_temp_files_removed = store.remove_stale_temp_files(&all, STALE_TEMP_AGE).await?;
     let have = present_on(store, &all, jobs).await?;
     report.skipped = have.len();
     for group in [files, dirs] {

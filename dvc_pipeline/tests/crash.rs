@@ -158,3 +158,62 @@ fn interrupted_push_completes_when_rerun() {
     assert_eq!(want.len(), 400);
     assert_eq!(want, got);
 }
+
+/// A file named as `atomic_file` names a write in progress, holding `bytes`, last written
+/// `age` ago.
+fn temp_file(dir: &Path, final_name: &str, random: &str, bytes: &[u8], age: Duration) -> std::path::PathBuf {
+    let path = dir.join(format!(".{final_name}.{random}.tmp"));
+    assert!(atomic_file::is_temp_name(&path.file_name().unwrap().to_string_lossy()));
+    std::fs::write(&path, bytes).expect("write");
+    let file = std::fs::File::options().write(true).open(&path).expect("open");
+    file.set_modified(std::time::SystemTime::now() - age).expect("set mtime");
+    path
+}
+
+#[test]
+fn the_next_push_removes_temporary_files_a_killed_push_left_on_a_local_remote() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let remote = tempfile::tempdir().expect("tempdir");
+    let files: Vec<(String, Vec<u8>)> = (0..6).map(|i| (format!("data/f{i}.txt"), vec![b'a' + i as u8; 1000])).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    write(d.path(), &refs);
+    init(d.path());
+    add(d.path(), "data");
+    remote_add_default(d.path(), "r", remote.path().to_str().expect("utf8"));
+    push(d.path());
+
+    // As a push killed while copying leaves it: an object missing, part of it under a temporary
+    // name in its directory, hours old; next to an object the remote does have, another one.
+    let objects = cache_objects(d.path());
+    let (lost, _) = objects.iter().find(|(k, _)| !k.ends_with(".dir")).expect("a file object");
+    let lost_path = remote.path().join("files/md5").join(lost);
+    std::fs::remove_file(&lost_path).expect("remove");
+    let lost_dir = lost_path.parent().expect("dir").to_path_buf();
+    let lost_name = lost_path.file_name().unwrap().to_string_lossy().into_owned();
+    let hours = Duration::from_secs(2 * 3600);
+    let stale = temp_file(&lost_dir, &lost_name, "Xy12Ab", b"half of it", hours);
+    let (kept, _) = objects.iter().find(|(k, _)| k != lost).expect("another object");
+    let kept_path = remote.path().join("files/md5").join(kept);
+    let kept_dir = kept_path.parent().expect("dir").to_path_buf();
+    let stale_too = temp_file(&kept_dir, "0123456789abcdef", "Qw34Er", b"old", hours);
+    // A push running now in another process: its file is being written, so it stays.
+    let live = temp_file(&lost_dir, "fedcba9876543210", "Zx56Cv", b"in progress", Duration::ZERO);
+    // Not of the store's naming: never touched, however old.
+    let other = lost_dir.join("notes.txt");
+    std::fs::write(&other, b"mine").expect("write");
+    std::fs::File::options().write(true).open(&other).expect("open").set_modified(std::time::SystemTime::now() - hours).expect("mtime");
+
+    let report = push(d.path());
+    assert_eq!(report.stale_temp_files_removed, 2, "{report:?}");
+    assert_eq!(report.transferred, 1, "{report:?}");
+    assert!(!stale.exists() && !stale_too.exists(), "stale temporary files are left");
+    assert!(live.exists(), "a fresh temporary file (another push's) was removed");
+    assert!(other.exists(), "a file not named as a temporary one was removed");
+    // Every object is on the remote, whole.
+    for (key, bytes) in &objects {
+        let on_remote = std::fs::read(remote.path().join("files/md5").join(key)).expect("object on the remote");
+        assert_eq!(&on_remote, bytes, "{key}");
+    }
+    // Nothing stale left: the next push removes nothing.
+    assert_eq!(push(d.path()).stale_temp_files_removed, 0);
+}

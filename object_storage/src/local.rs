@@ -1,6 +1,8 @@
 //! Local directory store: objects are files below a root directory.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -136,6 +138,16 @@ impl LocalStore {
         .await
     }
 
+    pub(crate) async fn remove_stale_temp_files(&self, keys: &[String], min_age: Duration) -> Result<usize> {
+        let mut dirs = BTreeSet::new();
+        for key in keys {
+            if let Some(dir) = self.path(key)?.parent() {
+                dirs.insert(dir.to_path_buf());
+            }
+        }
+        blocking(move || remove_stale_temps(&dirs, min_age)).await
+    }
+
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;
         match tokio::fs::remove_file(&path).await {
@@ -144,6 +156,39 @@ impl LocalStore {
             Err(e) => Err(StorageError::io("deleting", path, e)),
         }
     }
+}
+
+/// See [`crate::Store::remove_stale_temp_files`]. A temporary file's modification time moves
+/// with every write to it, so one untouched for `min_age` belongs to a write that is over, not to
+/// one in progress in another process.
+fn remove_stale_temps(dirs: &BTreeSet<PathBuf>, min_age: Duration) -> Result<usize> {
+    let Some(cutoff) = SystemTime::now().checked_sub(min_age) else { return Ok(0) };
+    let mut removed = 0;
+    for dir in dirs {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(StorageError::io("listing", dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| StorageError::io("listing", dir, e))?;
+            if !is_temp_name(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let path = entry.path();
+            // Gone meanwhile (its write committed or cleaned up): nothing to do.
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() || !meta.modified().is_ok_and(|m| m <= cutoff) {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("removing the stale temporary file", path, e)),
+            }
+        }
+    }
+    Ok(removed)
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
