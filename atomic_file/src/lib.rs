@@ -40,13 +40,20 @@ impl AtomicFile {
     /// Creates the destination's directory (when missing) and a temporary file in it. The file
     /// gets the permissions a new file would get (`0666` less the umask), not tempfile's `0600`.
     pub fn create(dest: &Path, durability: Durability) -> io::Result<AtomicFile> {
+        AtomicFile::create_with_mode(dest, durability, 0o666)
+    }
+
+    /// As [`AtomicFile::create`], the file created with `mode` (less the umask) from its first
+    /// byte: `0o600` for a file of secrets is never readable by others, not even for a moment.
+    /// The rename keeps the mode, whatever the file it replaces had.
+    pub fn create_with_mode(dest: &Path, durability: Durability, mode: u32) -> io::Result<AtomicFile> {
         let dir = parent_dir(dest);
         let prefix = temp_prefix(dest);
         let make = || {
             tempfile::Builder::new()
                 .prefix(&prefix)
                 .suffix(TEMP_SUFFIX)
-                .permissions(Permissions::from_mode(0o666))
+                .permissions(Permissions::from_mode(mode))
                 .tempfile_in(dir)
         };
         let temp = match make() {
@@ -96,6 +103,15 @@ impl Write for AtomicFile {
 /// Writes `data` to `dest` atomically.
 pub fn write(dest: &Path, data: &[u8], durability: Durability) -> io::Result<()> {
     let mut file = AtomicFile::create(dest, durability)?;
+    file.write_all(data)?;
+    file.commit()
+}
+
+/// Writes `data` to `dest` atomically, readable and writable by its owner only (`0600`), for a
+/// file holding secrets (keys in DVC's `config.local`). An existing `dest` of looser mode is
+/// replaced by a `0600` one.
+pub fn write_private(dest: &Path, data: &[u8], durability: Durability) -> io::Result<()> {
+    let mut file = AtomicFile::create_with_mode(dest, durability, 0o600)?;
     file.write_all(data)?;
     file.commit()
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use atomic_file::Durability;
 
 use crate::error::{Error, Result};
-use crate::repo::{Repo, write_file};
+use crate::repo::{Repo, write_file, write_private_file};
 
 /// One config file: ordered sections with ordered `key = value` pairs.
 #[derive(Clone, Debug, Default)]
@@ -91,7 +91,13 @@ impl ConfigFile {
             }
         }
         // Durable: the user's settings (remotes, keys in config.local), written rarely and small.
-        write_file(&self.path, out.as_bytes(), Durability::Durable)
+        // config.local holds keys (`remote modify --local ... secret_access_key`): its owner's
+        // only (config, without keys, is the one shared through git).
+        if self.path.file_name().is_some_and(|n| n == "config.local") {
+            write_private_file(&self.path, out.as_bytes(), Durability::Durable)
+        } else {
+            write_file(&self.path, out.as_bytes(), Durability::Durable)
+        }
     }
 }
 

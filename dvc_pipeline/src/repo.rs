@@ -75,3 +75,9 @@ impl Repo {
 pub(crate) fn write_file(path: &Path, data: &[u8], durability: Durability) -> Result<()> {
     atomic_file::write(path, data, durability).map_err(|e| Error::io("writing", path, e))
 }
+
+/// As [`write_file`], readable by the owner only (`0600`): for `.dvc/config.local`, which holds
+/// the remotes' keys.
+pub(crate) fn write_private_file(path: &Path, data: &[u8], durability: Durability) -> Result<()> {
+    atomic_file::write_private(path, data, durability).map_err(|e| Error::io("writing", path, e))
+}

@@ -176,3 +176,55 @@ fn second_push_sends_nothing_and_wrong_secret_is_explained() {
     let err = chain(&try_push(a.path()).expect_err("the server refuses the secret"));
     assert!(err.contains("rejected the credentials") && err.contains("secret_access_key"), "unclear error: {err}");
 }
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+#[test]
+fn config_local_holding_keys_is_readable_by_its_owner_only() {
+    let d = tempfile::tempdir().expect("tempdir");
+    init(d.path());
+    remote_add_default(d.path(), "s3r", "s3://bucket/cache");
+    remote_modify(d.path(), "s3r", "access_key_id", "AKIAEXAMPLE", true);
+    remote_modify(d.path(), "s3r", "secret_access_key", "wJalrXUtnFEMI", true);
+    let local = d.path().join(".dvc/config.local");
+    assert_eq!(mode(&local), 0o600, "a new config.local");
+    let text = std::fs::read_to_string(&local).expect("read");
+    assert!(text.contains("secret_access_key = wJalrXUtnFEMI"), "{text}");
+    // The shared config is a normal file (it goes into git, without keys).
+    assert_ne!(mode(&d.path().join(".dvc/config")) & 0o044, 0);
+
+    // One made readable by others (by dvc, or by hand) is private again after the next write.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    remote_modify(d.path(), "s3r", "region", "eu-west-1", true);
+    assert_eq!(mode(&local), 0o600, "an existing config.local");
+    let text = std::fs::read_to_string(&local).expect("read");
+    assert!(text.contains("secret_access_key = wJalrXUtnFEMI") && text.contains("region = eu-west-1"), "{text}");
+}
+
+#[test]
+fn remote_errors_hide_the_credentials_of_urls() {
+    let secret = "s3cr3tpw";
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), &[("data.txt", b"x\n")]);
+    init(d.path());
+    add(d.path(), "data.txt");
+    // A bucket URL with credentials in it: not a valid bucket, and said without them.
+    remote_add_default(d.path(), "bad", &format!("s3://AKIA:{secret}@bucket/cache"));
+    let e = chain(&try_push(d.path()).expect_err("not a bucket name"));
+    assert!(!e.contains(secret) && e.contains("s3://***@bucket/cache"), "{e}");
+    // An endpoint with credentials that nothing answers at: the error names it without them.
+    remote_add_default(d.path(), "down", "s3://bucket/cache");
+    remote_modify(d.path(), "down", "endpointurl", &format!("http://minio:{secret}@127.0.0.1:9"), false);
+    remote_modify(d.path(), "down", "access_key_id", "AKIAEXAMPLE", true);
+    remote_modify(d.path(), "down", "secret_access_key", "wJalrXUtnFEMI", true);
+    let e = chain(&try_push(d.path()).expect_err("nothing listens on port 9"));
+    assert!(!e.contains(secret) && e.contains("http://***@127.0.0.1:9"), "{e}");
+    // Not a valid endpoint either.
+    remote_modify(d.path(), "down", "endpointurl", &format!("minio:{secret}@127.0.0.1:9"), false);
+    let e = chain(&try_push(d.path()).expect_err("not an http URL"));
+    assert!(!e.contains(secret) && e.contains("endpointurl"), "{e}");
+}

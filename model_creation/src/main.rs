@@ -85,7 +85,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}`: the message and each cause once (no error repeats its source in its text).
-            eprintln!("error: {e:#}");
+            // URL credentials hidden, whichever cause (an SDK's, a parser's) echoes a URL.
+            eprintln!("error: {}", object_storage::redact_urls(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -201,6 +201,12 @@ pub fn run(cmd: PipelineCommand) -> Result<()> {
             let r = runtime()?.block_on(transfer::push(&project, &store, a.jobs))?;
             report_missing(&r, "local cache");
             println!("{} files pushed ({} already on the remote)", r.transferred, r.skipped);
+            if r.stale_temp_files_removed > 0 {
+                println!(
+                    "removed {} temporary file(s) left on the remote by an interrupted push",
+                    r.stale_temp_files_removed
+                );
+            }
         }
         PipelineCommand::Fetch(a) => {
             let project = Project::open(&cwd()?)?;
@@ -248,7 +254,10 @@ pub fn run(cmd: PipelineCommand) -> Result<()> {
         }
         PipelineCommand::Publish { model, to, force } => {
             if !to.starts_with("s3://") {
-                bail!("--to must be an s3://bucket/models/<name>/<version>/ prefix, got '{to}'");
+                bail!(
+                    "--to must be an s3://bucket/models/<name>/<version>/ prefix, got '{}'",
+                    object_storage::redact_url(&to)
+                );
             }
             let options = model_creation::publish::destination(&to, &object_storage::AwsEnv::from_process())?;
             let store = object_storage::Store::s3(options)?;

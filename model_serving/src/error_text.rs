@@ -1,7 +1,8 @@
 //! An error and its causes as one line, `message: cause: root cause` (what anyhow's `{:#}`
 //! prints), for text that leaves the process: an HTTP error message, an engine task's
 //! `error_message`, a log field. Every error type says only its own part, so each cause
-//! appears once.
+//! appears once. URL credentials in it (an engine or endpoint URL with `user:password@`) are
+//! hidden, as the text leaves the process.
 
 use std::error::Error;
 
@@ -13,7 +14,7 @@ pub fn chain(e: &(dyn Error + 'static)) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    text
+    object_storage::redact_urls(&text)
 }
 
 #[cfg(test)]

@@ -60,7 +60,8 @@ pub struct Service {
 /// Loads the model, starts serving on `listener`, then announces to the engines.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Service, StartError> {
     let started = std::time::Instant::now();
-    tracing::info!(config = ?config, "effective configuration");
+    // Secrets are redacted by their types' Debug; URLs may carry credentials of their own.
+    tracing::info!(config = %object_storage::redact_urls(&format!("{config:?}")), "effective configuration");
     let model_source = config.model();
     let model = model_loader::load(&model_source).await?;
     let source = model_source.to_string();

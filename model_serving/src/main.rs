@@ -10,7 +10,9 @@ async fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("model-serving: configuration error: {:#}", anyhow::Error::from(e));
+            // Hidden URL credentials: the causes (the config crate's own errors) may echo a value.
+            let message = object_storage::redact_urls(&format!("{:#}", anyhow::Error::from(e)));
+            eprintln!("model-serving: configuration error: {message}");
             return ExitCode::from(2);
         }
     };
@@ -19,7 +21,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}`: the message and each cause once (no error repeats its source in its text).
-            let message = format!("{e:#}");
+            let message = object_storage::redact_urls(&format!("{e:#}"));
             tracing::error!("{message}");
             eprintln!("model-serving: {message}");
             ExitCode::FAILURE

@@ -11,6 +11,7 @@ mod download;
 mod error;
 mod fs;
 mod local;
+mod redact;
 mod s3;
 mod settings;
 
@@ -21,6 +22,7 @@ use bytes::Bytes;
 pub use download::{AcceptAll, ObjectCheck};
 pub use error::StorageError;
 pub use local::LocalStore;
+pub use redact::{redact_url, redact_urls};
 pub use s3::S3Store;
 pub use settings::{AwsEnv, DEFAULT_REGION, S3Options, S3Settings};
 
@@ -135,6 +137,17 @@ impl Store {
         match self {
             Store::Local(l) => l.list(prefix).await,
             Store::S3(s) => s.list(prefix).await,
+        }
+    }
+
+    /// Removes the temporary files that writes of objects broke off (a process killed during
+    /// `put_file` leaves its `.<name>.<random>.tmp` behind) from the directories the objects
+    /// `keys` live in, when nothing was written to them for `min_age`. Returns how many were
+    /// removed. Only a local directory has such files: an S3 object appears whole or not at all.
+    pub async fn remove_stale_temp_files(&self, keys: &[String], min_age: std::time::Duration) -> Result<usize> {
+        match self {
+            Store::Local(l) => l.remove_stale_temp_files(keys, min_age).await,
+            Store::S3(_) => Ok(0),
         }
     }
 

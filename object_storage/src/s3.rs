@@ -43,7 +43,7 @@ impl S3Store {
     /// Builds the client. Fails when no credentials are given.
     pub fn new(opts: S3Options) -> Result<Self> {
         let described = match &opts.endpoint_url {
-            Some(ep) => format!("s3://{}/{} (endpoint {ep})", opts.bucket, opts.prefix),
+            Some(ep) => format!("s3://{}/{} (endpoint {})", opts.bucket, opts.prefix, crate::redact_urls(ep)),
             None => format!("s3://{}/{}", opts.bucket, opts.prefix),
         };
         let (Some(ak), Some(sk)) = (opts.access_key_id.clone(), opts.secret_access_key.clone()) else {
@@ -110,7 +110,7 @@ impl S3Store {
                 store: self.described.clone(),
                 op,
                 key: key.to_string(),
-                message: DisplayErrorContext(&err).to_string(),
+                message: crate::redact_urls(&DisplayErrorContext(&err).to_string()),
             };
         }
         let status = err.raw_response().map(|r| r.status().as_u16());
@@ -132,7 +132,7 @@ impl S3Store {
                 store: self.described.clone(),
                 op,
                 key: key.to_string(),
-                message: DisplayErrorContext(&err).to_string(),
+                message: crate::redact_urls(&DisplayErrorContext(&err).to_string()),
                 transient: is_transient_answer(code, status, &err),
             },
         }

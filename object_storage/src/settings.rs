@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::{Result, StorageError};
+use crate::{Result, StorageError, redact_url, redact_urls};
 
 /// Region used when nothing names one (what the AWS SDKs and DVC use).
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -55,7 +55,7 @@ impl std::fmt::Debug for S3Options {
         f.debug_struct("S3Options")
             .field("bucket", &self.bucket)
             .field("prefix", &self.prefix)
-            .field("endpoint_url", &self.endpoint_url)
+            .field("endpoint_url", &self.endpoint_url.as_deref().map(redact_urls))
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &redacted(&self.secret_access_key))
@@ -82,7 +82,7 @@ pub struct S3Settings {
 impl std::fmt::Debug for S3Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Settings")
-            .field("endpoint_url", &self.endpoint_url)
+            .field("endpoint_url", &self.endpoint_url.as_deref().map(redact_urls))
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &redacted(&self.secret_access_key))
@@ -99,8 +99,8 @@ pub struct AwsEnv {
 
 impl std::fmt::Debug for AwsEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown: BTreeMap<&str, &str> =
-            self.vars.iter().map(|(k, v)| (*k, if is_secret(k) { "<redacted>" } else { v.as_str() })).collect();
+        let shown: BTreeMap<&str, String> =
+            self.vars.iter().map(|(k, v)| (*k, if is_secret(k) { "<redacted>".to_string() } else { redact_urls(v) })).collect();
         f.debug_tuple("AwsEnv").field(&shown).finish()
     }
 }
@@ -195,7 +195,7 @@ const URL_EXPECTED: &str = "s3://bucket[/prefix] with a bucket name of 3 to 63 l
 
 /// Splits `s3://bucket[/prefix]`; the bucket must follow S3's naming rules.
 fn parse_url(url: &str) -> Result<(String, String)> {
-    let invalid = || StorageError::InvalidUrl { url: url.to_string(), expected: URL_EXPECTED };
+    let invalid = || StorageError::InvalidUrl { url: redact_url(url), expected: URL_EXPECTED };
     let rest = url.trim().strip_prefix("s3://").ok_or_else(invalid)?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if !valid_bucket(bucket) {
@@ -222,7 +222,7 @@ fn check_endpoint(setting: &'static str, value: &str) -> Result<String> {
         }
         _ => Err(StorageError::InvalidSetting {
             setting,
-            value: value.to_string(),
+            value: redact_url(value),
             expected: "an absolute http:// or https:// URL",
         }),
     }

@@ -163,7 +163,7 @@ impl Config {
     /// Builds the configuration from explicit variables (tests, embedding) plus the file that
     /// `CONFIG_FILE` among them names.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let read = read::read::<Settings>(vars)?;
+        let read = read::read::<Settings>(vars, &variables().collect::<Vec<_>>())?;
         let aws = AwsEnv::from_lookup(|name| read.get(name));
         read.settings.check(&aws)
     }

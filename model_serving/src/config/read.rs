@@ -122,19 +122,53 @@ impl<T> Read<T> {
     }
 }
 
-/// Reads `T` from the file `CONFIG_FILE` among `vars` names (if any), with `vars` over it.
-pub fn read<T: DeserializeOwned>(vars: &HashMap<String, String>) -> Result<Read<T>, ConfigError> {
+/// Reads `T` from the file `CONFIG_FILE` among `vars` names (if any), with `vars` over it. Every
+/// key of the file must be one of `known` (in any case): a misspelt key would otherwise be
+/// dropped without a word and its setting keep its default. The environment is not checked
+/// (it holds every other program's variables too).
+pub fn read<T: DeserializeOwned>(vars: &HashMap<String, String>, known: &[&'static str]) -> Result<Read<T>, ConfigError> {
     let file = vars.iter().find(|(k, _)| k.eq_ignore_ascii_case("CONFIG_FILE")).map(|(_, v)| v.clone());
+    let failed = |source| ConfigError::File { path: file.clone().unwrap_or_default(), source };
     let mut builder = config::Config::builder();
     if let Some(path) = &file {
         if !std::path::Path::new(path).is_file() {
             return Err(ConfigError::NoFile { path: path.clone() });
         }
-        builder = builder.add_source(UppercaseKeys(config::File::with_name(path).required(true)));
+        let source = config::File::with_name(path).required(true);
+        let mut keys: Vec<String> = source.collect().map_err(failed)?.into_keys().collect();
+        keys.sort();
+        if let Some(key) = keys.into_iter().find(|k| !known.iter().any(|n| n.eq_ignore_ascii_case(k))) {
+            return Err(unknown_key(path, key, known));
+        }
+        builder = builder.add_source(UppercaseKeys(source));
     }
     builder = builder.add_source(Variables(vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
-    let failed = |source| ConfigError::File { path: file.clone().unwrap_or_default(), source };
     let all = builder.build().map_err(failed)?;
     let settings = all.clone().try_deserialize::<T>().map_err(failed)?;
     Ok(Read { settings, all })
+}
+
+/// The error for a key of the file that names no setting, with the closest name when one is a
+/// likely misspelling of it (at most a third of its letters different).
+fn unknown_key(path: &str, key: String, known: &[&'static str]) -> ConfigError {
+    let upper = key.to_ascii_uppercase();
+    let closest = known.iter().map(|name| (edit_distance(&upper, name), *name)).min();
+    let suggestion = closest.filter(|(distance, _)| *distance * 3 <= upper.len().max(3)).map(|(_, name)| name);
+    ConfigError::UnknownKey { path: path.to_string(), key, suggestion, known: known.join(", ") }
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions of one character each): enough
+/// for a handful of short names, so no crate for it.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }

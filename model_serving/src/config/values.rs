@@ -17,6 +17,14 @@ pub enum ConfigError {
     Invalid { variable: &'static str, value: String, expected: String },
     #[error("CONFIG_FILE={path:?}: no such file")]
     NoFile { path: String },
+    #[error(
+        "CONFIG_FILE={path:?}: unknown key {key:?}; {}",
+        match suggestion {
+            Some(name) => format!("did you mean {name}?"),
+            None => format!("the keys are the variable names (in any case): {known}"),
+        }
+    )]
+    UnknownKey { path: String, key: String, suggestion: Option<&'static str>, known: String },
     #[error("CONFIG_FILE={path:?}: cannot be read as TOML, YAML or JSON settings")]
     File {
         path: String,
@@ -43,8 +51,10 @@ impl Value<'_> {
     }
 }
 
+/// The value is repeated with any URL credentials in it hidden (`http://***@host`): the
+/// message goes to a terminal and to logs.
 fn invalid(variable: &'static str, value: &str, expected: &str) -> ConfigError {
-    ConfigError::Invalid { variable, value: value.to_string(), expected: expected.to_string() }
+    ConfigError::Invalid { variable, value: object_storage::redact_url(value), expected: expected.to_string() }
 }
 
 pub fn ip_address(v: &Value) -> Result<IpAddr, ConfigError> {

@@ -105,7 +105,7 @@ async fn keep_registered(engine: &impl Registration, settings: &EngineSettings, 
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        let url = engine.url();
+        let url = object_storage::redact_urls(engine.url());
         match engine.ping().await {
             Ping::Ok => tracing::debug!(engine = %url, "ping ok"),
             Ping::Unknown => {
@@ -122,7 +122,8 @@ async fn keep_registered(engine: &impl Registration, settings: &EngineSettings, 
 async fn announce_with_retries(engine: &impl Registration, settings: &EngineSettings, metrics: &Metrics) {
     let attempts = settings.retries.max(1);
     let policy = ConstantBuilder::new().with_delay(settings.retry_delay).with_max_times(attempts as usize - 1);
-    let url = engine.url();
+    // As logged: without the credentials an engine URL may carry.
+    let url = object_storage::redact_urls(engine.url());
     let attempt = || async {
         let result = engine.announce().await;
         let outcome = if result.is_ok() { "ok" } else { "failed" };
@@ -206,6 +207,7 @@ impl Shared {
                 match known {
                     Some(id) => id,
                     None => {
+                        let engine = object_storage::redact_urls(engine);
                         tracing::warn!(%engine, %problem, "cannot mark the service sleeping: id unknown");
                         return;
                     }

@@ -117,7 +117,7 @@ impl Tasks {
 fn validate(t: &ServiceTask) -> Result<(), String> {
     let url = |field: &str, v: &str| match reqwest::Url::parse(v) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
-        _ => Err(format!("{field} {v:?} is not an absolute http(s) URL")),
+        _ => Err(format!("{field} {:?} is not an absolute http(s) URL", object_storage::redact_urls(v))),
     };
     url("callback_url", &t.callback_url)?;
     url("s3_host", &t.s3_host)?;

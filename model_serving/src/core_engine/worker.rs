@@ -213,6 +213,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), CallbackError>>,
 {
+    // As logged: without the credentials a callback URL may carry.
+    let url = object_storage::redact_urls(url);
     let result = attempt
         .retry(policy)
         .when(|e| matches!(e, CallbackError::Retryable(_)))
