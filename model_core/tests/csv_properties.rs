@@ -85,7 +85,7 @@ fn editor_line(bytes: &[u8], end: usize) -> u64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
 
     #[test]
     fn cells_read_as_str_parse_reads_them(cells in proptest::collection::vec(cell(), 2..8), chunk in 1usize..64) {
@@ -110,7 +110,7 @@ proptest! {
 
     #[test]
     fn errors_name_the_editor_line(
-        rows in proptest::collection::vec((prop_oneof![3 => Just("1,2"), 1 => Just(""), 1 => Just(" ")], 0usize..3), 0..12),
+        rows in proptest::collection::vec((prop_oneof![3 => Just("1,2"), 1 => Just(""), 1 => Just(" 3 ,\t4")], 0usize..3), 0..12),
         header_end in 0usize..3,
         bad in prop_oneof![Just("1,x"), Just("1"), Just("1,2,3"), Just("nan,1"), Just("\"1\",\"y\"")],
         leading_empty in 0usize..3,
