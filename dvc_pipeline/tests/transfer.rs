@@ -177,9 +177,10 @@ fn second_push_sends_nothing_and_wrong_secret_is_explained() {
     assert!(err.contains("rejected the credentials") && err.contains("secret_access_key"), "unclear error: {err}");
 }
 
-fn mode(path: &Path) -> u32 {
+/// The file's permission bits, in octal as `ls` and `chmod` write them.
+fn mode(path: &Path) -> String {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    format!("{:o}", std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777)
 }
 
 #[test]
@@ -190,17 +191,17 @@ fn config_local_holding_keys_is_readable_by_its_owner_only() {
     remote_modify(d.path(), "s3r", "access_key_id", "AKIAEXAMPLE", true);
     remote_modify(d.path(), "s3r", "secret_access_key", "wJalrXUtnFEMI", true);
     let local = d.path().join(".dvc/config.local");
-    assert_eq!(mode(&local), 0o600, "a new config.local");
+    assert_eq!(mode(&local), "600", "a new config.local");
     let text = std::fs::read_to_string(&local).expect("read");
     assert!(text.contains("secret_access_key = wJalrXUtnFEMI"), "{text}");
     // The shared config is a normal file (it goes into git, without keys).
-    assert_ne!(mode(&d.path().join(".dvc/config")) & 0o044, 0);
+    assert_ne!(mode(&d.path().join(".dvc/config")), "600");
 
     // One made readable by others (by dvc, or by hand) is private again after the next write.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     remote_modify(d.path(), "s3r", "region", "eu-west-1", true);
-    assert_eq!(mode(&local), 0o600, "an existing config.local");
+    assert_eq!(mode(&local), "600", "an existing config.local");
     let text = std::fs::read_to_string(&local).expect("read");
     assert!(text.contains("secret_access_key = wJalrXUtnFEMI") && text.contains("region = eu-west-1"), "{text}");
 }
