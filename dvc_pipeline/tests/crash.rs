@@ -174,7 +174,8 @@ fn temp_file(dir: &Path, final_name: &str, random: &str, bytes: &[u8], age: Dura
 fn the_next_push_removes_temporary_files_a_killed_push_left_on_a_local_remote() {
     let d = tempfile::tempdir().expect("tempdir");
     let remote = tempfile::tempdir().expect("tempdir");
-    let files: Vec<(String, Vec<u8>)> = (0..6).map(|i| (format!("data/f{i}.txt"), vec![b'a' + i as u8; 1000])).collect();
+    let files: Vec<(String, Vec<u8>)> =
+        (0..6).map(|i| (format!("data/f{i}.txt"), vec![b'a' + i as u8; 1000])).collect();
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
     write(d.path(), &refs);
     init(d.path());
@@ -201,7 +202,12 @@ fn the_next_push_removes_temporary_files_a_killed_push_left_on_a_local_remote() 
     // Not of the store's naming: never touched, however old.
     let other = lost_dir.join("notes.txt");
     std::fs::write(&other, b"mine").expect("write");
-    std::fs::File::options().write(true).open(&other).expect("open").set_modified(std::time::SystemTime::now() - hours).expect("mtime");
+    std::fs::File::options()
+        .write(true)
+        .open(&other)
+        .expect("open")
+        .set_modified(std::time::SystemTime::now() - hours)
+        .expect("mtime");
 
     let report = push(d.path());
     assert_eq!(report.stale_temp_files_removed, 2, "{report:?}");

@@ -146,8 +146,7 @@ pub fn read_csv<R: Read>(reader: R, source: &str, columns: Columns<'_>) -> Resul
     let src = || source.to_string();
     // Only the header is trimmed by csv: trimming every record there copies it, and only the
     // selected cells need it (trimmed below exactly as csv's Trim::All would).
-    let mut rdr =
-        csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::Headers).from_reader(Lines::new(reader));
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::Headers).from_reader(Lines::new(reader));
     let header = match rdr.byte_headers() {
         Ok(header) => header.clone(),
         Err(e) => return Err(csv_error(e, source, rdr.get_mut())),

@@ -55,7 +55,10 @@ fn cell() -> impl Strategy<Value = String> {
     let space = prop_oneof![Just(""), Just(" "), Just("\t"), Just("  \t")];
     let sign = prop_oneof![Just(""), Just("-"), Just("+"), Just("--"), Just("+-")];
     let zeros = prop_oneof![Just(""), Just("0"), Just("000")];
-    let digits = |max: usize| proptest::collection::vec(0u8..10, 0..max).prop_map(|d| d.iter().map(|x| (b'0' + x) as char).collect::<String>());
+    let digits = |max: usize| {
+        proptest::collection::vec(0u8..10, 0..max)
+            .prop_map(|d| d.iter().map(|x| (b'0' + x) as char).collect::<String>())
+    };
     let exponent = prop_oneof![
         3 => Just(String::new()),
         1 => (prop_oneof![Just("e"), Just("E")], prop_oneof![Just(""), Just("-"), Just("+")], 0u32..400)
@@ -64,7 +67,9 @@ fn cell() -> impl Strategy<Value = String> {
     ];
     let stray = prop_oneof![8 => Just(""), 1 => Just("x"), 1 => Just("."), 1 => Just("_"), 1 => Just(" 1")];
     (space.clone(), sign, zeros, digits(20), prop_oneof![Just(""), Just(".")], digits(20), exponent, stray, space)
-        .prop_map(|(s1, sign, zeros, int, dot, frac, exp, stray, s2)| format!("{s1}{sign}{zeros}{int}{dot}{frac}{exp}{stray}{s2}"))
+        .prop_map(|(s1, sign, zeros, int, dot, frac, exp, stray, s2)| {
+            format!("{s1}{sign}{zeros}{int}{dot}{frac}{exp}{stray}{s2}")
+        })
 }
 
 /// Where the line ends of `bytes[..end]` put `end`: 1 + the `\r\n`, `\r` and `\n` before it.

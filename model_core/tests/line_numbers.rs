@@ -47,7 +47,7 @@ fn a_bad_cell_is_on_its_editor_line_with_any_line_end() {
             (&["a,b", "x,2"][..], 2),
             (&["a,b", "1,2", "3,4", "5,x7"][..], 4),
             (&["a,b", "1,2", "3,4", "5,NaN"][..], 4),
-            (&["a,b", "1,2", "3"][..], 3),         // ragged
+            (&["a,b", "1,2", "3"][..], 3),            // ragged
             (&["a,b", "1,2", "3,4,5", "6,7"][..], 3), // ragged, too many
         ] {
             let text = joined(lines, end);

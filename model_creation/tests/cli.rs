@@ -234,7 +234,8 @@ fn data_errors_name_the_editor_line() {
         let bad = lines[4].replacen(',', ",x", 2);
         let text = [&lines[..4], &[""], &[bad.as_str()], &lines[5..]].concat().join(end);
         std::fs::write(&csv, text).unwrap();
-        let (ok, err) = run(bin().args(["score", "--model", path(&model), "--data", path(&csv), "--out", path(&d.join("s.csv"))]));
+        let (ok, err) =
+            run(bin().args(["score", "--model", path(&model), "--data", path(&csv), "--out", path(&d.join("s.csv"))]));
         assert!(!ok);
         assert!(err.contains("bad.csv: line 6: column"), "{end:?}: {err}");
     }
@@ -247,7 +248,9 @@ fn errors_hide_the_credentials_of_urls() {
     let secret = "s3cr3tpw";
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let in_repo = |args: &[&str]| run(bin().current_dir(d).env_remove("AWS_ENDPOINT_URL").env_remove("AWS_ENDPOINT_URL_S3").args(args));
+    let in_repo = |args: &[&str]| {
+        run(bin().current_dir(d).env_remove("AWS_ENDPOINT_URL").env_remove("AWS_ENDPOINT_URL_S3").args(args))
+    };
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model_core/tests/fixtures/scoring/multivariate/model");
     let (ok, err) = in_repo(&["publish", "--model", path(&model), "--to", &format!("s3://AKIA:{secret}@models/ae/1/")]);
     assert!(!ok);

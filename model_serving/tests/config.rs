@@ -174,7 +174,10 @@ fn configuration_errors_hide_url_credentials() {
         (&[("SERVICE_URL", "svc:s3cr3tpw@service:9090")][..], "***@service:9090"),
         (&[("ENGINE_URLS", r#"["http://e:s3cr3tpw@"]"#)][..], "http://***@"),
         (&[("MODEL_URI", "s3://AKIA:s3cr3tpw@models/ae/")][..], "s3://***@models/ae/"),
-        (&[("MODEL_URI", "s3://models/ae/"), ("AWS_ENDPOINT_URL", "minio:s3cr3tpw@127.0.0.1:9000")][..], "***@127.0.0.1:9000"),
+        (
+            &[("MODEL_URI", "s3://models/ae/"), ("AWS_ENDPOINT_URL", "minio:s3cr3tpw@127.0.0.1:9000")][..],
+            "***@127.0.0.1:9000",
+        ),
         (&[("MODEL_URI", "s3://models/ae/"), ("AWS_ENDPOINT_URL_S3", "htp://u:s3cr3tpw@minio")][..], "htp://***@minio"),
     ] {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

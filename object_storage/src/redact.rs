@@ -65,7 +65,10 @@ mod tests {
             ("s3://AKIA:s3cr3t@bucket/prefix", "s3://***@bucket/prefix"),
             ("http://u:p,@x;!@host:1/a@b", "http://***@host:1/a@b"),
             ("[\"http://a:b@e1:8080\",\"http://e2\"]", "[\"http://***@e1:8080\",\"http://e2\"]"),
-            ("error sending request for url (http://u:pw@h:9/x): refused", "error sending request for url (http://***@h:9/x): refused"),
+            (
+                "error sending request for url (http://u:pw@h:9/x): refused",
+                "error sending request for url (http://***@h:9/x): refused",
+            ),
             ("endpoint_url: Some(\"http://u:pw@h\")", "endpoint_url: Some(\"http://***@h\")"),
             ("no url here; user@host.example", "no url here; user@host.example"),
             ("http://host:9000/a://b@c", "http://host:9000/a://***@c"),

@@ -99,8 +99,11 @@ pub struct AwsEnv {
 
 impl std::fmt::Debug for AwsEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown: BTreeMap<&str, String> =
-            self.vars.iter().map(|(k, v)| (*k, if is_secret(k) { "<redacted>".to_string() } else { redact_urls(v) })).collect();
+        let shown: BTreeMap<&str, String> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (*k, if is_secret(k) { "<redacted>".to_string() } else { redact_urls(v) }))
+            .collect();
         f.debug_tuple("AwsEnv").field(&shown).finish()
     }
 }

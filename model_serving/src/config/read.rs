@@ -126,7 +126,10 @@ impl<T> Read<T> {
 /// key of the file must be one of `known` (in any case): a misspelt key would otherwise be
 /// dropped without a word and its setting keep its default. The environment is not checked
 /// (it holds every other program's variables too).
-pub fn read<T: DeserializeOwned>(vars: &HashMap<String, String>, known: &[&'static str]) -> Result<Read<T>, ConfigError> {
+pub fn read<T: DeserializeOwned>(
+    vars: &HashMap<String, String>,
+    known: &[&'static str],
+) -> Result<Read<T>, ConfigError> {
     let file = vars.iter().find(|(k, _)| k.eq_ignore_ascii_case("CONFIG_FILE")).map(|(_, v)| v.clone());
     let failed = |source| ConfigError::File { path: file.clone().unwrap_or_default(), source };
     let mut builder = config::Config::builder();
