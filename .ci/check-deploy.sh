@@ -87,7 +87,7 @@ done
 # The overlay the deploy workflow generates (scripts/deploy_overlay.sh), with sample values.
 deploy_overlay() {
   scripts/deploy_overlay.sh "$1" ghcr.io/Example-Owner 0123456789abcdef ae-anomaly-detection-dev \
-    ae-dev.example.com '["http://core-engine-service.core-engine:8080"]' >/dev/null &&
+    ae-dev.example.com '["http://core-engine-service.core-engine:8080"]' '["http://minio.core-engine:9000"]' >/dev/null &&
     render_and_validate "$1"
 }
 deploy_overlay=$(mktemp -d)

@@ -2,6 +2,9 @@
 # Tools the model_serving tests run as subprocesses (with CI=true a missing one fails the test):
 #   promtool               Debian package `prometheus`   (/metrics is checked with `promtool check metrics`)
 #   openapi-spec-validator PyPI                          (/openapi.json is validated)
+#   schemathesis (st)      PyPI 4.32.5, in its own venv ($HOME/.venv-schemathesis, where
+#                          tests/schemathesis.rs looks after SCHEMATHESIS_BIN and PATH): its
+#                          dependencies stay apart from openapi-spec-validator's
 # Idempotent: installs only what is missing, runs `apt-get update` at most once.
 set -euo pipefail
 
@@ -21,5 +24,13 @@ if ! command -v openapi-spec-validator >/dev/null 2>&1 || ! openapi-spec-validat
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 
+st_venv=$HOME/.venv-schemathesis
+if ! "$st_venv/bin/st" --version 2>/dev/null | grep -q '4\.32\.5'; then
+  echo "installing schemathesis 4.32.5 (PyPI) into $st_venv"
+  python3 -m venv "$st_venv"
+  "$st_venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
+fi
+
 echo "promtool: $(promtool --version 2>&1 | head -n 1)"
 echo "openapi-spec-validator: $(openapi-spec-validator --version 2>&1 | head -n 1)"
+echo "schemathesis: $("$st_venv/bin/st" --version 2>&1 | head -n 1)"

@@ -3,15 +3,16 @@
 # the deploy workflow, and prints its directory. .ci/check-deploy.sh renders and validates it
 # with sample values, so the workflow's path is checked offline too.
 #
-#   scripts/deploy_overlay.sh OUT_DIR IMAGE_PREFIX TAG NAMESPACE INGRESS_HOST ENGINE_URLS
+#   scripts/deploy_overlay.sh OUT_DIR IMAGE_PREFIX TAG NAMESPACE INGRESS_HOST ENGINE_URLS ENGINE_S3_HOSTS
 #   e.g. scripts/deploy_overlay.sh kubernetes/overlays/deploy-dev ghcr.io/acme 3f2c1d0 \
-#          ae-anomaly-detection-dev ae-dev.example.com '["http://core-engine-service.core-engine:8080"]'
+#          ae-anomaly-detection-dev ae-dev.example.com '["http://core-engine-service.core-engine:8080"]' \
+#          '["http://minio.core-engine:9000"]'
 set -euo pipefail
-if [ $# -ne 6 ]; then
-  echo "usage: $0 OUT_DIR IMAGE_PREFIX TAG NAMESPACE INGRESS_HOST ENGINE_URLS" >&2
+if [ $# -ne 7 ]; then
+  echo "usage: $0 OUT_DIR IMAGE_PREFIX TAG NAMESPACE INGRESS_HOST ENGINE_URLS ENGINE_S3_HOSTS" >&2
   exit 2
 fi
-out=$1 prefix=${2,,} tag=$3 namespace=$4 host=$5 engine_urls=$6
+out=$1 prefix=${2,,} tag=$3 namespace=$4 host=$5 engine_urls=$6 engine_s3_hosts=$7
 repo=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 production=$(realpath --relative-to="$(cd "$out" && pwd)" "$repo/kubernetes/overlays/production")
@@ -46,6 +47,9 @@ patches:
       - op: replace
         path: /data/ENGINE_URLS
         value: $(json "$engine_urls")
+      - op: replace
+        path: /data/ENGINE_S3_HOSTS
+        value: $(json "$engine_s3_hosts")
       - op: replace
         path: /data/SERVICE_URL
         value: $(json "http://ae-anomaly-detection-service.$namespace.svc.cluster.local:9090")

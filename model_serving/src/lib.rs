@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::core_engine::store::TaskStore;
 use crate::core_engine::worker::WorkerContext;
-use crate::core_engine::{EngineSettings, Engines, Tasks};
+use crate::core_engine::{EngineSettings, Engines, HostRules, Tasks};
 use crate::http::{AppState, Lifecycle};
 use crate::inference::Scorer;
 use crate::metrics::Metrics;
@@ -91,7 +91,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         store: Arc::new(TaskStore::new(config.task_retention)),
         max_input_bytes: config.max_body_bytes,
     };
-    let (tasks, dispatcher) = Tasks::start(worker_ctx, config.max_tasks, cores);
+    let rules = HostRules::new(&config.engine_urls, &config.engine_callback_hosts, &config.engine_s3_hosts);
+    let (tasks, dispatcher) = Tasks::start(worker_ctx, rules, config.max_tasks, cores);
 
     let config = Arc::new(config);
     let state = AppState {

@@ -64,7 +64,10 @@ impl Metrics {
         )?;
         let task_queue_depth = IntGauge::new("engine_task_queue_depth", "Engine tasks accepted and not yet finished")?;
         let tasks = IntCounterVec::new(
-            Opts::new("engine_tasks_total", "Engine tasks ended, by outcome (finished, error, rejected)"),
+            Opts::new(
+                "engine_tasks_total",
+                "Engine tasks ended, by outcome (finished, error, rejected: queue full, refused: a host or ENGINE_URLS rule)",
+            ),
             &["outcome"],
         )?;
         let callback_retries = IntCounter::new(

@@ -315,29 +315,40 @@ async fn openapi_document_is_valid_and_lists_every_route() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn cors_allows_any_origin_with_credentials_and_request_ids_are_echoed() {
-    let r = start_default().await;
-    let resp = r
-        .client
+async fn preflight(r: &common::Running, origin: &str) -> reqwest::Response {
+    r.client
         .request(reqwest::Method::OPTIONS, format!("{}/compute", r.base))
-        .header("origin", "https://dashboard.example")
+        .header("origin", origin)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type,x-custom")
+        .header("access-control-request-headers", "content-type,authorization")
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_allows_any_origin_without_credentials_or_the_listed_ones_and_request_ids_are_echoed() {
+    let r = start_default().await;
+    let resp = preflight(&r, "https://dashboard.example").await;
     assert!(resp.status().is_success(), "{}", resp.status());
     let h = resp.headers();
-    assert_eq!(h["access-control-allow-origin"], "https://dashboard.example");
-    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert!(h.get("access-control-allow-credentials").is_none(), "no credentials with any origin");
     assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
-    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("x-custom"));
+    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
 
     let resp = r.client.get(format!("{}/status", r.base)).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(resp.headers()["x-request-id"], "abc-123");
     let resp = r.client.get(format!("{}/status", r.base)).send().await.unwrap();
     assert_eq!(resp.headers()["x-request-id"].len(), 36, "a generated UUID");
+
+    let mut config = common::config_for(&fixture().model_dir);
+    config.cors_origins = model_serving::config::CorsOrigins::List(vec!["https://grafana.example.com".into()]);
+    let listed = start(config).await;
+    let resp = preflight(&listed, "https://grafana.example.com").await;
+    assert_eq!(resp.headers()["access-control-allow-origin"], "https://grafana.example.com");
+    let resp = preflight(&listed, "https://evil.example").await;
+    assert!(resp.headers().get("access-control-allow-origin").is_none(), "an origin not listed gets no CORS grant");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -402,4 +413,171 @@ async fn a_huge_finite_value_is_anomalous_with_a_finite_score() {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(scores_of(&body), scores, "{value:e}: JSON rows score as the CSV does");
     }
+}
+
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", Value::String(r)) => refs.push(r.clone()),
+                    _ => collect_refs(v, refs),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+        _ => {}
+    }
+}
+
+/// Each request example of the OpenAPI document, as (content type, body).
+fn request_examples(doc: &Value) -> Vec<(String, String)> {
+    let content = doc["paths"]["/compute"]["post"]["requestBody"]["content"].as_object().unwrap();
+    let mut examples = Vec::new();
+    for (content_type, media) in content {
+        if let Some(text) = media["example"].as_str() {
+            examples.push((content_type.clone(), text.to_string()));
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    for name in ["RowsBody", "ColumnsBody"] {
+        examples.push(("application/json".into(), schemas[name]["example"].to_string()));
+    }
+    examples
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_declares_both_200_answers_every_content_type_and_examples_the_model_accepts() {
+    let r = start_default().await;
+    let doc: Value = r.client.get(format!("{}/openapi.json", r.base)).send().await.unwrap().json().await.unwrap();
+    let compute = &doc["paths"]["/compute"]["post"];
+    let content = compute["requestBody"]["content"].as_object().unwrap();
+    let mut types: Vec<&str> = content.keys().map(String::as_str).collect();
+    types.sort();
+    assert_eq!(types, ["application/json", "text/csv", "text/plain"], "every accepted content type is declared");
+
+    let answer = &compute["responses"]["200"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(answer, "#/components/schemas/ComputeAnswer");
+    let one_of: Vec<&str> = doc["components"]["schemas"]["ComputeAnswer"]["oneOf"]
+        .as_array()
+        .expect("the 200 answer is oneOf")
+        .iter()
+        .map(|s| s["$ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(one_of, ["#/components/schemas/Report", "#/components/schemas/TaskAccepted"]);
+    for status in ["401", "403"] {
+        assert!(compute["responses"].get(status).is_some(), "/compute lacks {status}");
+    }
+
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    for reference in refs {
+        let name = reference.strip_prefix("#/components/schemas/").expect("a schema reference");
+        assert!(doc["components"]["schemas"].get(name).is_some(), "{reference} points at no schema");
+    }
+
+    let examples = request_examples(&doc);
+    assert_eq!(examples.len(), 4, "{examples:?}");
+    for (content_type, body) in examples {
+        let (status, answer) = post(&r, &content_type, body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "the {content_type} example {body} is refused: {answer}");
+        assert_eq!(answer["rows"], 5, "{answer}");
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+async fn post_encoded(r: &common::Running, encoding: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let resp = r
+        .client
+        .post(format!("{}/compute", r.base))
+        .header("content-type", "text/csv")
+        .header("content-encoding", encoding)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gzip_body_scores_as_the_plain_one_and_other_codings_are_415() {
+    let mut config = common::config_for(&fixture().model_dir);
+    config.max_body_bytes = 1 << 20;
+    let r = start(config).await;
+    let csv = csv_body(&fixture().test_rows[..200]);
+    let (_, plain) = post(&r, "text/csv", csv.clone()).await;
+    let (status, zipped) = post_encoded(&r, "gzip", gzip(csv.as_bytes())).await;
+    assert_eq!(status, StatusCode::OK, "{zipped}");
+    assert_eq!(zipped, plain);
+
+    let (status, body) = post_encoded(&r, "br", csv.clone().into_bytes()).await;
+    assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding", &["\"br\"", "gzip"]);
+
+    // Under the limit compressed, over it decoded.
+    let bomb = gzip(&vec![b'1'; 4 << 20]);
+    assert!(bomb.len() < 64 << 10);
+    let (status, body) = post_encoded(&r, "gzip", bomb).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        &["decompresses", "MAX_BODY_BYTES"],
+    );
+
+    let (status, body) = post_encoded(&r, "gzip", csv.into_bytes()).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "unparsable_body", &["not valid gzip"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_an_api_key_scoring_needs_the_bearer_token_and_the_other_routes_stay_open() {
+    let key = "k3y-0123456789abcdef";
+    let config = model_serving::config::Config::from_vars(&HashMap::from([
+        ("MODEL_PATH".to_string(), fixture().model_dir.display().to_string()),
+        ("API_KEY".to_string(), key.to_string()),
+    ]))
+    .unwrap();
+    assert!(!format!("{config:?}").contains(key), "Debug shows no key");
+    let r = start(config).await;
+    let csv = csv_body(&fixture().test_rows[..20]);
+    let rows: Vec<Vec<f64>> = fixture().test_rows[..20].iter().map(|r| r.to_vec()).collect();
+    let compute = |auth: Option<String>, content_type: &str, body: String| {
+        let mut request = r.client.post(format!("{}/compute", r.base)).header("content-type", content_type).body(body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    for (auth, content_type, body) in [
+        (None, "text/csv", csv.clone()),
+        (Some("Bearer wrong-token-0123456789".to_string()), "text/csv", csv.clone()),
+        (Some(format!("Basic {key}")), "text/csv", csv.clone()),
+        (None, "application/json", json!({ "rows": rows }).to_string()),
+    ] {
+        let resp = compute(auth.clone(), content_type, body).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{auth:?} {content_type}");
+        assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert!(body["error"]["message"].as_str().unwrap().contains("Authorization: Bearer"), "{body}");
+        assert!(!body.to_string().contains(key), "the key never appears in an answer");
+    }
+    for auth in [format!("Bearer {key}"), format!("bearer {key}")] {
+        let resp = compute(Some(auth), "text/csv", csv.clone()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    for path in ["/health/live", "/health/ready", "/metrics", "/status", "/model", "/openapi.json", "/docs/"] {
+        let status = r.client.get(format!("{}{path}", r.base)).send().await.unwrap().status();
+        assert_eq!(status, StatusCode::OK, "{path} stays open");
+    }
+    let short = model_serving::config::Config::from_vars(&HashMap::from([("API_KEY".into(), "short".into())]));
+    let message = short.unwrap_err().to_string();
+    assert!(message.contains("API_KEY") && message.contains("16") && !message.contains("short"), "{message}");
 }

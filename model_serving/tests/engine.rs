@@ -65,12 +65,14 @@ struct Served {
     base: String,
 }
 
-async fn start_with_engine(engine: &EngineHandle, tweak: impl FnOnce(&mut Config)) -> Served {
+/// The service with `engine` as its engine and `s3_hosts` as the S3 servers tasks may name.
+async fn start_with_engine(engine: &EngineHandle, s3_hosts: &[&str], tweak: impl FnOnce(&mut Config)) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut config = common::config_for(&fixture().model_dir);
     config.service_url = base.clone();
     config.engine_urls = vec![engine.url.clone()];
+    config.engine_s3_hosts = s3_hosts.iter().map(|h| h.to_string()).collect();
     config.engine_ping_interval = Duration::from_millis(200);
     config.engine_announce_retry_delay = Duration::from_millis(50);
     tweak(&mut config);
@@ -104,7 +106,7 @@ async fn submit(base: &str, msg: &Value) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn announces_reannounces_after_409_and_ping_404_and_sleeps_on_shutdown() {
     let mut engine = start_engine().await;
-    let first = start_with_engine(&engine, |_| {}).await;
+    let first = start_with_engine(&engine, &[], |_| {}).await;
 
     // The engine checks GET /status while handling the announcement: the service already serves.
     let check = engine.wait_for("CHECK", "/status").await;
@@ -137,7 +139,7 @@ async fn announces_reannounces_after_409_and_ping_404_and_sleeps_on_shutdown() {
     let id = engine.service_id(SLUG).unwrap();
 
     // A second instance finds the slug taken: 409, look-up by slug, PATCH of the full description.
-    let second = start_with_engine(&engine, |_| {}).await;
+    let second = start_with_engine(&engine, &[], |_| {}).await;
     let conflict = engine.wait_for("POST", "/services").await;
     assert_eq!(conflict.status, 409);
     engine.wait_for("GET", &format!("/services/slug/{SLUG}")).await;
@@ -165,7 +167,7 @@ async fn a_task_with_a_csv_from_s3_finishes_with_a_png_and_the_synchronous_score
     let key = "1fb1f249-3c0f-4267-8ab9-a33dff714669.csv";
     put_object(&s3, "engine", key, csv.clone().into_bytes()).await;
     let mut engine = start_engine().await;
-    let served = start_with_engine(&engine, |_| {}).await;
+    let served = start_with_engine(&engine, &[&s3], |_| {}).await;
 
     let id = "479721da-c167-4e32-94fb-cbfd135196c4";
     let (status, body) = submit(&served.base, &task_message(&s3, S3_SECRET_KEY, key, &engine.url, id)).await;
@@ -216,7 +218,7 @@ async fn failing_tasks_end_in_error_with_a_clear_message_and_the_worker_keeps_go
     put_object(&s3, "engine", "picture.png", vec![0x89, b'P', b'N', b'G']).await;
     put_object(&s3, "engine", "good.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
     let mut engine = start_engine().await;
-    let served = start_with_engine(&engine, |_| {}).await;
+    let served = start_with_engine(&engine, &[&s3, "http://127.0.0.1:9"], |_| {}).await;
 
     let cases = [
         ("t-bad-csv", s3.as_str(), S3_SECRET_KEY, "bad.csv", vec!["bad.csv", "line 3", "oops", "not a number"]),
@@ -269,7 +271,7 @@ async fn a_full_queue_answers_503_and_failed_callbacks_are_retried() {
     create_bucket(&s3, "engine").await;
     put_object(&s3, "engine", "in.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
     let mut engine = start_engine().await;
-    let served = start_with_engine(&engine, |c| c.max_tasks = 1).await;
+    let served = start_with_engine(&engine, &[&s3], |c| c.max_tasks = 1).await;
 
     engine.hold_callbacks(true);
     let (status, _) = submit(&served.base, &task_message(&s3, S3_SECRET_KEY, "in.csv", &engine.url, "a")).await;
@@ -315,7 +317,7 @@ async fn shutdown_finishes_queued_tasks_before_saying_sleeping() {
     create_bucket(&s3, "engine").await;
     put_object(&s3, "engine", "in.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
     let mut engine = start_engine().await;
-    let served = start_with_engine(&engine, |_| {}).await;
+    let served = start_with_engine(&engine, &[&s3], |_| {}).await;
     engine.wait_for("POST", "/services").await;
     let id = engine.service_id(SLUG).unwrap();
 
@@ -372,4 +374,71 @@ async fn the_stand_in_engine_names_each_field_of_a_callback_it_refuses() {
 
     let (status, _) = patch(json!({"status": "finished", "data_out": []})).await;
     assert_eq!(status, 200);
+}
+
+/// Counts the TCP connections made to a listener on `ip`: a host the service must not reach.
+async fn foreign_host(ip: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind(format!("{ip}:0")).await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (url, connections)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_messages_naming_other_hosts_are_refused_with_403_and_nothing_is_called() {
+    use std::sync::atomic::Ordering;
+    let root = tempfile::tempdir().unwrap();
+    let s3 = start_s3(root.path()).await;
+    create_bucket(&s3, "engine").await;
+    put_object(&s3, "engine", "in.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
+    let mut engine = start_engine().await;
+    let served = start_with_engine(&engine, &[&s3], |_| {}).await;
+    engine.wait_for("POST", "/services").await;
+    // Foreign hosts: a second loopback address, and another port of the engine's address.
+    let (other_address, reached_address) = foreign_host("127.0.0.2").await;
+    let (other_port, reached_port) = foreign_host("127.0.0.1").await;
+
+    for (id, s3_host, callback_base, setting) in [
+        ("r1", s3.as_str(), other_address.as_str(), "ENGINE_CALLBACK_HOSTS"),
+        ("r2", s3.as_str(), other_port.as_str(), "ENGINE_CALLBACK_HOSTS"),
+        ("r3", other_address.as_str(), engine.url.as_str(), "ENGINE_S3_HOSTS"),
+        ("r4", other_port.as_str(), engine.url.as_str(), "ENGINE_S3_HOSTS"),
+    ] {
+        let message = task_message(s3_host, S3_SECRET_KEY, "in.csv", callback_base, id);
+        let (status, body) = submit(&served.base, &message).await;
+        assert_eq!(status, 403, "{id}: {body}");
+        assert_eq!(body["error"]["code"], "task_refused", "{body}");
+        let text = body["error"]["message"].as_str().unwrap();
+        assert!(text.contains(setting), "{id}: {text:?} should name {setting}");
+        let status = reqwest::get(format!("{}/tasks/{id}/status", served.base)).await.unwrap().status();
+        assert_eq!(status, 404, "{id}: a refused task is not known");
+    }
+    // Had any been queued, its worker would have reached these hosts by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(reached_address.load(Ordering::SeqCst), 0, "nothing may reach a foreign callback or S3 host");
+    assert_eq!(reached_port.load(Ordering::SeqCst), 0, "nothing may reach a foreign callback or S3 host");
+    let metrics = reqwest::get(format!("{}/metrics", served.base)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("model_serving_engine_tasks_total{outcome=\"refused\"} 4"), "{metrics}");
+
+    // The engine's own task still runs.
+    let message = task_message(&s3, S3_SECRET_KEY, "in.csv", &engine.url, "ok");
+    assert_eq!(submit(&served.base, &message).await.0, 200);
+    assert_eq!(engine.wait_for("PATCH", "/tasks/ok").await.body["status"], "finished");
+    served.service.shutdown().await.unwrap();
+
+    // Without ENGINE_URLS the service takes no task at all.
+    let standalone = common::start_default().await;
+    let (status, body) = submit(&standalone.base, &message).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("ENGINE_URLS is empty"), "{body}");
+    standalone.service.shutdown().await.unwrap();
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use object_storage::{AwsEnv, DEFAULT_REGION, S3Options};
 
-pub use values::{ConfigError, ENGINE_PING_DEADLINE, Environment};
+pub use values::{ApiKey, ConfigError, CorsOrigins, ENGINE_PING_DEADLINE, Environment};
 
 /// A setting as docs/serving.md lists it.
 #[derive(Debug, Clone, Copy)]
@@ -37,15 +37,15 @@ macro_rules! settings {
         #[doc = $doc:literal]
         $variable:ident => $field:ident: $ty:ty = $default:literal, $check:expr;
     )*) => {
-        /// The service's configuration, checked. Its `Debug` shows no secret: the only ones it
-        /// holds, MODEL_URI's S3 keys, are in [`S3Options`], whose `Debug` redacts them.
+        /// The service's configuration, checked. Its `Debug` shows no secret: MODEL_URI's S3
+        /// keys are in [`S3Options`] and API_KEY in [`ApiKey`], whose `Debug` redact them.
         #[derive(Debug, Clone)]
         pub struct Config {
             $( #[doc = concat!("`", stringify!($variable), "`:", $doc)] pub $field: $ty, )*
         }
 
-        /// Each setting's text as read (no secret among them), before any check.
-        #[derive(Debug, Default, serde::Deserialize)]
+        /// Each setting's text as read, before any check. No `Debug`: API_KEY's text is here.
+        #[derive(Default, serde::Deserialize)]
         #[serde(default)]
         #[allow(non_snake_case)]
         struct Settings {
@@ -86,6 +86,10 @@ settings! {
     ENGINE_ANNOUNCE_RETRY_DELAY => engine_announce_retry_delay: Duration = "3", |v| values::seconds(v, true);
     /// seconds, below 50 (the engine's limit)
     ENGINE_PING_INTERVAL => engine_ping_interval: Duration = "20", values::ping_interval;
+    /// JSON list of origins a task's `callback_url` may name besides the ENGINE_URLS ones
+    ENGINE_CALLBACK_HOSTS => engine_callback_hosts: Vec<String> = "[]", values::origin_list;
+    /// JSON list of origins a task's `s3_host` may name, e.g. `["http://minio:9000"]`; empty: every task is refused
+    ENGINE_S3_HOSTS => engine_s3_hosts: Vec<String> = "[]", values::origin_list;
     /// integer >= 1: engine tasks accepted and not yet called back
     MAX_TASKS => max_tasks: usize = "50", |v| values::at_least_one(v, "a whole number >= 1 (queued engine tasks)");
     /// trace, debug, info, warn, error (`RUST_LOG` overrides with full directives)
@@ -101,6 +105,10 @@ settings! {
         |v| values::at_least_one(v, "a number of bytes >= 1, e.g. 67108864");
     /// seconds
     REQUEST_TIMEOUT => request_timeout: Duration = "30", |v| values::seconds(v, false);
+    /// bearer token required by synchronous scoring (`Authorization: Bearer ...`); empty: open
+    API_KEY => api_key: Option<ApiKey> = "", values::api_key;
+    /// `*` (any origin, without credentials) or a JSON list of browser origins
+    CORS_ORIGINS => cors_origins: CorsOrigins = "*", values::cors_origins;
     /// seconds a finished task's status stays queryable
     TASK_RETENTION => task_retention: Duration = "3600", |v| values::seconds(v, true);
 }

@@ -84,6 +84,83 @@ pub fn url_list(v: &Value) -> Result<Vec<String>, ConfigError> {
     urls.iter().map(|u| checked_url(v.variable, u).map(|u| u.trim_end_matches('/').to_string())).collect()
 }
 
+/// A JSON list of http(s) URLs, each reduced to its origin (`scheme://host:port`), the part
+/// the engine-task host rules compare. A path is refused: it would suggest a finer rule than the
+/// one applied.
+pub fn origin_list(v: &Value) -> Result<Vec<String>, ConfigError> {
+    let expected = "a JSON list of http(s) origins, e.g. [\"http://minio:9000\"] (scheme, host and port; no path)";
+    let urls: Vec<String> = serde_json::from_str(v.text).map_err(|_| v.invalid(expected))?;
+    urls.iter()
+        .map(|u| match reqwest::Url::parse(u.trim()) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() && url.path() == "/" => {
+                Ok(url.origin().ascii_serialization())
+            }
+            _ => Err(v.invalid(expected)),
+        })
+        .collect()
+}
+
+/// The bearer token that protects synchronous scoring; empty means none.
+pub fn api_key(v: &Value) -> Result<Option<ApiKey>, ConfigError> {
+    let key = v.trimmed();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    // Refused: what a header cannot carry (the check would never pass) and keys short enough
+    // to guess.
+    if key.len() < 16 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        // Not repeated in the message: it is a secret.
+        return Err(ConfigError::Invalid {
+            variable: v.variable,
+            value: "<redacted>".into(),
+            expected: "a token of at least 16 visible ASCII characters (no spaces), e.g. from `openssl rand -hex 32`"
+                .into(),
+        });
+    }
+    Ok(Some(ApiKey(key.to_string())))
+}
+
+/// API_KEY's value; its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Whether `token` is the key, in time that does not depend on where they differ.
+    pub fn matches(&self, token: &[u8]) -> bool {
+        let key = self.0.as_bytes();
+        key.len() == token.len() && key.iter().zip(token).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Which browser origins may call the API: `*` (any, without credentials) or a JSON list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+pub fn cors_origins(v: &Value) -> Result<CorsOrigins, ConfigError> {
+    if v.trimmed() == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    let expected = "* (any origin) or a JSON list of origins, e.g. [\"https://grafana.example.com\"]";
+    let origins: Vec<String> = serde_json::from_str(v.text).map_err(|_| v.invalid(expected))?;
+    origins
+        .iter()
+        .map(|o| match reqwest::Url::parse(o.trim()) {
+            Ok(url) if url.host_str().is_some() && url.path() == "/" => Ok(url.origin().ascii_serialization()),
+            _ => Err(v.invalid(expected)),
+        })
+        .collect::<Result<_, _>>()
+        .map(CorsOrigins::List)
+}
+
 pub fn count(v: &Value) -> Result<u32, ConfigError> {
     v.trimmed().parse().map_err(|_| v.invalid("a whole number >= 0"))
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
+use super::hosts::{HostRules, Refusal};
 use super::protocol::{ServiceTask, TaskStatus};
 use super::store::TaskStore;
 use super::worker::{self, Job, WorkerContext};
@@ -19,6 +20,8 @@ use super::worker::{self, Job, WorkerContext};
 pub enum SubmitError {
     #[error("the task message is not valid: {0}")]
     Invalid(String),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("the task queue is full ({0} tasks, MAX_TASKS); retry later")]
     QueueFull(usize),
     #[error("the service is shutting down and takes no new tasks")]
@@ -35,6 +38,7 @@ struct Inner {
     /// Accepted and not yet called back: what MAX_TASKS bounds.
     pending: AtomicUsize,
     max_tasks: usize,
+    rules: HostRules,
     store: Arc<TaskStore>,
     ctx: Arc<WorkerContext>,
 }
@@ -47,13 +51,14 @@ impl std::fmt::Debug for Tasks {
 
 impl Tasks {
     /// Starts the dispatcher; the handle ends once the queue is closed and every task is done.
-    pub fn start(ctx: WorkerContext, max_tasks: usize, workers: usize) -> (Tasks, JoinHandle<()>) {
+    pub fn start(ctx: WorkerContext, rules: HostRules, max_tasks: usize, workers: usize) -> (Tasks, JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         let ctx = Arc::new(ctx);
         let inner = Arc::new(Inner {
             sender: Mutex::new(Some(tx)),
             pending: AtomicUsize::new(0),
             max_tasks,
+            rules,
             store: ctx.store.clone(),
             ctx,
         });
@@ -79,8 +84,19 @@ impl Tasks {
         (Tasks { inner }, dispatcher)
     }
 
+    /// Queues a task: refused (before anything is fetched or called) when the service takes no
+    /// tasks or the task names a host the rules do not allow.
     pub fn submit(&self, task: ServiceTask) -> Result<(), SubmitError> {
-        validate(&task).map_err(SubmitError::Invalid)?;
+        let rules = &self.inner.rules;
+        let checked = rules.takes_tasks().map_err(SubmitError::from).and_then(|()| {
+            validate(&task).map_err(SubmitError::Invalid)?;
+            rules.check(&task).map_err(SubmitError::from)
+        });
+        if let Err(e @ SubmitError::Refused(_)) = &checked {
+            self.inner.ctx.metrics.tasks.with_label_values(&["refused"]).inc();
+            tracing::warn!(task = %task.task.id, error = %e, "engine task refused");
+        }
+        checked?;
         let sender = self.inner.sender.lock().unwrap_or_else(|p| p.into_inner());
         let Some(sender) = sender.as_ref() else {
             return Err(SubmitError::ShuttingDown);

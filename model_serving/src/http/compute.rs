@@ -8,17 +8,16 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
-use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::auth;
+use super::body::{self, ContentCoding, Encoding};
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::tasks::TaskAccepted;
-use crate::error_text::chain;
 use crate::inference::{Input, Report};
 
 /// Input name used in error messages about a request body.
@@ -33,69 +32,118 @@ pub enum ComputeJson {
     Task(Box<crate::core_engine::ServiceTask>),
 }
 
+// The examples are what the default model (6 features, window 4) scores: at least 4 rows.
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"rows": [[20.1, 3.02, 49.5, 10.2, 0.55, 229.8], [20.3, 3.01, 50.2, 10.1, 0.56, 230.1]]}))]
+#[schema(example = json!({"rows": [[20.1, 3.02, 49.5, 10.2, 0.55, 229.8], [20.3, 3.01, 50.2, 10.1, 0.56, 230.1],
+    [20.2, 3.03, 49.8, 10.2, 0.54, 230.4], [20.4, 3.02, 50.1, 10.3, 0.55, 229.9], [20.3, 3.00, 49.9, 10.1, 0.57, 230.2]]}))]
 pub struct RowsBody {
-    /// One array per row, values in the order of the model's `features` (see `GET /model`).
+    /// One array per row, values in the order of the model's `features` (see `GET /model`); at
+    /// least the model's window of rows.
     pub rows: Vec<Vec<f64>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"columns": {"temperature": [20.1, 20.3], "pressure": [3.02, 3.01], "flow": [49.5, 50.2],
-    "current": [10.2, 10.1], "vibration": [0.55, 0.56], "voltage": [229.8, 230.1]}}))]
+#[schema(example = json!({"columns": {"temperature": [20.1, 20.3, 20.2, 20.4, 20.3], "pressure": [3.02, 3.01, 3.03, 3.02, 3.0],
+    "flow": [49.5, 50.2, 49.8, 50.1, 49.9], "current": [10.2, 10.1, 10.2, 10.3, 10.1],
+    "vibration": [0.55, 0.56, 0.54, 0.55, 0.57], "voltage": [229.8, 230.1, 230.4, 229.9, 230.2]}}))]
 pub struct ColumnsBody {
     /// Feature name to its values; every feature of the model must be present, extras are ignored.
     pub columns: HashMap<String, Vec<f64>>,
 }
+
+/// The 200 answer: the scores, or for an engine task message the queue receipt.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ComputeAnswer {
+    Scores(Report),
+    Queued(TaskAccepted),
+}
+
+/// A CSV body the default model scores (a header and five rows, window 4).
+const CSV_EXAMPLE: &str = "timestamp,temperature,pressure,flow,current,vibration,voltage
+2024-01-01T00:00:00,20.1,3.02,49.5,10.2,0.55,229.8
+2024-01-01T00:01:00,20.3,3.01,50.2,10.1,0.56,230.1
+2024-01-01T00:02:00,20.2,3.03,49.8,10.2,0.54,230.4
+2024-01-01T00:03:00,20.4,3.02,50.1,10.3,0.55,229.9
+2024-01-01T00:04:00,20.3,3.00,49.9,10.1,0.57,230.2
+";
 
 /// Score rows with the autoencoder, or queue an engine task.
 ///
 /// `text/csv` (or `text/plain`): a header line, then numeric rows; columns are matched to the
 /// model's features by name, in any order, and other columns (timestamps, labels) are ignored.
 /// `application/json`: `{"rows": [[...]]}` in feature order or `{"columns": {"name": [...]}}`.
-/// A JSON body in the core engine's task shape is validated and queued (answer
+/// At least the model's window of rows (see `GET /model`). The body may be gzip-compressed
+/// (`Content-Encoding: gzip`). With API_KEY set, scoring needs `Authorization: Bearer <key>`.
+/// A JSON body in the core engine's task shape is validated, checked against the allowed hosts
+/// (ENGINE_URLS, ENGINE_CALLBACK_HOSTS, ENGINE_S3_HOSTS) and queued (answer
 /// `{"status": "Task added to the queue"}`, or 503 when the queue is full).
 #[utoipa::path(
     post,
     path = "/compute",
     tag = "scoring",
+    params(
+        ("Content-Encoding" = Option<ContentCoding>, Header, nullable = false, description = "gzip (or x-gzip) or identity, the default")
+    ),
     request_body(
         description = "CSV with a header, or JSON rows/columns, or an engine task message",
         content(
-            (String = "text/csv", example = "timestamp,temperature,pressure,flow,current,vibration,voltage\n2024-01-01T00:00:00,20.1,3.02,49.5,10.2,0.55,229.8\n"),
+            (String = "text/csv", example = json!(CSV_EXAMPLE)),
+            (String = "text/plain", example = json!(CSV_EXAMPLE)),
             (ComputeJson = "application/json")
         )
     ),
     responses(
-        (status = 200, description = "Scores, threshold and anomalous rows (or, for an engine task, the queue receipt)",
-            content((Report = "application/json"), (TaskAccepted = "application/json"))),
-        (status = 400, description = "The body cannot be read as CSV or JSON", body = ErrorBody),
+        (status = 200, description = "Scores, threshold and anomalous rows; for an engine task, the queue receipt",
+            body = ComputeAnswer),
+        (status = 400, description = "The body cannot be read as CSV or JSON (or gzip)", body = ErrorBody),
+        (status = 401, description = "API_KEY is set and the request does not carry it as a bearer token",
+            body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
+        (status = 403, description = "An engine task message this service does not take (ENGINE_URLS empty, or a \
+            callback or S3 host that is not allowed)", body = ErrorBody),
         (status = 408, description = "Scoring took longer than REQUEST_TIMEOUT", body = ErrorBody),
-        (status = 413, description = "Body larger than MAX_BODY_BYTES", body = ErrorBody),
-        (status = 415, description = "Content-Type is not text/csv, text/plain or application/json", body = ErrorBody),
+        (status = 413, description = "Body, or its decoded size, larger than MAX_BODY_BYTES", body = ErrorBody),
+        (status = 415, description = "Content-Type is not text/csv, text/plain or application/json, or \
+            Content-Encoding is not gzip or identity", body = ErrorBody),
         (status = 422, description = "Missing columns, non-numeric cells, too few rows for a window; names row and column",
             body = ErrorBody),
         (status = 503, description = "Engine task queue is full (MAX_TASKS) or the service is shutting down",
             body = ErrorBody)
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let kind = body_kind(&headers)?;
-    let bytes = read_body(body, &headers, state.config.max_body_bytes).await?;
+    let encoding = body::encoding(&headers)?;
+    let authorized = auth::authorized(&headers, state.config.api_key.as_ref());
+    // CSV is never an engine task message: refused before its body is read.
+    if !authorized && kind == BodyKind::Csv {
+        return Err(auth::unauthorized(&headers));
+    }
+    let limit = state.config.max_body_bytes;
+    let bytes = body::read_body(body, &headers, limit).await?;
+    let bytes = match encoding {
+        Encoding::Identity => bytes,
+        Encoding::Gzip => state.scorer.run_sized(bytes.len(), move || Ok(body::gunzip(&bytes, limit))).await??,
+    };
     let parsed = match kind {
         BodyKind::Csv => Parsed::Score(Input::Csv(bytes)),
         // Large JSON bodies are parsed on the blocking pool, like large CSV.
         BodyKind::Json => state.scorer.run_sized(bytes.len(), move || Ok(parse_json(&bytes))).await??,
     };
-    match parsed {
+    let answer = match parsed {
+        Parsed::Score(_) if !authorized => return Err(auth::unauthorized(&headers)),
         Parsed::Score(input) => {
             let scored = state.scorer.score(input, REQUEST_BODY.to_string()).await?;
-            Ok(Json(state.scorer.report(scored.scores)).into_response())
+            ComputeAnswer::Scores(state.scorer.report(scored.scores))
         }
-        Parsed::Task(task) => super::tasks::submit(&state, *task).map(IntoResponse::into_response),
-    }
+        // Task messages carry no credentials: the host rules decide instead.
+        Parsed::Task(task) => ComputeAnswer::Queued(super::tasks::submit(&state, *task)?),
+    };
+    Ok(Json(answer).into_response())
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyKind {
     Csv,
     Json,
@@ -120,38 +168,6 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
             .with_details(json!({"supported": ["text/csv", "text/plain", "application/json"]})))
         }
     }
-}
-
-/// Reads the whole body, refusing it as soon as it is known to exceed `limit`.
-///
-/// Into one buffer sized from Content-Length: collecting the chunks first and joining them after
-/// would hold every large body twice while it arrives.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::too_large(limit, declared));
-    }
-    let mut buffer = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
-    let mut body = http_body_util::Limited::new(body, limit);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
-            while let Some(err) = source {
-                if err.is::<http_body_util::LengthLimitError>() {
-                    return ApiError::too_large(limit, declared);
-                }
-                source = err.source();
-            }
-            ApiError::unparsable(format!(
-                "{REQUEST_BODY}: the body could not be read completely: {}",
-                chain(e.as_ref())
-            ))
-        })?;
-        if let Ok(data) = frame.into_data() {
-            buffer.extend_from_slice(&data);
-        }
-    }
-    Ok(buffer.freeze())
 }
 
 enum Parsed {
@@ -203,73 +219,5 @@ fn json_error(path: &str, inner: &serde_json::Error) -> ApiError {
         ApiError::invalid(format!("{REQUEST_BODY}: {at}{inner}; {JSON_HINT}")).with_details(details)
     } else {
         ApiError::unparsable(format!("{REQUEST_BODY}: not valid JSON: {inner}")).with_details(details)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io;
-
-    use axum::http::HeaderValue;
-    use tokio::io::AsyncReadExt;
-    use tokio_test::io::{Builder, Mock};
-
-    use super::*;
-
-    /// A request body that arrives as the mock's reads: one frame per read, then its error.
-    fn body(mock: Mock) -> Body {
-        Body::from_stream(futures_util::stream::unfold(Some(mock), |mock| async move {
-            let mut mock = mock?;
-            let mut buf = vec![0; 1024];
-            match mock.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(Bytes::from(buf)), Some(mock)))
-                }
-                Err(e) => Some((Err(e), None)),
-            }
-        }))
-    }
-
-    fn content_length(n: u64) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-        headers
-    }
-
-    #[tokio::test]
-    async fn a_chunked_body_is_read_whole() {
-        let mock = Builder::new().read(b"temperature,pressure\n").read(b"20.1,3.02\n").read(b"20.3,3.01\n").build();
-        let bytes = read_body(body(mock), &HeaderMap::new(), 1024).await.unwrap();
-        assert_eq!(&bytes[..], b"temperature,pressure\n20.1,3.02\n20.3,3.01\n");
-    }
-
-    #[tokio::test]
-    async fn a_body_over_the_limit_is_refused_on_its_length_or_while_it_arrives() {
-        // Declared too long: refused before reading (reading would meet the error instead).
-        let mock = Builder::new().read_error(io::Error::other("must not be read")).build();
-        let e = read_body(body(mock), &content_length(100), 10).await.unwrap_err();
-        assert_eq!(e.code, ErrorCode::PayloadTooLarge);
-        assert_eq!(e.details["content_length"], 100);
-
-        // No length: refused as soon as the frames pass the limit.
-        let mock = Builder::new().read(b"0123456").read(b"789abc").build();
-        let e = read_body(body(mock), &HeaderMap::new(), 10).await.unwrap_err();
-        assert_eq!(e.code, ErrorCode::PayloadTooLarge);
-        assert!(e.message.contains("10 bytes (MAX_BODY_BYTES)"), "{}", e.message);
-
-        let mock = Builder::new().read(b"0123456789").build();
-        assert_eq!(read_body(body(mock), &HeaderMap::new(), 10).await.unwrap().len(), 10, "the limit itself is fine");
-    }
-
-    #[tokio::test]
-    async fn a_broken_off_body_is_400_with_what_broke_it() {
-        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "connection reset by peer");
-        let mock = Builder::new().read(b"temperature,pressure\n20.1,").read_error(reset).build();
-        let e = read_body(body(mock), &content_length(40), 1024).await.unwrap_err();
-        assert_eq!(e.code, ErrorCode::UnparsableBody);
-        assert!(e.message.contains("could not be read completely"), "{}", e.message);
-        assert!(e.message.contains("connection reset by peer"), "the cause is in the message: {}", e.message);
     }
 }

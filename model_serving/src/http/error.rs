@@ -2,7 +2,8 @@
 //! failure maps to a status code. Messages say what was wrong and what to send instead.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use model_core::DataError;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,11 @@ use crate::inference::InferenceError;
 pub enum ErrorCode {
     /// 400: the body cannot be read as CSV or JSON.
     UnparsableBody,
+    /// 401: API_KEY is set and the request has no `Authorization: Bearer` with it.
+    Unauthorized,
+    /// 403: an engine task message this service does not take (ENGINE_URLS empty, or a host
+    /// outside ENGINE_URLS/ENGINE_CALLBACK_HOSTS/ENGINE_S3_HOSTS); nothing was fetched or called.
+    TaskRefused,
     /// 404: no such route, task or Swagger UI file.
     NotFound,
     /// 405: the route exists, the method does not.
@@ -27,6 +33,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: a Content-Type other than text/csv, text/plain or application/json.
     UnsupportedMediaType,
+    /// 415: a Content-Encoding other than gzip or identity.
+    UnsupportedEncoding,
     /// 422: the data does not fit the model, or a task message is not valid.
     InvalidInput,
     /// 500: scoring failed unexpectedly (a bug).
@@ -41,11 +49,13 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::UnparsableBody => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::TaskRefused => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType | ErrorCode::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::QueueFull | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -125,8 +135,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let unauthorized = self.code == ErrorCode::Unauthorized;
         let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, details: self.details } };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if unauthorized {
+            // RFC 6750: a 401 names the scheme the client must use.
+            response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }
 

@@ -2,6 +2,8 @@
 //! and the middleware stack (request id, tracing, CORS, metrics, timeout). Scoring itself lives
 //! in [`crate::inference`], engine tasks in [`crate::core_engine`].
 
+pub mod auth;
+pub mod body;
 pub mod compute;
 pub mod error;
 pub mod middleware;
@@ -12,17 +14,17 @@ pub mod tasks;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::http::{HeaderName, Request};
+use axum::http::{HeaderName, HeaderValue, Method, Request};
 use axum::routing::get;
 use axum::{Extension, Router};
-use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::Config;
+use crate::config::{Config, CorsOrigins};
 use crate::core_engine::Tasks;
 use crate::inference::Scorer;
 use crate::metrics::Metrics;
@@ -54,15 +56,24 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// CORS_ORIGINS: any origin or the listed ones, never with credentials (the API needs no
+/// cookies; API_KEY travels in `Authorization`). Request headers are mirrored rather than `*`,
+/// because a wildcard does not cover `Authorization` in browsers.
+fn cors(origins: &CorsOrigins) -> CorsLayer {
+    let allowed = match origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok())),
+    };
+    CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([REQUEST_ID])
+}
+
 /// The service's routes and middleware; fails only if the OpenAPI document cannot be serialized.
 pub fn router(state: AppState) -> Result<Router, serde_json::Error> {
-    // Credentials with a wildcard origin are refused by browsers (and tower-http), so every
-    // origin, method and header is allowed by mirroring the request's own.
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods(AllowMethods::mirror_request())
-        .allow_headers(AllowHeaders::mirror_request())
-        .allow_credentials(true);
+    let cors = cors(&state.config.cors_origins);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<axum::body::Body>| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");

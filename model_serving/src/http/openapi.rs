@@ -9,7 +9,8 @@ use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use super::error::{ApiError, ErrorBody};
 
@@ -22,6 +23,9 @@ use super::error::{ApiError, ErrorBody};
             (`ae-anomaly-detection`).",
         license(name = "MIT")
     ),
+    modifiers(&BearerAuth),
+    // Named only by a header parameter, which utoipa-axum does not collect.
+    components(schemas(super::body::ContentCoding)),
     tags(
         (name = "scoring", description = "Anomaly scores for CSV or JSON rows"),
         (name = "engine", description = "Swiss AI Center core engine task protocol"),
@@ -29,6 +33,22 @@ use super::error::{ApiError, ErrorBody};
     )
 )]
 pub struct ApiDoc;
+
+/// The `bearer` security scheme `POST /compute` names (optional: only with API_KEY set).
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("API_KEY, when the service sets one (synchronous scoring only)"))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The finished document as served, serialized once.
 #[derive(Debug, Clone)]

@@ -43,10 +43,11 @@ pub async fn task_status(
 }
 
 /// Queues an engine task; the engine only reads the status code (200 or not).
-pub fn submit(state: &AppState, task: ServiceTask) -> Result<Json<TaskAccepted>, ApiError> {
+pub fn submit(state: &AppState, task: ServiceTask) -> Result<TaskAccepted, ApiError> {
     match state.tasks.submit(task) {
-        Ok(()) => Ok(Json(TaskAccepted { status: "Task added to the queue".into() })),
+        Ok(()) => Ok(TaskAccepted { status: "Task added to the queue".into() }),
         Err(e @ SubmitError::Invalid(_)) => Err(ApiError::invalid(e.to_string())),
+        Err(SubmitError::Refused(refusal)) => Err(ApiError::new(ErrorCode::TaskRefused, refusal.to_string())),
         Err(e @ SubmitError::QueueFull(_)) => Err(ApiError::new(ErrorCode::QueueFull, format!("Queue is full: {e}"))),
         Err(e @ SubmitError::ShuttingDown) => Err(ApiError::new(ErrorCode::ShuttingDown, e.to_string())),
     }
