@@ -103,6 +103,16 @@ settings! {
     REQUEST_TIMEOUT => request_timeout: Duration = "30", |v| values::seconds(v, false);
     /// seconds a finished task's status stays queryable
     TASK_RETENTION => task_retention: Duration = "3600", |v| values::seconds(v, true);
+    /// seconds a client has to send a request's headers (on a new connection, counted from the connect)
+    HEADER_READ_TIMEOUT => header_read_timeout: Duration = "10", |v| values::seconds(v, false);
+    /// seconds a keep-alive connection may stay idle between requests
+    KEEP_ALIVE_TIMEOUT => keep_alive_timeout: Duration = "60", |v| values::seconds(v, false);
+    /// integer >= 1: client connections open at once (more wait in the listen backlog), or `auto`: the open-file limit (soft RLIMIT_NOFILE) minus a quarter of it (at least 64, at most half) kept for outgoing connections and files
+    MAX_CONNECTIONS => max_connections: usize = "auto", values::max_connections;
+    /// seconds readiness answers 503 after SIGTERM while requests are still served, before the listener closes
+    SHUTDOWN_DRAIN => shutdown_drain: Duration = "5", |v| values::seconds(v, true);
+    /// seconds shutdown may take after the drain; connections still open then are dropped
+    SHUTDOWN_TIMEOUT => shutdown_timeout: Duration = "25", |v| values::seconds(v, false);
 }
 
 /// The file of settings, read before the environment.
