@@ -258,6 +258,8 @@ mod tests {
             ("MODEL_URI", "http://bucket/x", "s3://"),
             ("MAX_BODY_BYTES", "64MB", "bytes"),
             ("REQUEST_TIMEOUT", "-1", "seconds"),
+            ("MAX_CONNECTIONS", "0", "auto"),
+            ("SHUTDOWN_TIMEOUT", "0", "seconds > 0"),
         ] {
             let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err().to_string();
             assert!(err.starts_with(&format!("{name}=")), "{err}");
@@ -309,6 +311,19 @@ mod tests {
             table.contains("| MODEL_URI | `s3://bucket/prefix/` of a published model (wins over MODEL_PATH) | none |"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn max_connections_auto_keeps_a_quarter_of_the_open_files_for_the_rest() {
+        assert_eq!(values::connections_for_open_files(256), 192);
+        assert_eq!(values::connections_for_open_files(1024), 768);
+        assert_eq!(values::connections_for_open_files(100), 50, "at most half is kept back");
+        assert_eq!(values::connections_for_open_files(1), 1);
+        assert_eq!(values::connections_for_open_files(u64::MAX), 786_432, "unlimited counts as 2^20");
+        let c = Config::from_vars(&vars(&[("MAX_CONNECTIONS", "Auto"), ("SHUTDOWN_DRAIN", "0")])).unwrap();
+        assert!(c.max_connections >= 1);
+        assert_eq!(c.shutdown_drain, Duration::ZERO);
+        assert_eq!(Config::from_vars(&vars(&[("MAX_CONNECTIONS", "10")])).unwrap().max_connections, 10);
     }
 
     #[test]
