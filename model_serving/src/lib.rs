@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -51,8 +50,7 @@ pub enum StartError {
 pub struct Service {
     addr: SocketAddr,
     state: AppState,
-    server: JoinHandle<std::io::Result<()>>,
-    stop_http: oneshot::Sender<()>,
+    server: http::server::Server,
     dispatcher: JoinHandle<()>,
     engines: Option<Engines>,
 }
@@ -103,15 +101,13 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         tasks,
     };
     let addr = listener.local_addr().map_err(StartError::Listener)?;
-    let (stop_http, stopped) = oneshot::channel::<()>();
     let app = http::router(state.clone())?;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let limits = http::server::Limits {
+        header_read_timeout: config.header_read_timeout,
+        keep_alive_timeout: config.keep_alive_timeout,
+        max_connections: config.max_connections,
+    };
+    let server = http::server::Server::start(listener, app, state.lifecycle.clone(), metrics.clone(), limits);
     tracing::info!(%addr, "serving");
 
     // Only now: the engine calls GET /status while it handles the announcement.
@@ -125,7 +121,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         };
         Engines::start(settings, http_client, metrics)
     });
-    Ok(Service { addr, state, server, stop_http, dispatcher, engines })
+    Ok(Service { addr, state, server, dispatcher, engines })
 }
 
 impl Service {
@@ -137,21 +133,48 @@ impl Service {
         &self.state.metrics
     }
 
-    /// Graceful shutdown: readiness turns 503 and engine tasks are refused; queued tasks run to
-    /// their callback; the service is marked `sleeping` on every engine; then the listener
-    /// closes and in-flight HTTP requests finish before this returns.
+    /// Graceful shutdown, bounded whatever clients do. Readiness turns 503, responses carry
+    /// `Connection: close` and engine tasks are refused; for SHUTDOWN_DRAIN requests are still
+    /// served (load balancers stop sending meanwhile); then the listener closes and connections
+    /// finish their request; whatever is still open SHUTDOWN_TIMEOUT after the drain is dropped.
+    /// Alongside, queued engine tasks run to their callback and the service is then marked
+    /// `sleeping` on every engine; the listener stays open for them past the drain (the engine
+    /// may poll a task's status), for at most half of SHUTDOWN_TIMEOUT.
     pub async fn shutdown(self) -> std::io::Result<()> {
-        tracing::info!("shutting down: finishing queued tasks and in-flight requests");
+        let config = &self.state.config;
+        let (drain, timeout) = (config.shutdown_drain, config.shutdown_timeout);
+        tracing::info!(
+            drain_s = drain.as_secs_f64(),
+            timeout_s = timeout.as_secs_f64(),
+            "shutting down: readiness answers 503 for SHUTDOWN_DRAIN while requests are still served, then the \
+             listener closes and open requests get SHUTDOWN_TIMEOUT to finish"
+        );
+        let started = tokio::time::Instant::now();
+        let drained = started + drain;
+        let deadline = drained + timeout;
         self.state.lifecycle.start_draining();
         self.state.tasks.close();
-        let _ = self.dispatcher.await;
-        if let Some(engines) = self.engines {
-            engines.sleep().await;
+        let mut engine_side = tokio::spawn(engine_shutdown(self.dispatcher, self.engines, drained + timeout / 2));
+        tokio::time::sleep_until(drained).await;
+        let engine_done = tokio::time::timeout_at(drained + timeout / 2, &mut engine_side).await.is_ok();
+        tracing::info!("closing the listener; open connections finish their current request");
+        let served = self.server.shutdown(deadline).await;
+        if !engine_done && tokio::time::timeout_at(deadline, &mut engine_side).await.is_err() {
+            tracing::warn!("marking the service sleeping on the engines did not finish by SHUTDOWN_TIMEOUT");
+            engine_side.abort();
         }
-        let _ = self.stop_http.send(());
-        match self.server.await {
-            Ok(result) => result,
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+        served
+    }
+}
+
+/// Queued engine tasks run to their callback until `tasks_until`, then every engine is told the
+/// service is `sleeping`.
+async fn engine_shutdown(mut dispatcher: JoinHandle<()>, engines: Option<Engines>, tasks_until: tokio::time::Instant) {
+    if tokio::time::timeout_at(tasks_until, &mut dispatcher).await.is_err() {
+        tracing::warn!("engine tasks still queued or running at half of SHUTDOWN_TIMEOUT are abandoned");
+        dispatcher.abort();
+    }
+    if let Some(engines) = engines {
+        engines.sleep().await;
     }
 }

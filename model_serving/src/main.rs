@@ -36,7 +36,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr} (SERVICE_HOST/SERVICE_PORT); is the port in use?"))?;
     let service = model_serving::start(config, listener).await?;
     model_serving::shutdown::signal().await;
-    service.shutdown().await.context("the HTTP server stopped with an error")?;
+    tokio::select! {
+        stopped = service.shutdown() => stopped.context("the HTTP server stopped with an error")?,
+        // A second Ctrl-C (or SIGTERM) does not wait for the drain.
+        () = model_serving::shutdown::signal() => tracing::warn!("second signal: stopping without waiting for the drain"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -22,6 +22,8 @@ pub struct Metrics {
     /// Time the model took on one input (parsing and scoring, failures included).
     pub scoring_duration: Histogram,
     pub in_flight: IntGauge,
+    /// Client connections open (at most MAX_CONNECTIONS).
+    pub connections_open: IntGauge,
     pub rows_scored: IntCounter,
     pub anomalies_flagged: IntCounter,
     pub model_info: IntGaugeVec,
@@ -56,6 +58,8 @@ impl Metrics {
                 .buckets(LATENCY_BUCKETS.to_vec()),
         )?;
         let in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being handled right now")?;
+        let connections_open =
+            IntGauge::new("http_connections_open", "Client connections open right now (at most MAX_CONNECTIONS)")?;
         let rows_scored = IntCounter::new("rows_scored_total", "Input rows scored by the model")?;
         let anomalies_flagged = IntCounter::new("anomalies_flagged_total", "Scored rows above the model's threshold")?;
         let model_info = IntGaugeVec::new(
@@ -88,6 +92,7 @@ impl Metrics {
             Box::new(queue_wait.clone()),
             Box::new(scoring_duration.clone()),
             Box::new(in_flight.clone()),
+            Box::new(connections_open.clone()),
             Box::new(rows_scored.clone()),
             Box::new(anomalies_flagged.clone()),
             Box::new(model_info.clone()),
@@ -106,6 +111,7 @@ impl Metrics {
             queue_wait,
             scoring_duration,
             in_flight,
+            connections_open,
             rows_scored,
             anomalies_flagged,
             model_info,

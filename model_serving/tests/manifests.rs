@@ -133,3 +133,29 @@ async fn binary_with_the_configmap_environment_answers_the_probes() {
     child.start_kill().expect("stop model-serving");
     let _ = child.wait().await;
 }
+
+/// SIGTERM comes after the preStop sleep; the service then drains for SHUTDOWN_DRAIN and exits at
+/// most SHUTDOWN_TIMEOUT later. All of it must fit in the grace period, or the kubelet kills the
+/// process mid-drain.
+#[test]
+fn the_grace_period_covers_the_pre_stop_sleep_the_drain_and_the_shutdown_timeout() {
+    let deployment = manifest("deployment.yaml");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().expect("terminationGracePeriodSeconds is set");
+    let pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().unwrap_or(0);
+    let configmap = manifest("configmap.yaml");
+    let vars: std::collections::HashMap<String, String> = configmap["data"]
+        .as_mapping()
+        .expect("ConfigMap data")
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_string(), v.as_str().unwrap().to_string()))
+        .collect();
+    let config = model_serving::config::Config::from_vars(&vars).expect("the ConfigMap is a valid configuration");
+    let needed = Duration::from_secs(pre_stop) + config.shutdown_drain + config.shutdown_timeout;
+    assert!(
+        needed + Duration::from_secs(2) <= Duration::from_secs(grace),
+        "preStop {pre_stop} s + SHUTDOWN_DRAIN {:?} + SHUTDOWN_TIMEOUT {:?} leaves under 2 s of the {grace} s grace period",
+        config.shutdown_drain,
+        config.shutdown_timeout
+    );
+}

@@ -111,6 +111,16 @@ settings! {
     CORS_ORIGINS => cors_origins: CorsOrigins = "*", values::cors_origins;
     /// seconds a finished task's status stays queryable
     TASK_RETENTION => task_retention: Duration = "3600", |v| values::seconds(v, true);
+    /// seconds a client has to send a request's headers (on a new connection, counted from the connect)
+    HEADER_READ_TIMEOUT => header_read_timeout: Duration = "10", |v| values::seconds(v, false);
+    /// seconds a keep-alive connection may stay idle between requests
+    KEEP_ALIVE_TIMEOUT => keep_alive_timeout: Duration = "60", |v| values::seconds(v, false);
+    /// integer >= 1: client connections open at once (more wait in the listen backlog), or `auto`: the open-file limit (soft RLIMIT_NOFILE) minus a quarter of it (at least 64, at most half) kept for outgoing connections and files
+    MAX_CONNECTIONS => max_connections: usize = "auto", values::max_connections;
+    /// seconds readiness answers 503 after SIGTERM while requests are still served, before the listener closes
+    SHUTDOWN_DRAIN => shutdown_drain: Duration = "5", |v| values::seconds(v, true);
+    /// seconds shutdown may take after the drain; connections still open then are dropped
+    SHUTDOWN_TIMEOUT => shutdown_timeout: Duration = "25", |v| values::seconds(v, false);
 }
 
 /// The file of settings, read before the environment.
@@ -256,6 +266,8 @@ mod tests {
             ("MODEL_URI", "http://bucket/x", "s3://"),
             ("MAX_BODY_BYTES", "64MB", "bytes"),
             ("REQUEST_TIMEOUT", "-1", "seconds"),
+            ("MAX_CONNECTIONS", "0", "auto"),
+            ("SHUTDOWN_TIMEOUT", "0", "seconds > 0"),
         ] {
             let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err().to_string();
             assert!(err.starts_with(&format!("{name}=")), "{err}");
@@ -307,6 +319,19 @@ mod tests {
             table.contains("| MODEL_URI | `s3://bucket/prefix/` of a published model (wins over MODEL_PATH) | none |"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn max_connections_auto_keeps_a_quarter_of_the_open_files_for_the_rest() {
+        assert_eq!(values::connections_for_open_files(256), 192);
+        assert_eq!(values::connections_for_open_files(1024), 768);
+        assert_eq!(values::connections_for_open_files(100), 50, "at most half is kept back");
+        assert_eq!(values::connections_for_open_files(1), 1);
+        assert_eq!(values::connections_for_open_files(u64::MAX), 786_432, "unlimited counts as 2^20");
+        let c = Config::from_vars(&vars(&[("MAX_CONNECTIONS", "Auto"), ("SHUTDOWN_DRAIN", "0")])).unwrap();
+        assert!(c.max_connections >= 1);
+        assert_eq!(c.shutdown_drain, Duration::ZERO);
+        assert_eq!(Config::from_vars(&vars(&[("MAX_CONNECTIONS", "10")])).unwrap().max_connections, 10);
     }
 
     #[test]

@@ -182,6 +182,39 @@ pub fn seconds(v: &Value, zero_ok: bool) -> Result<Duration, ConfigError> {
     }
 }
 
+/// MAX_CONNECTIONS: a whole number, or `auto` for [`connections_for_open_files`] of the process's
+/// open-file limit.
+pub fn max_connections(v: &Value) -> Result<usize, ConfigError> {
+    if v.trimmed().eq_ignore_ascii_case("auto") {
+        return Ok(connections_for_open_files(open_file_limit()));
+    }
+    at_least_one(v, "a whole number >= 1 (open client connections), or auto (from the open-file limit)")
+}
+
+/// The connections `limit` open files allow: a quarter of them (at least 64, at most half) stay
+/// free for what else needs a file descriptor (engine and S3 connections, the model files, the
+/// runtime's own), the rest may be client connections. 256 gives 192, 1024 gives 768; an
+/// unlimited limit counts as 2^20.
+pub fn connections_for_open_files(limit: u64) -> usize {
+    let limit = limit.min(1 << 20);
+    let reserve = (limit / 4).max(64).min(limit / 2);
+    usize::try_from(limit - reserve).unwrap_or(usize::MAX).max(1)
+}
+
+/// The soft open-file limit (RLIMIT_NOFILE); 1024, the usual default, where it cannot be read.
+#[cfg(target_os = "linux")]
+fn open_file_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct it is given, which lives for the call.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if rc == 0 { limit.rlim_cur } else { 1024 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_file_limit() -> u64 {
+    1024
+}
+
 pub fn ping_interval(v: &Value) -> Result<Duration, ConfigError> {
     let d = seconds(v, false)?;
     if d >= ENGINE_PING_DEADLINE {

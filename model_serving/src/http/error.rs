@@ -18,6 +18,8 @@ use crate::inference::InferenceError;
 pub enum ErrorCode {
     /// 400: the body cannot be read as CSV or JSON.
     UnparsableBody,
+    /// 400: the request is not valid HTTP/1.1 (request line, a header, Content-Length).
+    MalformedRequest,
     /// 401: API_KEY is set and the request has no `Authorization: Bearer` with it.
     Unauthorized,
     /// 403: an engine task message this service does not take (ENGINE_URLS empty, or a host
@@ -27,16 +29,20 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
-    /// 408: the request took longer than REQUEST_TIMEOUT.
+    /// 408: the request took longer than REQUEST_TIMEOUT, or its headers than HEADER_READ_TIMEOUT.
     RequestTimeout,
     /// 413: the body is over MAX_BODY_BYTES.
     PayloadTooLarge,
+    /// 414: the request target (path and query) is too long.
+    UriTooLong,
     /// 415: a Content-Type other than text/csv, text/plain or application/json.
     UnsupportedMediaType,
     /// 415: a Content-Encoding other than gzip or identity.
     UnsupportedEncoding,
     /// 422: the data does not fit the model, or a task message is not valid.
     InvalidInput,
+    /// 431: the request head is over hyper's limits (100 headers, about 400 KiB).
+    HeadersTooLarge,
     /// 500: scoring failed unexpectedly (a bug).
     InternalError,
     /// 503: the engine task queue is full (MAX_TASKS).
@@ -48,15 +54,17 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::UnparsableBody => StatusCode::BAD_REQUEST,
+            ErrorCode::UnparsableBody | ErrorCode::MalformedRequest => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::TaskRefused => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorCode::UnsupportedMediaType | ErrorCode::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::QueueFull | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -132,12 +140,23 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    fn into_body(self) -> ErrorBody {
+        ErrorBody { error: ErrorDetail { code: self.code, message: self.message, details: self.details } }
+    }
+
+    /// The body as JSON bytes, for answers written outside the router (protocol errors).
+    pub fn into_json(self) -> Vec<u8> {
+        // Serializing these plain fields cannot fail; an empty object keeps the answer JSON anyway.
+        serde_json::to_vec(&self.into_body()).unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let unauthorized = self.code == ErrorCode::Unauthorized;
-        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, details: self.details } };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, Json(self.into_body())).into_response();
         if unauthorized {
             // RFC 6750: a 401 names the scheme the client must use.
             response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

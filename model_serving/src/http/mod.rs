@@ -8,6 +8,7 @@ pub mod compute;
 pub mod error;
 pub mod middleware;
 pub mod openapi;
+pub mod server;
 pub mod service;
 pub mod tasks;
 

@@ -4,6 +4,7 @@
 
 pub mod engine;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -61,7 +62,95 @@ pub fn csv_body(rows: &[[f64; 6]]) -> String {
 }
 
 pub fn config_for(model_dir: &Path) -> Config {
-    Config { model_path: model_dir.to_path_buf(), ..Config::default() }
+    // A short drain keeps each test's shutdown quick; the shutdown tests set their own.
+    let mut config = Config::from_vars(&HashMap::from([("SHUTDOWN_DRAIN".to_string(), "0.05".to_string())])).unwrap();
+    config.model_path = model_dir.to_path_buf();
+    config
+}
+
+/// The service on the test model with `vars` set, as an operator would write them.
+pub async fn start_with(vars: &[(&str, &str)]) -> Running {
+    let mut all: HashMap<String, String> = HashMap::from([
+        ("MODEL_PATH".to_string(), fixture().model_dir.display().to_string()),
+        ("SHUTDOWN_DRAIN".to_string(), "0.05".to_string()),
+    ]);
+    all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    start(Config::from_vars(&all).unwrap()).await
+}
+
+/// One HTTP/1.1 response as read off a raw socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("the {} body is not JSON ({e}): {:?}", self.status, String::from_utf8_lossy(&self.body))
+        })
+    }
+}
+
+/// Reads the next Content-Length-framed response (as the service sends them) from `stream`;
+/// `pending` carries bytes read past it to the next call. None when the connection closes first.
+pub async fn read_response(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    pending: &mut Vec<u8>,
+) -> Option<RawResponse> {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&pending[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().expect("a numeric content-length"));
+    while pending.len() < head_end + length {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = pending[head_end..head_end + length].to_vec();
+    pending.drain(..head_end + length);
+    Some(RawResponse { status, headers, body })
+}
+
+/// Waits for the service to close `stream` (EOF or reset), at most `limit`; the time it took.
+pub async fn closed_within(stream: &mut tokio::net::TcpStream, limit: std::time::Duration) -> std::time::Duration {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut sink = [0u8; 4096];
+    let closed = tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the service kept the connection open for {limit:?}");
+    started.elapsed()
 }
 
 pub struct Running {
