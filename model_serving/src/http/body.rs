@@ -13,9 +13,11 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::compute::REQUEST_BODY;
 use super::error::{ApiError, ErrorCode};
 use crate::error_text::chain;
+
+/// Input name used in error messages about a request body.
+pub const REQUEST_BODY: &str = "request body";
 
 /// Content codings a body may arrive in, as `Content-Encoding` names them.
 pub const SUPPORTED_ENCODINGS: [&str; 2] = ["gzip", "identity"];

@@ -15,13 +15,10 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth;
-use super::body::{self, ContentCoding, Encoding};
+use super::body::{self, ContentCoding, Encoding, REQUEST_BODY};
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::tasks::TaskAccepted;
 use crate::inference::{Input, Report};
-
-/// Input name used in error messages about a request body.
-pub const REQUEST_BODY: &str = "request body";
 
 /// JSON input: rows in the model's feature order, or named columns (extra columns ignored).
 #[derive(Debug, Deserialize, ToSchema)]
