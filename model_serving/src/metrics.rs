@@ -134,3 +134,20 @@ impl Metrics {
         String::from_utf8_lossy(&out).into_owned()
     }
 }
+
+/// One more on a gauge while it lives: the count stays right however the thing counted ends
+/// (a client that disconnects drops its request or connection future midway).
+pub struct GaugeGuard(IntGauge);
+
+impl GaugeGuard {
+    pub fn up(gauge: &IntGauge) -> GaugeGuard {
+        gauge.inc();
+        GaugeGuard(gauge.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -80,6 +80,14 @@ async fn start_with_engine(engine: &EngineHandle, s3_hosts: &[&str], tweak: impl
     Served { service, base }
 }
 
+/// An S3 server over `root` with the bucket `engine` holding `in.csv` (50 rows).
+async fn s3_with_input(root: &std::path::Path) -> String {
+    let s3 = start_s3(root).await;
+    create_bucket(&s3, "engine").await;
+    put_object(&s3, "engine", "in.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
+    s3
+}
+
 fn task_message(s3: &str, secret: &str, key: &str, engine: &str, id: &str) -> Value {
     let mut msg = recorded()
         .into_iter()
@@ -267,9 +275,7 @@ async fn failing_tasks_end_in_error_with_a_clear_message_and_the_worker_keeps_go
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_queue_answers_503_and_failed_callbacks_are_retried() {
     let root = tempfile::tempdir().unwrap();
-    let s3 = start_s3(root.path()).await;
-    create_bucket(&s3, "engine").await;
-    put_object(&s3, "engine", "in.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
+    let s3 = s3_with_input(root.path()).await;
     let mut engine = start_engine().await;
     let served = start_with_engine(&engine, &[&s3], |c| c.max_tasks = 1).await;
 
@@ -313,9 +319,7 @@ async fn a_full_queue_answers_503_and_failed_callbacks_are_retried() {
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_finishes_queued_tasks_before_saying_sleeping() {
     let root = tempfile::tempdir().unwrap();
-    let s3 = start_s3(root.path()).await;
-    create_bucket(&s3, "engine").await;
-    put_object(&s3, "engine", "in.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
+    let s3 = s3_with_input(root.path()).await;
     let mut engine = start_engine().await;
     let served = start_with_engine(&engine, &[&s3], |_| {}).await;
     engine.wait_for("POST", "/services").await;
@@ -397,9 +401,7 @@ async fn foreign_host(ip: &str) -> (String, std::sync::Arc<std::sync::atomic::At
 async fn task_messages_naming_other_hosts_are_refused_with_403_and_nothing_is_called() {
     use std::sync::atomic::Ordering;
     let root = tempfile::tempdir().unwrap();
-    let s3 = start_s3(root.path()).await;
-    create_bucket(&s3, "engine").await;
-    put_object(&s3, "engine", "in.csv", csv_body(&fixture().test_rows[..50]).into_bytes()).await;
+    let s3 = s3_with_input(root.path()).await;
     let mut engine = start_engine().await;
     let served = start_with_engine(&engine, &[&s3], |_| {}).await;
     engine.wait_for("POST", "/services").await;

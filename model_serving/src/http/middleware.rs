@@ -1,6 +1,5 @@
 //! Request middleware of the transport layer: per-route metrics and the request timeout.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -9,23 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use crate::metrics::Metrics;
-
-/// Keeps the in-flight gauge right even when a client disconnects and the request is dropped.
-struct InFlight(Arc<Metrics>);
-
-impl InFlight {
-    fn start(metrics: &Arc<Metrics>) -> InFlight {
-        metrics.in_flight.inc();
-        InFlight(metrics.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.dec();
-    }
-}
+use crate::metrics::GaugeGuard;
 
 /// Counts requests by route template (not raw path, so ids do not explode the label set),
 /// method and status, and observes latency.
@@ -33,7 +16,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     // Both are reference-counted or inline: no copy of the strings per request.
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
-    let _in_flight = InFlight::start(&state.metrics);
+    let _in_flight = GaugeGuard::up(&state.metrics.in_flight);
     let started = Instant::now();
     let response = next.run(req).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);

@@ -46,7 +46,7 @@ use tokio::time::Sleep;
 
 use super::Lifecycle;
 use super::error::{ApiError, ErrorCode};
-use crate::metrics::Metrics;
+use crate::metrics::{GaugeGuard, Metrics};
 
 /// How long an error answer written outside hyper (and the read of what the client still sends
 /// after it) may take before the socket is closed regardless.
@@ -209,7 +209,7 @@ async fn serve_connection(
     mut finishing: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
 ) {
-    let _open = OpenConnection::count(&shared.metrics);
+    let _open = GaugeGuard::up(&shared.metrics.connections_open);
     let state = Arc::new(ConnectionState::new());
     let io = TokioIo::new(Tracked { stream, state: state.clone() });
     let service = ConnectionService { shared: shared.clone(), state: state.clone() };
@@ -252,8 +252,10 @@ async fn serve_connection(
                 "request refused before routing");
             let _ = tokio::time::timeout(ANSWER_LINGER, answer_and_close(&mut stream, error)).await;
         }
+        // Also after a normal answer: one given before the body was read (413 on its
+        // Content-Length, 401) is lost to a reset if the socket closes with the body unread.
         None => {
-            let _ = tokio::time::timeout(ANSWER_LINGER, stream.shutdown()).await;
+            let _ = tokio::time::timeout(ANSWER_LINGER, close_gently(&mut stream)).await;
         }
     }
 }
@@ -510,22 +512,6 @@ impl Body for TrackedBody {
     }
 }
 
-/// Counts the connection in `http_connections_open` while it lives.
-struct OpenConnection(Arc<Metrics>);
-
-impl OpenConnection {
-    fn count(metrics: &Arc<Metrics>) -> OpenConnection {
-        metrics.connections_open.inc();
-        OpenConnection(metrics.clone())
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.connections_open.dec();
-    }
-}
-
 /// The JSON answer for the head hyper could not parse, with the status hyper chose for it.
 fn protocol_error(status: StatusCode, e: &hyper::Error) -> ApiError {
     let reason = e.to_string();
@@ -579,6 +565,12 @@ async fn answer_and_close(stream: &mut TcpStream, error: ApiError) -> io::Result
         uuid::Uuid::new_v4(),
     );
     stream.write_all(&[head.as_bytes(), &body].concat()).await?;
+    close_gently(stream).await
+}
+
+/// Shuts the write side, then reads and drops what the client still sends until it closes too
+/// (callers bound the wait), so the kernel never resets a connection whose answer is unread.
+async fn close_gently(stream: &mut TcpStream) -> io::Result<()> {
     stream.shutdown().await?;
     let mut sink = [0u8; 4096];
     while stream.read(&mut sink).await? > 0 {}
