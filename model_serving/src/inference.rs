@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use model_core::{DataError, Frame, Model, Scores};
+use model_core::data::read_csv_bytes;
+use model_core::{Columns, DataError, Frame, Model, Scores};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use utoipa::ToSchema;
@@ -149,8 +150,11 @@ impl Scorer {
     pub fn score_blocking(&self, input: Input, input_name: &str) -> Result<Scored, DataError> {
         let frame = match input {
             Input::Csv(bytes) => {
-                let (frame, scores) = self.model.score_csv(&bytes[..], input_name)?;
-                return Ok(Scored { frame, scores });
+                let frame = read_csv_bytes(&bytes, input_name, Columns::Named(&self.model.meta.features))?;
+                // The text is not needed once parsed: freed before scoring, a large body and the
+                // scoring buffers are never in memory together.
+                drop(bytes);
+                frame
             }
             Input::Rows(rows) => Frame::from_rows(&rows, &self.model.meta.features, input_name)?,
             Input::Columns(columns) => Frame::from_columns(&columns, &self.model.meta.features, input_name)?,
