@@ -25,7 +25,7 @@ pub struct LeanNetwork {
 }
 
 /// Batches below this size go through the per-row loops; sgemm's packing costs more than it saves.
-const SGEMM_MIN_ROWS: usize = 8;
+pub(crate) const SGEMM_MIN_ROWS: usize = 8;
 
 impl LeanNetwork {
     /// `weights[i] = (W, b)` for each layer of `arch`; shapes are the caller's to check.

@@ -6,7 +6,8 @@ use serde::Serialize;
 use crate::artifact::Model;
 use crate::data::{Columns, Frame, read_csv_bytes};
 use crate::error::DataError;
-use crate::features::{inputs, scores_per_row};
+use crate::features::PointAggregation;
+use crate::forward::SGEMM_MIN_ROWS;
 
 /// Scores of every input row and which of them are anomalous.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,18 +25,62 @@ impl Scores {
     }
 }
 
+/// Windows scored at once. The window matrix and the network's activations exist for one chunk
+/// at a time (a few hundred kilobytes), never for the whole input: a 60 MB CSV has 1.6 million
+/// windows, whose matrix alone would be 150 MB with 4-row windows, and as much again per layer.
+/// Large enough that sgemm's packing and the per-chunk setup stay a small share of the work.
+pub const CHUNK_WINDOWS: usize = 4096;
+
 impl Model {
-    /// Scores a frame whose columns are the model's features in order.
+    /// Scores a frame whose columns are the model's features in order, [`CHUNK_WINDOWS`] windows
+    /// at a time.
     pub fn score_frame(&self, frame: &Frame, source: &str) -> Result<Scores, DataError> {
-        let inputs = inputs(&self.meta.scaler, self.meta.window, frame, source, 1)?;
-        let window_scores = self.network.score(&inputs.values, inputs.n);
-        let scores = scores_per_row(
-            &window_scores,
-            &inputs.starts,
-            self.meta.window.length,
-            frame.n_rows,
-            self.meta.point_aggregation,
-        );
+        self.score_frame_chunked(frame, source, CHUNK_WINDOWS)
+    }
+
+    /// [`Model::score_frame`] with `chunk` windows at a time; public so tests can hold small
+    /// chunks equal to one chunk of everything (the result does not depend on `chunk`, which
+    /// counts as at least sgemm's minimum batch).
+    pub fn score_frame_chunked(&self, frame: &Frame, source: &str, chunk: usize) -> Result<Scores, DataError> {
+        let len = self.meta.window.length.max(1);
+        if frame.n_rows < len {
+            return Err(DataError::TooFewRows { input: source.to_string(), rows: frame.n_rows, window: len });
+        }
+        let d = frame.n_cols();
+        let scaler = &self.meta.scaler;
+        let n_windows = frame.n_rows - len + 1;
+        // Never under sgemm's minimum batch: below it the per-row loops round differently.
+        let chunk = chunk.max(SGEMM_MIN_ROWS);
+        let mut window_scores = Vec::with_capacity(n_windows);
+        let mut std = Vec::new();
+        let mut windows = Vec::new();
+        let mut first = 0;
+        while first < n_windows {
+            // A last chunk too small for sgemm is scored with the one before it: the per-row
+            // loops round differently, and the scores must not depend on where chunks end.
+            let end = if n_windows - first < chunk.saturating_add(SGEMM_MIN_ROWS) { n_windows } else { first + chunk };
+            // The rows these windows cover, standardised exactly as `Scaler::transform` does.
+            std.clear();
+            for row in frame.values[first * d..(end + len - 1) * d].chunks_exact(d.max(1)) {
+                std.extend(row.iter().zip(&scaler.mean).zip(&scaler.std).map(|((v, m), s)| ((v - m) / s) as f32));
+            }
+            let inputs = if len == 1 {
+                &std
+            } else {
+                windows.clear();
+                for s in 0..end - first {
+                    windows.extend_from_slice(&std[s * d..(s + len) * d]);
+                }
+                &windows
+            };
+            window_scores.extend(self.network.score(inputs, end - first));
+            first = end;
+        }
+        let scores = if len == 1 {
+            window_scores
+        } else {
+            per_row(&window_scores, len, frame.n_rows, self.meta.point_aggregation)
+        };
         let threshold = self.meta.threshold.value;
         let anomalies = scores.iter().enumerate().filter(|(_, s)| f64::from(**s) > threshold).map(|(i, _)| i).collect();
         Ok(Scores { scores, threshold, anomalies })
@@ -47,4 +92,23 @@ impl Model {
         let scores = self.score_frame(&frame, source)?;
         Ok((frame, scores))
     }
+}
+
+/// [`crate::features::scores_per_row`] for stride-1 windows, without its three per-row
+/// accumulators: row `r` is covered by the windows starting at `r + 1 - len ..= r`, read here
+/// in the same order, so max and the f64 sum of the mean come out bit for bit the same.
+fn per_row(window_scores: &[f32], len: usize, n_rows: usize, agg: PointAggregation) -> Vec<f32> {
+    let last = window_scores.len().saturating_sub(1);
+    (0..n_rows)
+        .map(|r| {
+            let covering = &window_scores[(r + 1).saturating_sub(len)..=r.min(last)];
+            match agg {
+                PointAggregation::Max => covering.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s)),
+                PointAggregation::Mean => {
+                    let sum = covering.iter().fold(0.0f64, |sum, s| sum + f64::from(*s));
+                    (sum / covering.len() as f64) as f32
+                }
+            }
+        })
+        .collect()
 }

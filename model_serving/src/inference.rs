@@ -17,12 +17,13 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use model_core::{DataError, Frame, Model, Scores};
+use model_core::data::read_csv_bytes;
+use model_core::{Columns, DataError, Frame, Model, Scores};
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
 
 use crate::metrics::Metrics;
@@ -31,6 +32,51 @@ use crate::metrics::Metrics;
 /// 0.1 ms of parsing and scoring, too little to pay for a hand-off to the blocking pool and back
 /// (its thread wake-ups were an eighth of the service's time in the 100-row benchmark).
 pub const INLINE_MAX_BYTES: usize = 32 * 1024;
+
+/// Estimated peak memory of a large request per byte of its (decoded) body, measured with
+/// scripts/memory_peak.sh: a 60 MB CSV of 6 features raised the process's peak resident size by
+/// 1.87 times its size (the body, then the parsed frame of f64 values beside it; windows are
+/// scored in chunks and the body is freed before scoring).
+pub const PEAK_PER_BODY_BYTE: u64 = 2;
+
+/// How long a large request waits for its share of MEMORY_BUDGET before it is answered 503.
+pub const ADMISSION_WAIT: Duration = Duration::from_secs(2);
+
+/// A large request could not have its share of MEMORY_BUDGET.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    #[error(
+        "a body of {body} bytes needs an estimated {needed} bytes of memory to be scored, more than the whole \
+         MEMORY_BUDGET of {budget} bytes; split the data into smaller requests"
+    )]
+    OverBudget { body: u64, needed: u64, budget: u64 },
+    #[error(
+        "the memory budget (MEMORY_BUDGET, {budget} bytes) is taken by other large requests; this one needs an \
+         estimated {needed} bytes, retry later"
+    )]
+    Busy { needed: u64, budget: u64 },
+}
+
+/// MEMORY_BUDGET as permits of one KiB each, taken by large requests for their estimated peak.
+#[derive(Debug)]
+struct MemoryBudget {
+    kib: Arc<Semaphore>,
+    /// The semaphore's permits: the budget in KiB (at least 1, at most u32::MAX).
+    total_kib: u32,
+    bytes: u64,
+}
+
+/// The share of MEMORY_BUDGET a request holds; given back when dropped.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Reservation {
+    fn kib(&self) -> u64 {
+        self.permit.as_ref().map_or(0, |p| p.num_permits() as u64)
+    }
+}
 
 /// The line blocking jobs wait in: one permit per slot, handed out first come, first served.
 #[derive(Debug)]
@@ -111,16 +157,59 @@ pub struct Scorer {
     model: Arc<Model>,
     source: String,
     cpu: Arc<CpuSlots>,
+    memory: Option<Arc<MemoryBudget>>,
     metrics: Arc<Metrics>,
 }
 
 impl Scorer {
     /// `cpu_slots` blocking jobs may run at once: one per core, since more would only share the
     /// same cores while each holds its input, frame and scores in memory.
-    pub fn new(model: Model, source: String, metrics: Arc<Metrics>, cpu_slots: usize) -> Scorer {
+    /// `memory_budget` (MEMORY_BUDGET, bytes) bounds what large requests hold at once; `None`
+    /// admits every request.
+    pub fn new(
+        model: Model,
+        source: String,
+        metrics: Arc<Metrics>,
+        cpu_slots: usize,
+        memory_budget: Option<u64>,
+    ) -> Scorer {
         let slots = cpu_slots.max(1);
         let cpu = Arc::new(CpuSlots { queue: Arc::new(Semaphore::new(slots)), slots });
-        Scorer { model: Arc::new(model), source, cpu, metrics }
+        let memory = memory_budget.map(|bytes| {
+            let total_kib = u32::try_from((bytes / 1024).max(1)).unwrap_or(u32::MAX);
+            Arc::new(MemoryBudget { kib: Arc::new(Semaphore::new(total_kib as usize)), total_kib, bytes })
+        });
+        Scorer { model: Arc::new(model), source, cpu, memory, metrics }
+    }
+
+    /// Grows `reservation` to the estimated peak of a body of `body_bytes` ([`PEAK_PER_BODY_BYTE`]
+    /// per byte), waiting up to [`ADMISSION_WAIT`] for other large requests to give memory back.
+    /// Bodies scored inline (up to [`INLINE_MAX_BYTES`]) need no reservation. Called before a
+    /// body is read (with its Content-Length), so a request that must wait holds no body yet,
+    /// and again with the size read or decoded, which may be larger.
+    pub async fn reserve(&self, reservation: &mut Reservation, body_bytes: usize) -> Result<(), AdmissionError> {
+        let Some(memory) = &self.memory else { return Ok(()) };
+        if body_bytes <= INLINE_MAX_BYTES {
+            return Ok(());
+        }
+        let body = body_bytes as u64;
+        let needed = body.saturating_mul(PEAK_PER_BODY_BYTE);
+        if needed > memory.bytes {
+            return Err(AdmissionError::OverBudget { body, needed, budget: memory.bytes });
+        }
+        // At most the whole budget, which `needed` is not over (rounding aside).
+        let wanted = needed.div_ceil(1024).min(u64::from(memory.total_kib));
+        let Some(extra) = wanted.checked_sub(reservation.kib()).filter(|&n| n > 0) else { return Ok(()) };
+        let busy = AdmissionError::Busy { needed, budget: memory.bytes };
+        let extra = u32::try_from(extra).unwrap_or(memory.total_kib);
+        let acquired = tokio::time::timeout(ADMISSION_WAIT, memory.kib.clone().acquire_many_owned(extra)).await;
+        // Never closed: an error can only be the timeout.
+        let Ok(Ok(permit)) = acquired else { return Err(busy) };
+        match &mut reservation.permit {
+            Some(held) => held.merge(permit),
+            None => reservation.permit = Some(permit),
+        }
+        Ok(())
     }
 
     pub fn model(&self) -> &Model {
@@ -149,8 +238,11 @@ impl Scorer {
     pub fn score_blocking(&self, input: Input, input_name: &str) -> Result<Scored, DataError> {
         let frame = match input {
             Input::Csv(bytes) => {
-                let (frame, scores) = self.model.score_csv(&bytes[..], input_name)?;
-                return Ok(Scored { frame, scores });
+                let frame = read_csv_bytes(&bytes, input_name, Columns::Named(&self.model.meta.features))?;
+                // The text is not needed once parsed: freed before scoring, a large body and the
+                // scoring buffers are never in memory together.
+                drop(bytes);
+                frame
             }
             Input::Rows(rows) => Frame::from_rows(&rows, &self.model.meta.features, input_name)?,
             Input::Columns(columns) => Frame::from_columns(&columns, &self.model.meta.features, input_name)?,

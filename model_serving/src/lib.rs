@@ -79,7 +79,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
     // One CPU slot and one engine task worker per core.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let scorer = Scorer::new(model, source, metrics.clone(), cores);
+    let scorer = Scorer::new(model, source, metrics.clone(), cores, config.memory_budget);
 
     let http_client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let worker_ctx = WorkerContext {

@@ -103,6 +103,8 @@ settings! {
     /// bytes, for request bodies and engine task inputs (67108864 is 64 MiB)
     MAX_BODY_BYTES => max_body_bytes: usize = "67108864",
         |v| values::at_least_one(v, "a number of bytes >= 1, e.g. 67108864");
+    /// bytes large requests (over 32 KiB) may hold in memory at once, each reserving an estimate of its peak (2× its body) before its body is read: one that finds too little free waits up to 2 s, then gets 503 with Retry-After, and one that needs more than the whole budget gets 413; `auto`: 75% of the cgroup memory limit (v2 `memory.max`, v1 `memory.limit_in_bytes`) when there is one, else no budget; `unlimited`: no budget
+    MEMORY_BUDGET => memory_budget: Option<u64> = "auto", values::memory_budget;
     /// seconds
     REQUEST_TIMEOUT => request_timeout: Duration = "30", |v| values::seconds(v, false);
     /// bearer token required by synchronous scoring (`Authorization: Bearer ...`); empty: open
@@ -267,6 +269,8 @@ mod tests {
             ("MAX_BODY_BYTES", "64MB", "bytes"),
             ("REQUEST_TIMEOUT", "-1", "seconds"),
             ("MAX_CONNECTIONS", "0", "auto"),
+            ("MEMORY_BUDGET", "512Mi", "bytes"),
+            ("MEMORY_BUDGET", "0", "unlimited"),
             ("SHUTDOWN_TIMEOUT", "0", "seconds > 0"),
         ] {
             let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err().to_string();
@@ -332,6 +336,15 @@ mod tests {
         assert!(c.max_connections >= 1);
         assert_eq!(c.shutdown_drain, Duration::ZERO);
         assert_eq!(Config::from_vars(&vars(&[("MAX_CONNECTIONS", "10")])).unwrap().max_connections, 10);
+    }
+
+    #[test]
+    fn memory_budget_is_bytes_auto_or_unlimited() {
+        assert_eq!(values::budget_for_limit(512 << 20), 384 << 20);
+        let budget = |text: &str| Config::from_vars(&vars(&[("MEMORY_BUDGET", text)])).unwrap().memory_budget;
+        assert_eq!(budget("1000000"), Some(1_000_000));
+        assert_eq!(budget("Unlimited"), None);
+        assert_eq!(budget("auto"), Config::default().memory_budget);
     }
 
     #[test]

@@ -268,3 +268,34 @@ pub fn model_uri(v: &Value) -> Result<Option<Box<S3Options>>, ConfigError> {
         Err(e) => Err(v.invalid(&format!("{expected} ({e})"))),
     }
 }
+
+/// MEMORY_BUDGET: bytes large requests may hold at once (`None`: no budget). `auto` is three
+/// quarters of the cgroup's memory limit (v2 `memory.max`, else v1 `memory.limit_in_bytes`),
+/// leaving the rest for the process itself (about 15 MB), small requests and the allocator's
+/// slack; without a cgroup limit there is no budget, as before.
+pub fn memory_budget(v: &Value) -> Result<Option<u64>, ConfigError> {
+    let text = v.trimmed();
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(cgroup_memory_limit().map(budget_for_limit));
+    }
+    if text.eq_ignore_ascii_case("unlimited") {
+        return Ok(None);
+    }
+    match text.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(v.invalid("a number of bytes >= 1, auto (from the cgroup memory limit) or unlimited")),
+    }
+}
+
+/// The budget `auto` derives from a memory limit of `limit` bytes: 75% of it.
+pub fn budget_for_limit(limit: u64) -> u64 {
+    (limit / 4 * 3).max(1)
+}
+
+/// The memory limit of this process's cgroup, if it has one (`max`, or v1's huge "no limit"
+/// number, is none).
+fn cgroup_memory_limit() -> Option<u64> {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let limit = read("/sys/fs/cgroup/memory.max").or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))?;
+    limit.trim().parse::<u64>().ok().filter(|&n| n < 1 << 60)
+}

@@ -83,12 +83,17 @@ pub fn gunzip(compressed: &[u8], limit: usize) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(decoded))
 }
 
+/// The body's Content-Length, when it has one that reads as a number.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+}
+
 /// Reads the whole body, refusing it as soon as it is known to exceed `limit`.
 ///
 /// Into one buffer sized from Content-Length: collecting the chunks first and joining them after
 /// would hold every large body twice while it arrives.
 pub async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let declared = declared_length(headers);
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::too_large(limit, declared));
     }

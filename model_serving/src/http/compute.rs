@@ -18,7 +18,7 @@ use super::auth;
 use super::body::{self, ContentCoding, Encoding, REQUEST_BODY};
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::tasks::TaskAccepted;
-use crate::inference::{Input, Report};
+use crate::inference::{Input, Report, Reservation};
 
 /// JSON input: rows in the model's feature order, or named columns (extra columns ignored).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -99,13 +99,15 @@ const CSV_EXAMPLE: &str = "timestamp,temperature,pressure,flow,current,vibration
         (status = 403, description = "An engine task message this service does not take (ENGINE_URLS empty, or a \
             callback or S3 host that is not allowed)", body = ErrorBody),
         (status = 408, description = "Scoring took longer than REQUEST_TIMEOUT", body = ErrorBody),
-        (status = 413, description = "Body, or its decoded size, larger than MAX_BODY_BYTES", body = ErrorBody),
+        (status = 413, description = "Body, or its decoded size, larger than MAX_BODY_BYTES, or needing more memory \
+            to score than the whole MEMORY_BUDGET", body = ErrorBody),
         (status = 415, description = "Content-Type is not text/csv, text/plain or application/json, or \
             Content-Encoding is not gzip or identity", body = ErrorBody),
         (status = 422, description = "Missing columns, non-numeric cells, too few rows for a window; names row and column",
             body = ErrorBody),
-        (status = 503, description = "Engine task queue is full (MAX_TASKS) or the service is shutting down",
-            body = ErrorBody)
+        (status = 503, description = "Engine task queue is full (MAX_TASKS), the service is shutting down, or \
+            MEMORY_BUDGET is taken by other large requests (memory_budget_exceeded, with Retry-After)",
+            body = ErrorBody, headers(("Retry-After" = String, description = "seconds, on memory_budget_exceeded")))
     ),
     security((), ("bearer" = []))
 )]
@@ -118,10 +120,21 @@ pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         return Err(auth::unauthorized(&headers));
     }
     let limit = state.config.max_body_bytes;
+    // A large body's share of MEMORY_BUDGET is taken before the body is read, so a request
+    // that waits for memory, or is refused, holds none; a body without Content-Length, or one
+    // that decompresses, tops the share up once its size is known.
+    let mut reservation = Reservation::default();
+    let declared = body::declared_length(&headers).filter(|&n| n <= limit as u64);
+    state.scorer.reserve(&mut reservation, declared.map_or(0, |n| n as usize)).await?;
     let bytes = body::read_body(body, &headers, limit).await?;
+    state.scorer.reserve(&mut reservation, bytes.len()).await?;
     let bytes = match encoding {
         Encoding::Identity => bytes,
-        Encoding::Gzip => state.scorer.run_sized(bytes.len(), move || Ok(body::gunzip(&bytes, limit))).await??,
+        Encoding::Gzip => {
+            let bytes = state.scorer.run_sized(bytes.len(), move || Ok(body::gunzip(&bytes, limit))).await??;
+            state.scorer.reserve(&mut reservation, bytes.len()).await?;
+            bytes
+        }
     };
     let parsed = match kind {
         BodyKind::Csv => Parsed::Score(Input::Csv(bytes)),
@@ -137,7 +150,10 @@ pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         // Task messages carry no credentials: the host rules decide instead.
         Parsed::Task(task) => ComputeAnswer::Queued(super::tasks::submit(&state, *task)?),
     };
-    Ok(Json(answer).into_response())
+    // Serialised here, while the reservation still covers the scores being written out.
+    let response = Json(answer).into_response();
+    drop(reservation);
+    Ok(response)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

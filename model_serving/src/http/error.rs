@@ -2,7 +2,7 @@
 //! failure maps to a status code. Messages say what was wrong and what to send instead.
 
 use axum::Json;
-use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use model_core::DataError;
@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::inference::InferenceError;
+use crate::inference::{AdmissionError, InferenceError};
+
+/// `Retry-After` of a 503 memory_budget_exceeded, in seconds.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
 
 /// What went wrong, as clients match on it (`error.code`); it decides the status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -49,6 +52,8 @@ pub enum ErrorCode {
     QueueFull,
     /// 503: the service is shutting down.
     ShuttingDown,
+    /// 503: MEMORY_BUDGET is taken by other large requests; retry after `Retry-After` seconds.
+    MemoryBudgetExceeded,
 }
 
 impl ErrorCode {
@@ -66,7 +71,9 @@ impl ErrorCode {
             ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::QueueFull | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::QueueFull | ErrorCode::ShuttingDown | ErrorCode::MemoryBudgetExceeded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -155,11 +162,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let unauthorized = self.code == ErrorCode::Unauthorized;
+        let code = self.code;
         let mut response = (status, Json(self.into_body())).into_response();
-        if unauthorized {
+        if code == ErrorCode::Unauthorized {
             // RFC 6750: a 401 names the scheme the client must use.
             response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if code == ErrorCode::MemoryBudgetExceeded {
+            // Large requests take seconds each: by then one has usually given its memory back.
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         response
     }
@@ -181,6 +192,19 @@ impl From<InferenceError> for ApiError {
                 tracing::error!(error = %m, "scoring failed");
                 ApiError::internal(format!("{m}; the request was not scored, please report this"))
             }
+        }
+    }
+}
+
+impl From<AdmissionError> for ApiError {
+    fn from(e: AdmissionError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            AdmissionError::OverBudget { body, needed, budget } => ApiError::new(ErrorCode::PayloadTooLarge, message)
+                .with_details(json!({"body_bytes": body, "estimated_bytes": needed, "memory_budget_bytes": budget})),
+            AdmissionError::Busy { needed, budget } => ApiError::new(ErrorCode::MemoryBudgetExceeded, message)
+                .with_details(json!({"estimated_bytes": needed, "memory_budget_bytes": budget,
+                    "retry_after_seconds": RETRY_AFTER_SECONDS})),
         }
     }
 }
