@@ -63,11 +63,13 @@ run() {
   start
   local idle
   idle=$(kib VmRSS)
+  local clients=()
   for i in $(seq 1 "$n"); do
     curl -s -o "$WORK/out.$i" -w "%{http_code}\n" -H 'Content-Type: text/csv' \
       --data-binary "@$WORK/body.csv" "http://127.0.0.1:$PORT/compute" >"$WORK/code.$i" &
+    clients+=("$!")
   done
-  wait $(jobs -p | grep -v "^$PID$") 2>/dev/null || true
+  wait "${clients[@]}" 2>/dev/null || true
   local hwm codes
   hwm=$(kib VmHWM)
   codes=$(cat "$WORK"/code.* | sort | uniq -c | awk '{printf "%s×%s ", $1, $2}')
