@@ -61,9 +61,14 @@ pub enum AdmissionError {
 #[derive(Debug)]
 struct MemoryBudget {
     kib: Arc<Semaphore>,
-    /// The semaphore's permits: the budget in KiB (at least 1, at most u32::MAX).
-    total_kib: u32,
     bytes: u64,
+}
+
+impl MemoryBudget {
+    /// The semaphore's permits: the budget in KiB (at least 1, at most u32::MAX).
+    fn total_kib(&self) -> u32 {
+        u32::try_from((self.bytes / 1024).max(1)).unwrap_or(u32::MAX)
+    }
 }
 
 /// The share of MEMORY_BUDGET a request holds; given back when dropped.
@@ -176,8 +181,9 @@ impl Scorer {
         let slots = cpu_slots.max(1);
         let cpu = Arc::new(CpuSlots { queue: Arc::new(Semaphore::new(slots)), slots });
         let memory = memory_budget.map(|bytes| {
-            let total_kib = u32::try_from((bytes / 1024).max(1)).unwrap_or(u32::MAX);
-            Arc::new(MemoryBudget { kib: Arc::new(Semaphore::new(total_kib as usize)), total_kib, bytes })
+            let budget = MemoryBudget { kib: Arc::new(Semaphore::new(0)), bytes };
+            budget.kib.add_permits(budget.total_kib() as usize);
+            Arc::new(budget)
         });
         Scorer { model: Arc::new(model), source, cpu, memory, metrics }
     }
@@ -198,10 +204,10 @@ impl Scorer {
             return Err(AdmissionError::OverBudget { body, needed, budget: memory.bytes });
         }
         // At most the whole budget, which `needed` is not over (rounding aside).
-        let wanted = needed.div_ceil(1024).min(u64::from(memory.total_kib));
+        let wanted = needed.div_ceil(1024).min(u64::from(memory.total_kib()));
         let Some(extra) = wanted.checked_sub(reservation.kib()).filter(|&n| n > 0) else { return Ok(()) };
         let busy = AdmissionError::Busy { needed, budget: memory.bytes };
-        let extra = u32::try_from(extra).unwrap_or(memory.total_kib);
+        let extra = u32::try_from(extra).unwrap_or(memory.total_kib());
         let acquired = tokio::time::timeout(ADMISSION_WAIT, memory.kib.clone().acquire_many_owned(extra)).await;
         // Never closed: an error can only be the timeout.
         let Ok(Ok(permit)) = acquired else { return Err(busy) };

@@ -88,11 +88,19 @@ pub fn url_list(v: &Value) -> Result<Vec<String>, ConfigError> {
 /// the engine-task host rules compare. A path is refused: it would suggest a finer rule than the
 /// one applied.
 pub fn origin_list(v: &Value) -> Result<Vec<String>, ConfigError> {
-    let expected = "a JSON list of http(s) origins, e.g. [\"http://minio:9000\"] (scheme, host and port; no path)";
+    origins(v, "a JSON list of http(s) origins, e.g. [\"http://minio:9000\"] (scheme, host and port; no path)", true)
+}
+
+/// A JSON list of URLs without a path, each as its origin; `http_only` also refuses other schemes.
+fn origins(v: &Value, expected: &str, http_only: bool) -> Result<Vec<String>, ConfigError> {
     let urls: Vec<String> = serde_json::from_str(v.text).map_err(|_| v.invalid(expected))?;
     urls.iter()
         .map(|u| match reqwest::Url::parse(u.trim()) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() && url.path() == "/" => {
+            Ok(url)
+                if (!http_only || matches!(url.scheme(), "http" | "https"))
+                    && url.host_str().is_some()
+                    && url.path() == "/" =>
+            {
                 Ok(url.origin().ascii_serialization())
             }
             _ => Err(v.invalid(expected)),
@@ -150,15 +158,7 @@ pub fn cors_origins(v: &Value) -> Result<CorsOrigins, ConfigError> {
         return Ok(CorsOrigins::Any);
     }
     let expected = "* (any origin) or a JSON list of origins, e.g. [\"https://grafana.example.com\"]";
-    let origins: Vec<String> = serde_json::from_str(v.text).map_err(|_| v.invalid(expected))?;
-    origins
-        .iter()
-        .map(|o| match reqwest::Url::parse(o.trim()) {
-            Ok(url) if url.host_str().is_some() && url.path() == "/" => Ok(url.origin().ascii_serialization()),
-            _ => Err(v.invalid(expected)),
-        })
-        .collect::<Result<_, _>>()
-        .map(CorsOrigins::List)
+    origins(v, expected, false).map(CorsOrigins::List)
 }
 
 pub fn count(v: &Value) -> Result<u32, ConfigError> {
