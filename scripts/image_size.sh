@@ -12,32 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model_dir=${1:-}
 command -v podman >/dev/null || { echo "podman is not installed: apt-get install podman" >&2; exit 1; }
-command -v x86_64-linux-musl-gcc >/dev/null || { echo "musl-tools is not installed: apt-get install musl-tools" >&2; exit 1; }
-target_dir=${CARGO_TARGET_DIR:-target}
+# shellcheck source=scripts/serving_image.sh disable=SC1091
+. scripts/serving_image.sh
 
-CARGO_PROFILE_RELEASE_STRIP=symbols \
-  cargo build -q --release --locked --target x86_64-unknown-linux-musl -p model_serving --bin model-serving
-bin="$target_dir/x86_64-unknown-linux-musl/release/model-serving"
-file "$bin" | grep -q "static" || { echo "$bin is not statically linked" >&2; exit 1; }
-
+bin=$(serving_image_static_binary)
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
-mkdir -p "$ctx/out/model" "$ctx/out/tmp" "$ctx/certs"
-chmod 1777 "$ctx/out/tmp"
-install -m 0755 "$bin" "$ctx/out/model-serving"
-cp /etc/ssl/certs/ca-certificates.crt "$ctx/certs/"
-if [ -n "$model_dir" ]; then
-  cp -a "$model_dir/." "$ctx/out/model/"
-fi
-# The final stage, reading from this context instead of the builder stage.
-{
-  sed -n '/^FROM scratch/,$p' model_serving/Dockerfile \
-    | sed -e 's#COPY --from=builder /etc/ssl/certs/#COPY certs/#' -e 's#COPY --from=builder /out/#COPY out/#'
-} >"$ctx/Containerfile"
-if grep -q -- "--from=" "$ctx/Containerfile"; then
-  echo "model_serving/Dockerfile's final stage copies something this script does not provide" >&2
-  exit 1
-fi
+serving_image_context "$ctx" "$bin" "$model_dir"
 
 tag=localhost/ae-anomaly-detection-serving:size-check
 podman build -q -t "$tag" -f "$ctx/Containerfile" "$ctx" >/dev/null
