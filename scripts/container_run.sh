@@ -223,10 +223,13 @@ fi
 
 # --- identity and read-only root -----------------------------------------------------------------
 pid=$(podman inspect "$name" --format '{{.State.Pid}}')
-if [ ! -r "/proc/$pid/status" ]; then
-  fail identity "cannot read /proc/$pid/status of the container's process (podman is not rootful here?)"
+# Rootless podman: read inside its user namespace, so the ids are the container's, not the host's.
+proc_read=(cat)
+if [ "$(podman info --format '{{.Host.Security.Rootless}}')" = true ]; then proc_read=(podman unshare cat); fi
+if ! proc_status=$("${proc_read[@]}" "/proc/$pid/status") || ! mountinfo=$("${proc_read[@]}" "/proc/$pid/mountinfo"); then
+  fail identity "cannot read /proc/$pid/status and mountinfo of the container's process"
 else
-  field() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$pid/status"; }
+  field() { awk -v f="$1:" '$1 == f { print $2 }' <<<"$proc_status"; }
   identity_line="uid $(field Uid) gid $(field Gid), CapEff $(field CapEff) CapPrm $(field CapPrm) CapBnd $(field CapBnd), NoNewPrivs $(field NoNewPrivs), Seccomp $(field Seccomp)"
   zero=0000000000000000
   if [ "$(field Uid)" != "$uid" ]; then
@@ -236,7 +239,7 @@ else
   elif [ "$(field NoNewPrivs)" != 1 ] || [ "$(field Seccomp)" != 2 ]; then
     fail identity "no_new_privs or the seccomp filter is missing: $identity_line"
   fi
-  root_options=$(awk '$5 == "/" { print $6 }' "/proc/$pid/mountinfo" | tail -n 1)
+  root_options=$(awk '$5 == "/" { print $6 }' <<<"$mountinfo" | tail -n 1)
   readonly_flag=$(podman inspect "$name" --format '{{.HostConfig.ReadonlyRootfs}}')
   readonly_line="ReadonlyRootfs $readonly_flag, / mounted ${root_options%%,*}"
   if [ "$readonly_flag" != true ] || [ "${root_options%%,*}" != ro ]; then
