@@ -76,19 +76,19 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 if [ -z "$binary" ]; then
   echo "building the static musl release binary (as scripts/image_size.sh does)"
   binary=$(serving_image_static_binary)
-  kind="static musl release"
+  kind="musl release build"
 else
   [ -x "$binary" ] || { echo "--binary $binary: no executable file there" >&2; exit 1; }
-  kind="as given"
+  kind="--binary"
 fi
 serving_image_context "$work/ctx" "$binary" "$model_dir"
 if serving_image_is_static "$binary"; then
-  kind="$kind, static"
+  kind="$kind, statically linked"
 else
   libraries=$(serving_image_shared_libraries "$work/ctx" "$binary")
-  kind="$kind, dynamic + the $libraries files ldd lists"
+  kind="$kind, dynamically linked: + the $libraries files ldd lists"
 fi
-podman build -q -t "$tag" -f "$work/ctx/Containerfile" "$work/ctx" >/dev/null
+serving_image_build "$work/ctx" "$tag"
 image_mb=$(podman image inspect "$tag" --format '{{.Size}}' | awk '{ printf "%.1f", $1 / 1e6 }')
 user=$(podman image inspect "$tag" --format '{{.Config.User}}')
 case $user in
@@ -151,6 +151,7 @@ summary() {
   echo "  compute    ${compute_line:-not run}"
   echo "  identity   ${identity_line:-not checked}"
   echo "  read-only  ${readonly_line:-not checked}"
+  echo "  limits     --memory $memory --cpus $cpu_limit, nofile 1024: ${limits_line:-not in the log}"
   echo "  SIGTERM    ${stop_line:-not run}"
   if [ ${#failures[@]} -eq 0 ]; then
     echo "container run: all checks passed"
@@ -246,6 +247,9 @@ else
     fail read-only "the root filesystem is writable: $readonly_line"
   fi
 fi
+
+# What the service made of the limits (its effective configuration, logged at start).
+limits_line=$(podman logs "$name" 2>&1 | grep -o -E '(memory_budget|max_connections): [A-Za-z]*\(?[0-9]*\)?' | head -n 2 | paste -s -d ' ' || true)
 
 # --- SIGTERM -------------------------------------------------------------------------------------
 stop_started=$(now)

@@ -21,7 +21,7 @@ trap 'rm -rf "$ctx"' EXIT
 serving_image_context "$ctx" "$bin" "$model_dir"
 
 tag=localhost/ae-anomaly-detection-serving:size-check
-podman build -q -t "$tag" -f "$ctx/Containerfile" "$ctx" >/dev/null
+serving_image_build "$ctx" "$tag"
 bytes=$(podman image inspect "$tag" --format '{{.Size}}')
 podman image rm -f "$tag" >/dev/null
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }

@@ -82,3 +82,9 @@ serving_image_shared_libraries() {
   echo "COPY rootfs/ /" >>"$ctx/Containerfile"
   echo "$count"
 }
+
+# serving_image_build CTX TAG: builds CTX/Containerfile as TAG. No intermediate images (--layers=false),
+# so removing TAG removes everything the build stored.
+serving_image_build() {
+  podman build -q --layers=false -t "$2" -f "$1/Containerfile" "$1" >/dev/null
+}
