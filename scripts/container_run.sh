@@ -79,7 +79,7 @@ if [ -z "$binary" ]; then
   kind="musl release build"
 else
   [ -x "$binary" ] || { echo "--binary $binary: no executable file there" >&2; exit 1; }
-  kind="--binary"
+  kind="given with --binary"
 fi
 serving_image_context "$work/ctx" "$binary" "$model_dir"
 if serving_image_is_static "$binary"; then
@@ -88,7 +88,7 @@ else
   libraries=$(serving_image_shared_libraries "$work/ctx" "$binary")
   kind="$kind, dynamically linked: + the $libraries files ldd lists"
 fi
-serving_image_build "$work/ctx" "$tag"
+serving_image_build "$work/ctx" "$tag" || { echo "podman build of the final stage failed (above)" >&2; exit 1; }
 image_mb=$(podman image inspect "$tag" --format '{{.Size}}' | awk '{ printf "%.1f", $1 / 1e6 }')
 user=$(podman image inspect "$tag" --format '{{.Config.User}}')
 case $user in
@@ -132,7 +132,10 @@ run_args=(
 )
 echo "podman run ${run_args[*]} $tag"
 started=$(now)
-podman run -d --name "$name" "${run_args[@]}" "$tag" >/dev/null
+if ! podman run -d --name "$name" "${run_args[@]}" "$tag" >/dev/null; then
+  echo "podman run failed (above): the container did not start" >&2
+  exit 1
+fi
 
 failures=()
 fail() { # fail CHECK MESSAGE: records the failure and shows the container's log
