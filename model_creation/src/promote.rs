@@ -32,7 +32,12 @@ pub async fn promote(registry: &Registry, req: &PromoteRequest) -> Result<bool> 
     let name = req.candidate.name().to_string();
     let cand_card = registry.resolve(&req.candidate).await?;
     let champ_card = match registry.get_alias(&name, &req.alias).await? {
-        Some(record) => Some(registry.resolve(&ModelRef::Alias { name: name.clone(), alias: req.alias.clone() }).await.with_context(|| format!("reading the current {} (version {})", req.alias, record.version))?),
+        Some(record) => Some(
+            registry
+                .resolve(&ModelRef::Alias { name: name.clone(), alias: req.alias.clone() })
+                .await
+                .with_context(|| format!("reading the current {} (version {})", req.alias, record.version))?,
+        ),
         None => None,
     };
     if let Some(champ) = &champ_card
@@ -123,7 +128,12 @@ fn print_report(
     decision: &Decision,
     moved: bool,
 ) {
-    println!("Gate on {} ({} rows{}):", req.data.display(), cand_fig.rows, if req.labels.is_some() { ", labelled" } else { ", no labels" });
+    println!(
+        "Gate on {} ({} rows{}):",
+        req.data.display(),
+        cand_fig.rows,
+        if req.labels.is_some() { ", labelled" } else { ", no labels" }
+    );
     println!("{:<12} {:<32} {:>9} {:>9} {:>12}", "", "version", "ROC-AUC", "PR-AUC", "false alarms");
     let row = |who: &str, card: &VersionCard, f: &Figures| {
         println!(
@@ -145,8 +155,12 @@ fn print_report(
     }
     let verdict = match (decision.promote, moved) {
         (true, true) => format!("PROMOTED: {}@{} -> {}", cand.name, req.alias, cand.version),
-        (true, false) => format!("would promote {}:{} to {} (dry run: nothing moved)", cand.name, cand.version, req.alias),
-        (false, _) => format!("REFUSED: {}:{} is worse than the {}; {} unchanged", cand.name, cand.version, req.alias, req.alias),
+        (true, false) => {
+            format!("would promote {}:{} to {} (dry run: nothing moved)", cand.name, cand.version, req.alias)
+        }
+        (false, _) => {
+            format!("REFUSED: {}:{} is worse than the {}; {} unchanged", cand.name, cand.version, req.alias, req.alias)
+        }
     };
     println!("{verdict}");
 }

@@ -284,7 +284,7 @@ async fn list_names(registry: &Registry, json: bool) -> Result<()> {
             .iter()
             .map(|(n, v, a)| {
                 json!({"name": n, "versions": v.len(), "latest": v.last().map(|c| &c.version),
-                       "aliases": a.iter().map(|r| (r.alias.clone(), r.version.clone())).collect::<serde_json::Map<_, _>>()})
+                       "aliases": a.iter().map(|r| (r.alias.clone(), json!(r.version))).collect::<serde_json::Map<_, _>>()})
             })
             .collect();
         println!("{}", serde_json::Value::Array(out));
@@ -306,9 +306,8 @@ async fn list_names(registry: &Registry, json: bool) -> Result<()> {
 async fn list_versions(registry: &Registry, name: &str, json: bool) -> Result<()> {
     let versions = registry.versions(name).await?;
     let aliases = registry.aliases(name).await?;
-    let named = |v: &str| -> Vec<String> {
-        aliases.iter().filter(|a| a.version == v).map(|a| a.alias.clone()).collect()
-    };
+    let named =
+        |v: &str| -> Vec<String> { aliases.iter().filter(|a| a.version == v).map(|a| a.alias.clone()).collect() };
     if json {
         let out: Vec<_> = versions.iter().map(|c| json!({"card": c, "aliases": named(&c.version)})).collect();
         println!("{}", serde_json::Value::Array(out));

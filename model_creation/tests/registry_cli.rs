@@ -26,7 +26,8 @@ fn fixture() -> &'static Fixture {
         write_noise(&data.join("train.csv"), &root.join("noise.csv"), 600);
         let (good, bad) = (root.join("good"), root.join("bad"));
         let train = |csv: &Path, params: &str, out: &Path| {
-            let args = ["train", "--data", s(csv), "--out", s(out), "--params", params, "--plots", s(&root.join("plots"))];
+            let args =
+                ["train", "--data", s(csv), "--out", s(out), "--params", params, "--plots", s(&root.join("plots"))];
             ok(&models_cmd(&root, &args, &[]));
         };
         train(&data.join("train.csv"), s(&root.join("good.yaml")), &good);
@@ -73,7 +74,13 @@ fn stdout(o: &Output) -> String {
 }
 
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(o), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        String::from_utf8_lossy(&o.stderr)
+    );
     stdout(o)
 }
 
@@ -101,7 +108,8 @@ impl Reg<'_> {
     }
 
     fn champion(&self) -> String {
-        let rec: serde_json::Value = serde_json::from_str(&ok(&self.run(&["--json", "alias", "get", "ae@champion"]))).unwrap();
+        let rec: serde_json::Value =
+            serde_json::from_str(&ok(&self.run(&["--json", "alias", "get", "ae@champion"]))).unwrap();
         rec["version"].as_str().unwrap().to_string()
     }
 }
@@ -113,7 +121,8 @@ fn round_trip(reg: &Reg) {
     let v1 = reg.publish(&f.good);
     let listed = ok(&reg.run(&["list"]));
     assert!(listed.contains("ae") && listed.contains(&v1), "{listed}");
-    let shown: serde_json::Value = serde_json::from_str(&ok(&reg.run(&["--json", "show", &format!("ae:{v1}")]))).unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&reg.run(&["--json", "show", &format!("ae:{v1}")]))).unwrap();
     assert_eq!(shown["card"]["published_by"], "ci@test");
     assert_eq!(shown["card"]["features"].as_array().unwrap().len(), 6);
 
@@ -139,7 +148,10 @@ fn round_trip(reg: &Reg) {
     assert_eq!(code(&refused), 1, "{}", stdout(&refused));
     let verdict: serde_json::Value = serde_json::from_str(&stdout(&refused)).unwrap();
     assert_eq!(verdict["promoted"], false);
-    assert!(verdict["candidate"]["figures"]["flagged_rate"].as_f64() > verdict["champion"]["figures"]["flagged_rate"].as_f64());
+    assert!(
+        verdict["candidate"]["figures"]["flagged_rate"].as_f64()
+            > verdict["champion"]["figures"]["flagged_rate"].as_f64()
+    );
     assert_eq!(reg.champion(), v2, "a refusal moves nothing");
 
     // Rollback goes back along the history.

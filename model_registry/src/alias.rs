@@ -42,11 +42,8 @@ pub enum AliasPoll {
 impl AliasRecord {
     /// Parses the alias object stored at `key`.
     pub(crate) fn parse(bytes: &[u8], registry: &str, key: &str, alias: &str) -> Result<AliasRecord, RegistryError> {
-        let corrupt = |message: String| RegistryError::Corrupt {
-            registry: registry.to_string(),
-            key: key.to_string(),
-            message,
-        };
+        let corrupt =
+            |message: String| RegistryError::Corrupt { registry: registry.to_string(), key: key.to_string(), message };
         let record: AliasRecord =
             serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not an alias record: {e}")))?;
         if record.alias != alias {
@@ -59,13 +56,25 @@ impl AliasRecord {
     }
 
     /// The record after moving the alias to `version`: the current one goes onto the history.
-    pub(crate) fn moved(previous: Option<AliasRecord>, alias: &str, version: &str, set_at: String, set_by: &str) -> Self {
+    pub(crate) fn moved(
+        previous: Option<AliasRecord>,
+        alias: &str,
+        version: &str,
+        set_at: String,
+        set_by: &str,
+    ) -> Self {
         let mut history = Vec::new();
         if let Some(prev) = previous {
             history.push(AliasHistoryEntry { version: prev.version, set_at: prev.set_at, set_by: prev.set_by });
             history.extend(prev.history);
         }
         history.truncate(HISTORY_LIMIT);
-        AliasRecord { alias: alias.to_string(), version: version.to_string(), set_at, set_by: set_by.to_string(), history }
+        AliasRecord {
+            alias: alias.to_string(),
+            version: version.to_string(),
+            set_at,
+            set_by: set_by.to_string(),
+            history,
+        }
     }
 }

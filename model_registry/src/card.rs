@@ -58,14 +58,15 @@ impl VersionCard {
         name: &str,
         version: &str,
     ) -> Result<VersionCard, RegistryError> {
-        let corrupt = |message: String| RegistryError::Corrupt {
-            registry: registry.to_string(),
-            key: key.to_string(),
-            message,
-        };
-        let card: VersionCard = serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not a version card: {e}")))?;
+        let corrupt =
+            |message: String| RegistryError::Corrupt { registry: registry.to_string(), key: key.to_string(), message };
+        let card: VersionCard =
+            serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not a version card: {e}")))?;
         if card.format != CARD_FORMAT {
-            return Err(corrupt(format!("card format {} is not supported (this program reads {CARD_FORMAT})", card.format)));
+            return Err(corrupt(format!(
+                "card format {} is not supported (this program reads {CARD_FORMAT})",
+                card.format
+            )));
         }
         if card.name != name || card.version != version {
             return Err(corrupt(format!(

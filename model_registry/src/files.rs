@@ -52,9 +52,12 @@ impl Registry {
                 .map_err(|source| RegistryError::Model { path: out.clone(), source })?;
             let card = serde_json::to_vec_pretty(&files.card).map_err(|e| io_err("writing", &out, e.into()))?;
             let dir = AtomicDir::create(&out).map_err(|e| io_err("creating", &out, e))?;
-            for (file, bytes) in [(WEIGHTS_FILE, &files.weights[..]), (METADATA_FILE, &files.metadata[..]), (CARD_FILE, &card)] {
+            for (file, bytes) in
+                [(WEIGHTS_FILE, &files.weights[..]), (METADATA_FILE, &files.metadata[..]), (CARD_FILE, &card[..])]
+            {
                 let path = dir.path().join(file);
-                atomic_file::write(&path, bytes, Durability::Durable).map_err(|e| io_err("writing", &out.join(file), e))?;
+                atomic_file::write(&path, bytes, Durability::Durable)
+                    .map_err(|e| io_err("writing", &out.join(file), e))?;
             }
             dir.commit().map_err(|e| io_err("writing", &out, e))?;
             Ok(files.card)

@@ -11,18 +11,18 @@
 mod alias;
 mod card;
 mod error;
-mod layout;
-mod refs;
 mod files;
 mod following;
+mod layout;
+mod refs;
 mod registry;
 
 pub use alias::{AliasHistoryEntry, AliasPoll, AliasRecord, HISTORY_LIMIT};
 pub use card::{CARD_FORMAT, PublishInfo, VersionCard};
 pub use error::RegistryError;
+pub use files::ModelFiles;
 pub use layout::{CARD_FILE, check_name};
 pub use refs::ModelRef;
-pub use files::ModelFiles;
 pub use registry::Registry;
 
 /// The alias a bare model name resolves to, and the one serving follows by default.

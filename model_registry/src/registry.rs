@@ -11,7 +11,9 @@ use object_storage::{AwsEnv, S3Options, S3Settings, StorageError, Store};
 
 use crate::card::{CARD_FORMAT, PublishInfo, VersionCard};
 use crate::error::RegistryError;
-use crate::layout::{CARD_FILE, card_key, check_name, file_key, new_version, parse_card_key, timestamp, versions_prefix};
+use crate::layout::{
+    CARD_FILE, card_key, check_name, file_key, new_version, parse_card_key, timestamp, versions_prefix,
+};
 
 /// A registry rooted at an S3 prefix or a local directory.
 #[derive(Clone, Debug)]

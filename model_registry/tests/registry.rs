@@ -62,7 +62,9 @@ async fn round_trip(f: Fixture) {
     assert_eq!(card.features, vec!["a", "b", "c"]);
     assert_eq!(card.data_md5, "d41d8cd98f00b204e9800998ecf8427e");
     assert_eq!(card.params["train"]["seed"], 1);
-    assert!(card.files.contains(&"weights.safetensors".to_string()) && card.files.contains(&"metadata.json".to_string()));
+    assert!(
+        card.files.contains(&"weights.safetensors".to_string()) && card.files.contains(&"metadata.json".to_string())
+    );
 
     // No champion yet: a bare name does not resolve.
     let e = r.resolve(&"ae".parse().unwrap()).await.unwrap_err();
