@@ -25,9 +25,9 @@ fn fixture() -> &'static Fixture {
         std::fs::write(root.join("bad.yaml"), "train:\n  epochs: 1\n  seed: 2\n").unwrap();
         write_noise(&data.join("train.csv"), &root.join("noise.csv"), 600);
         let (good, bad) = (root.join("good"), root.join("bad"));
+        let plots = root.join("plots");
         let train = |csv: &Path, params: &str, out: &Path| {
-            let args =
-                ["train", "--data", s(csv), "--out", s(out), "--params", params, "--plots", s(&root.join("plots"))];
+            let args = ["train", "--data", s(csv), "--out", s(out), "--params", params, "--plots", s(&plots)];
             ok(&models_cmd(&root, &args, &[]));
         };
         train(&data.join("train.csv"), s(&root.join("good.yaml")), &good);
