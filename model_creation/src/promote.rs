@@ -134,10 +134,10 @@ fn print_report(
         cand_fig.rows,
         if req.labels.is_some() { ", labelled" } else { ", no labels" }
     );
-    println!("{:<12} {:<32} {:>9} {:>9} {:>12}", "", "version", "ROC-AUC", "PR-AUC", "false alarms");
+    println!("{:<12} {:<32} {:>9} {:>9} {:>9}", "", "version", "ROC-AUC", "PR-AUC", "flagged");
     let row = |who: &str, card: &VersionCard, f: &Figures| {
         println!(
-            "{:<12} {:<32} {:>9} {:>9} {:>12.4}",
+            "{:<12} {:<32} {:>9} {:>9} {:>9.4}",
             who,
             card.version,
             fmt_opt(f.roc_auc),
