@@ -197,6 +197,31 @@ fn local_registry_round_trip_and_gate() {
     // gc keeps the aliased version and the newest one.
     let gc: serde_json::Value = serde_json::from_str(&ok(&reg.run(&["--json", "gc", "ae", "--keep", "1"]))).unwrap();
     assert_eq!(gc["versions"], serde_json::json!([v2]));
+
+    // Other features than the champion's: an error naming both lists, unless allowed.
+    let narrow_csv = reg.cwd.join("narrow.csv");
+    let text = std::fs::read_to_string(f.data.join("train.csv")).unwrap();
+    let narrow: String = text.lines().take(800).map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n").collect();
+    std::fs::write(&narrow_csv, narrow).unwrap();
+    let params = reg.cwd.join("narrow.yaml");
+    std::fs::write(&params, "train:\n  epochs: 1\n").unwrap();
+    let model = reg.cwd.join("narrow");
+    let plots = reg.cwd.join("plots");
+    ok(&models_cmd(
+        &reg.cwd,
+        &["train", "--data", s(&narrow_csv), "--out", s(&model), "--params", s(&params), "--plots", s(&plots)],
+        &[],
+    ));
+    let v4 = format!("ae:{}", reg.publish(&model));
+    let e = reg.run(&["promote", &v4, "--data", s(&test)]);
+    assert_eq!(code(&e), 2);
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        err.contains("\"vibration\"]") && err.contains("\"voltage\"]") && err.contains("--allow-schema-change"),
+        "{err}"
+    );
+    let allowed = reg.run(&["promote", &v4, "--data", s(&test), "--allow-schema-change", "--dry-run"]);
+    assert!(matches!(code(&allowed), 0 | 1), "{}", String::from_utf8_lossy(&allowed.stderr));
 }
 
 #[test]
