@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use model_creation::commands;
+use model_creation::registry_cli::Outcome;
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +69,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The model registry: publish versions, list, show, aliases, the promotion gate, rollback,
+    /// pull, gc (exit status 0 done/promoted, 1 promotion refused, 2 error).
+    Models(model_creation::registry_cli::ModelsArgs),
     #[command(flatten)]
     Pipeline(pipeline_cli::PipelineCommand),
 }
@@ -80,14 +84,31 @@ fn main() -> ExitCode {
         Command::Evaluate { model, data, labels, out } => commands::evaluate(&model, &data, labels.as_deref(), &out),
         Command::Score { model, data, out } => commands::score(&model, &data, &out),
         Command::Pipeline(cmd) => pipeline_cli::run(cmd),
+        Command::Models(args) => return models(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}`: the message and each cause once (no error repeats its source in its text).
-            // URL credentials hidden, whichever cause (an SDK's, a parser's) echoes a URL.
-            eprintln!("error: {}", object_storage::redact_urls(&format!("{e:#}")));
+            report(&e);
             ExitCode::FAILURE
         }
     }
+}
+
+/// `models` tells a refused promotion (1) from a failure (2), for CI and the training Job.
+fn models(args: model_creation::registry_cli::ModelsArgs) -> ExitCode {
+    match model_creation::registry_cli::run(args) {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Refused) => ExitCode::from(1),
+        Err(e) => {
+            report(&e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn report(e: &anyhow::Error) {
+    // `{:#}`: the message and each cause once (no error repeats its source in its text).
+    // URL credentials hidden, whichever cause (an SDK's, a parser's) echoes a URL.
+    eprintln!("error: {}", object_storage::redact_urls(&format!("{e:#}")));
 }

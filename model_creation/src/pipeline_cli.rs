@@ -66,6 +66,8 @@ pub enum PipelineCommand {
         cmd: MetricsCommand,
     },
     /// Upload a model directory to s3://bucket/models/<name>/<version>/ (metadata.json last).
+    /// Superseded by `models publish` (the model registry: versions, cards, aliases, promotion);
+    /// kept unchanged, and prefixes it published stay loadable through MODEL_URI.
     Publish {
         /// The model directory (must contain metadata.json).
         #[arg(long)]

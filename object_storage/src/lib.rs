@@ -29,6 +29,18 @@ pub use settings::{AwsEnv, DEFAULT_REGION, S3Options, S3Settings};
 /// Result type of every storage operation.
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// The answer to a conditional read ([`Store::get_if_none_match`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conditional {
+    /// The object still has the ETag the caller gave: nothing was transferred.
+    NotModified,
+    /// There is no such object.
+    Missing,
+    /// The object (new, or changed since the caller's ETag) and its current ETag, to send with
+    /// the next read.
+    Found { bytes: Bytes, etag: Option<String> },
+}
+
 /// A place objects live: an S3 bucket prefix or a local directory.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -72,6 +84,18 @@ impl Store {
         match self {
             Store::Local(l) => l.get_limited(key, max_bytes).await,
             Store::S3(s) => s.get_limited(key, max_bytes).await,
+        }
+    }
+
+    /// Reads an object unless it still has the ETag `etag` (from an earlier
+    /// [`Conditional::Found`]): for pollers, so an unchanged object costs one small round trip
+    /// and no body. S3 sends `If-None-Match` and maps `304 Not Modified`; a local directory
+    /// derives the ETag from the file's size, modification time and inode (atomic writes always
+    /// make a new file, so a rewrite changes it).
+    pub async fn get_if_none_match(&self, key: &str, etag: Option<&str>) -> Result<Conditional> {
+        match self {
+            Store::Local(l) => l.get_if_none_match(key, etag).await,
+            Store::S3(s) => s.get_if_none_match(key, etag).await,
         }
     }
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::download::{FileSink, ObjectCheck};
 use crate::fs::{blocking, is_temp_name};
-use crate::{Result, StorageError, check_key};
+use crate::{Conditional, Result, StorageError, check_key};
 
 /// A store rooted at a local directory.
 #[derive(Clone, Debug)]
@@ -43,6 +43,29 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(self.not_found(key)),
             Err(e) => Err(StorageError::io("reading", path, e)),
         }
+    }
+
+    pub(crate) async fn get_if_none_match(&self, key: &str, etag: Option<&str>) -> Result<Conditional> {
+        let path = self.path(key)?;
+        let etag = etag.map(str::to_string);
+        blocking(move || {
+            use std::io::Read;
+            // The ETag and the bytes come from the same open file, so they always belong together.
+            let mut file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Conditional::Missing),
+                Err(e) => return Err(StorageError::io("reading", path, e)),
+            };
+            let meta = file.metadata().map_err(|e| StorageError::io("reading", &path, e))?;
+            let current = file_etag(&meta);
+            if etag.as_deref() == Some(current.as_str()) {
+                return Ok(Conditional::NotModified);
+            }
+            let mut data = Vec::with_capacity(meta.len() as usize);
+            file.read_to_end(&mut data).map_err(|e| StorageError::io("reading", &path, e))?;
+            Ok(Conditional::Found { bytes: Bytes::from(data), etag: Some(current) })
+        })
+        .await
     }
 
     pub(crate) async fn get_limited(&self, key: &str, limit: u64) -> Result<Bytes> {
@@ -156,6 +179,17 @@ impl LocalStore {
             Err(e) => Err(StorageError::io("deleting", path, e)),
         }
     }
+}
+
+/// A local file's ETag: size, modification time (ns) and inode. Writes replace the file by a
+/// rename, so a new version is a new inode even within one clock tick.
+fn file_etag(meta: &std::fs::Metadata) -> String {
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()).unwrap_or_default();
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let inode = 0u64;
+    format!("{:x}-{:x}-{inode:x}", meta.len(), mtime.as_nanos())
 }
 
 /// See [`crate::Store::remove_stale_temp_files`]. A temporary file's modification time moves

@@ -23,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use crate::download::{FileSink, ObjectCheck, Piece, write_pieces};
 use crate::fs::blocking;
 use crate::settings::S3Options;
-use crate::{Result, StorageError, check_key};
+use crate::{Conditional, Result, StorageError, check_key};
 
 /// Objects up to this size are received whole and written in one go; larger ones are written
 /// by a blocking thread while they arrive.
@@ -159,6 +159,31 @@ impl S3Store {
             let out = self.send_get(key).await?;
             let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, e))?;
             Ok(data.into_bytes())
+        })
+        .await
+    }
+
+    pub(crate) async fn get_if_none_match(&self, key: &str, etag: Option<&str>) -> Result<Conditional> {
+        let full = self.full_key(key)?;
+        self.retrying(|| async {
+            let sent =
+                self.client.get_object().bucket(&self.bucket).key(&full).set_if_none_match(etag.map(str::to_string));
+            let out = match sent.send().await {
+                Ok(out) => out,
+                // The SDK surfaces `304 Not Modified` as an error answer without a body.
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 304) => {
+                    return Ok(Conditional::NotModified);
+                }
+                Err(e) => {
+                    return match self.map_err("GET", key, e) {
+                        StorageError::NotFound { .. } => Ok(Conditional::Missing),
+                        other => Err(other),
+                    };
+                }
+            };
+            let etag = out.e_tag().map(str::to_string);
+            let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, e))?;
+            Ok(Conditional::Found { bytes: data.into_bytes(), etag })
         })
         .await
     }

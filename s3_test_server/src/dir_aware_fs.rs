@@ -1,18 +1,57 @@
-//! An s3s-fs wrapper that answers HEAD on a directory key as real S3 does.
+//! An s3s-fs wrapper that answers as real S3 does where s3s-fs does not: HEAD on a directory
+//! key, and GetObject with `If-None-Match`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What GetObject answered so far, for tests of how much a client downloads.
+#[derive(Debug, Clone, Default)]
+pub struct Traffic {
+    body_bytes: Arc<AtomicU64>,
+    not_modified: Arc<AtomicU64>,
+}
+
+impl Traffic {
+    /// Object bytes GetObject answers carried (their Content-Length).
+    pub fn body_bytes(&self) -> u64 {
+        self.body_bytes.load(Ordering::SeqCst)
+    }
+
+    /// GetObject requests answered `304 Not Modified` (no body).
+    pub fn not_modified(&self) -> u64 {
+        self.not_modified.load(Ordering::SeqCst)
+    }
+}
 
 /// s3s-fs answers HEAD on a key that is a directory on its disk (e.g. `store/files/md5`, which
-/// dvc probes) with a 500; real S3 says 404. This wrapper fixes that one answer and delegates
-/// everything else.
+/// dvc probes) with a 500 (real S3 says 404), and ignores `If-None-Match` on GetObject (real S3
+/// answers 304 Not Modified without a body when the ETag matches). This wrapper fixes those
+/// answers, counts GetObject traffic ([`Traffic`]) and delegates everything else.
 pub struct DirAwareFs {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
+    traffic: Traffic,
 }
 
 impl DirAwareFs {
     pub fn new(inner: s3s_fs::FileSystem, root: &Path) -> Self {
-        DirAwareFs { inner, root: root.to_path_buf() }
+        DirAwareFs { inner, root: root.to_path_buf(), traffic: Traffic::default() }
+    }
+
+    /// The GetObject counters of this server.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic.clone()
+    }
+}
+
+/// Whether `If-None-Match: condition` holds back an object whose ETag is `etag` (RFC 9110: the
+/// weak comparison, `*` matches any existing object).
+fn none_match_fails(condition: &s3s::dto::ETagCondition, etag: Option<&s3s::dto::ETag>) -> bool {
+    match (condition.as_etag(), etag) {
+        (None, _) => true,
+        (Some(wanted), Some(have)) => wanted.value() == have.value(),
+        (Some(_), None) => false,
     }
 }
 
@@ -74,7 +113,16 @@ impl s3s::S3 for DirAwareFs {
         &self,
         req: s3s::S3Request<s3s::dto::GetObjectInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
-        self.inner.get_object(req).await
+        let condition = req.input.if_none_match.clone();
+        let resp = self.inner.get_object(req).await?;
+        if condition.is_some_and(|c| none_match_fails(&c, resp.output.e_tag.as_ref())) {
+            // The opened body is dropped unread: nothing of the object goes over the wire.
+            self.traffic.not_modified.fetch_add(1, Ordering::SeqCst);
+            return Err(s3s::s3_error!(NotModified));
+        }
+        let sent = resp.output.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        self.traffic.body_bytes.fetch_add(sent, Ordering::SeqCst);
+        Ok(resp)
     }
 
     async fn head_bucket(

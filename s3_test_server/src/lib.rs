@@ -14,7 +14,7 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 
-pub use dir_aware_fs::DirAwareFs;
+pub use dir_aware_fs::{DirAwareFs, Traffic};
 pub use failing::FailingS3;
 
 /// The access key the test servers accept.
@@ -37,9 +37,21 @@ impl std::error::Error for StartError {}
 /// Binds `addr`, serves `root` with the given keys on the current tokio runtime, and returns
 /// the endpoint URL (`http://127.0.0.1:PORT`). The server lives as long as the runtime.
 pub async fn serve(root: &Path, addr: SocketAddr, access_key: &str, secret_key: &str) -> Result<String, StartError> {
+    Ok(serve_counted(root, addr, access_key, secret_key).await?.0)
+}
+
+/// [`serve`], also returning the server's GetObject counters.
+pub async fn serve_counted(
+    root: &Path,
+    addr: SocketAddr,
+    access_key: &str,
+    secret_key: &str,
+) -> Result<(String, Traffic), StartError> {
     let fs =
         s3s_fs::FileSystem::new(root).map_err(|e| StartError(format!("cannot serve {}: {e:?}", root.display())))?;
-    let mut builder = S3ServiceBuilder::new(DirAwareFs::new(fs, root));
+    let fs = DirAwareFs::new(fs, root);
+    let traffic = fs.traffic();
+    let mut builder = S3ServiceBuilder::new(fs);
     builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
     let service = builder.build();
     let listener =
@@ -55,14 +67,19 @@ pub async fn serve(root: &Path, addr: SocketAddr, access_key: &str, secret_key: 
             });
         }
     });
-    Ok(format!("http://{local}"))
+    Ok((format!("http://{local}"), traffic))
 }
 
 /// Serves `root` on a free 127.0.0.1 port with [`ACCESS_KEY`]/[`SECRET_KEY`], on the current
 /// runtime. Panics if the server cannot start: for tests only.
 pub async fn start(root: &Path) -> String {
-    match serve(root, SocketAddr::from(([127, 0, 0, 1], 0)), ACCESS_KEY, SECRET_KEY).await {
-        Ok(endpoint) => endpoint,
+    start_counted(root).await.0
+}
+
+/// [`start`], also returning the server's GetObject counters.
+pub async fn start_counted(root: &Path) -> (String, Traffic) {
+    match serve_counted(root, SocketAddr::from(([127, 0, 0, 1], 0)), ACCESS_KEY, SECRET_KEY).await {
+        Ok(started) => started,
         Err(e) => panic!("in-process S3 server: {e}"),
     }
 }
@@ -73,6 +90,8 @@ pub struct S3Server {
     pub endpoint: String,
     /// The directory behind the server: `root/<bucket>/<key>`.
     pub root: tempfile::TempDir,
+    /// What GetObject answered so far.
+    pub traffic: Traffic,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -88,7 +107,7 @@ impl S3Server {
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("tokio runtime: {e}"));
-        let endpoint = runtime.block_on(start(root.path()));
-        S3Server { endpoint, root, _runtime: runtime }
+        let (endpoint, traffic) = runtime.block_on(start_counted(root.path()));
+        S3Server { endpoint, root, traffic, _runtime: runtime }
     }
 }
