@@ -16,17 +16,18 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use model_core::data::read_csv_bytes;
-use model_core::{Columns, DataError, Frame, Model, Scores};
+use model_core::{Columns, DataError, Frame, Scores};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
 
 use crate::metrics::Metrics;
+use crate::served_model::{CurrentModel, ServedModel};
 
 /// Inputs up to this size (CSV bytes, or 8 bytes per JSON value) are scored inline: about
 /// 0.1 ms of parsing and scoring, too little to pay for a hand-off to the blocking pool and back
@@ -41,6 +42,10 @@ pub const PEAK_PER_BODY_BYTE: u64 = 2;
 
 /// How long a large request waits for its share of MEMORY_BUDGET before it is answered 503.
 pub const ADMISSION_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a large engine task input waits for its share of MEMORY_BUDGET before the task ends
+/// as an error: nobody waits on a queued task's answer, so it may wait its turn much longer.
+pub const TASK_ADMISSION_WAIT: Duration = Duration::from_secs(120);
 
 /// A large request could not have its share of MEMORY_BUDGET.
 #[derive(Debug, thiserror::Error)]
@@ -71,15 +76,21 @@ impl MemoryBudget {
     }
 }
 
-/// The share of MEMORY_BUDGET a request holds; given back when dropped.
-#[derive(Debug, Default)]
-pub struct Reservation {
-    permit: Option<OwnedSemaphorePermit>,
-}
+/// The share of MEMORY_BUDGET a request or task holds. Clones share it, and it is given back
+/// when the last clone is dropped: every blocking job of the request holds a clone, so a job
+/// that outlives its request (REQUEST_TIMEOUT, a client gone) keeps the memory it still uses
+/// counted until it really ends.
+#[derive(Debug, Clone, Default)]
+pub struct Reservation(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
 
 impl Reservation {
+    fn permit(&self) -> MutexGuard<'_, Option<OwnedSemaphorePermit>> {
+        // A panic while merging permits leaves a valid Option behind.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn kib(&self) -> u64 {
-        self.permit.as_ref().map_or(0, |p| p.num_permits() as u64)
+        self.permit().as_ref().map_or(0, |p| p.num_permits() as u64)
     }
 }
 
@@ -119,28 +130,38 @@ impl Input {
     }
 }
 
-/// Scores plus the feature columns they were computed from (the engine worker plots them).
+/// Scores plus the feature columns they were computed from (the engine worker plots them) and
+/// the model that computed them (a swap during the request does not change it).
 #[derive(Debug)]
 pub struct Scored {
     pub frame: Frame,
     pub scores: Scores,
+    pub model: Arc<ServedModel>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum InferenceError {
     #[error(transparent)]
     Data(#[from] DataError),
+    /// No model yet: the followed registry alias does not exist and there is no fallback.
+    #[error(
+        "no model is loaded yet: {0} does not exist in the registry and MODEL_PATH holds no model; promote one \
+         (model-creation models promote) and the service picks it up"
+    )]
+    NoModel(String),
     /// The blocking task panicked or was cancelled; the service keeps running.
     #[error("scoring failed unexpectedly: {0}")]
     Internal(String),
 }
 
 /// Scores of one input as the service reports them, on `/compute` and in engine task outputs.
+/// `model_version` names the version that scored them (the registry version when the model
+/// came from a registry).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"model": "ae-anomaly-detection", "model_version": "20261123-1", "threshold": 0.85,
     "rows": 3, "scores": [0.12, 0.09, 3.4], "anomalies": [2], "anomaly_count": 1}))]
 pub struct Report {
-    /// Model name from its metadata.
+    /// Model name (the registry's name, or the metadata's).
     pub model: String,
     pub model_version: String,
     /// Rows scoring above this are anomalous.
@@ -156,11 +177,12 @@ pub struct Report {
     pub anomaly_count: usize,
 }
 
-/// The loaded model, where it came from, the line for CPU-bound work and the scoring counters.
+/// The current model, the line for CPU-bound work, the memory budget and the scoring counters.
 #[derive(Debug, Clone)]
 pub struct Scorer {
-    model: Arc<Model>,
-    source: String,
+    current: Arc<CurrentModel>,
+    /// What a missing model is described as (the followed alias).
+    awaited: Arc<str>,
     cpu: Arc<CpuSlots>,
     memory: Option<Arc<MemoryBudget>>,
     metrics: Arc<Metrics>,
@@ -170,10 +192,11 @@ impl Scorer {
     /// `cpu_slots` blocking jobs may run at once: one per core, since more would only share the
     /// same cores while each holds its input, frame and scores in memory.
     /// `memory_budget` (MEMORY_BUDGET, bytes) bounds what large requests hold at once; `None`
-    /// admits every request.
+    /// admits every request. `awaited` names what a missing model would come from (the followed
+    /// registry alias), for the answer while there is none.
     pub fn new(
-        model: Model,
-        source: String,
+        current: Arc<CurrentModel>,
+        awaited: &str,
         metrics: Arc<Metrics>,
         cpu_slots: usize,
         memory_budget: Option<u64>,
@@ -185,7 +208,7 @@ impl Scorer {
             budget.kib.add_permits(budget.total_kib() as usize);
             Arc::new(budget)
         });
-        Scorer { model: Arc::new(model), source, cpu, memory, metrics }
+        Scorer { current, awaited: awaited.into(), cpu, memory, metrics }
     }
 
     /// Grows `reservation` to the estimated peak of a body of `body_bytes` ([`PEAK_PER_BODY_BYTE`]
@@ -193,7 +216,17 @@ impl Scorer {
     /// Bodies scored inline (up to [`INLINE_MAX_BYTES`]) need no reservation. Called before a
     /// body is read (with its Content-Length), so a request that must wait holds no body yet,
     /// and again with the size read or decoded, which may be larger.
-    pub async fn reserve(&self, reservation: &mut Reservation, body_bytes: usize) -> Result<(), AdmissionError> {
+    pub async fn reserve(&self, reservation: &Reservation, body_bytes: usize) -> Result<(), AdmissionError> {
+        self.reserve_within(reservation, body_bytes, ADMISSION_WAIT).await
+    }
+
+    /// [`Scorer::reserve`] with its own longest wait (engine tasks wait [`TASK_ADMISSION_WAIT`]).
+    pub async fn reserve_within(
+        &self,
+        reservation: &Reservation,
+        body_bytes: usize,
+        wait: Duration,
+    ) -> Result<(), AdmissionError> {
         let Some(memory) = &self.memory else { return Ok(()) };
         if body_bytes <= INLINE_MAX_BYTES {
             return Ok(());
@@ -208,63 +241,82 @@ impl Scorer {
         let Some(extra) = wanted.checked_sub(reservation.kib()).filter(|&n| n > 0) else { return Ok(()) };
         let busy = AdmissionError::Busy { needed, budget: memory.bytes };
         let extra = u32::try_from(extra).unwrap_or(memory.total_kib());
-        let acquired = tokio::time::timeout(ADMISSION_WAIT, memory.kib.clone().acquire_many_owned(extra)).await;
+        let acquired = tokio::time::timeout(wait, memory.kib.clone().acquire_many_owned(extra)).await;
         // Never closed: an error can only be the timeout.
         let Ok(Ok(permit)) = acquired else { return Err(busy) };
-        match &mut reservation.permit {
+        let mut held = reservation.permit();
+        match held.as_mut() {
             Some(held) => held.merge(permit),
-            None => reservation.permit = Some(permit),
+            None => *held = Some(permit),
         }
         Ok(())
     }
 
-    pub fn model(&self) -> &Model {
-        &self.model
+    /// Bytes of MEMORY_BUDGET held right now (0 without a budget).
+    pub fn memory_reserved(&self) -> u64 {
+        self.memory.as_ref().map_or(0, |m| {
+            u64::from(m.total_kib()).saturating_sub(m.kib.available_permits() as u64).saturating_mul(1024)
+        })
     }
 
-    /// MODEL_PATH or MODEL_URI the model was loaded from.
-    pub fn source(&self) -> &str {
-        &self.source
+    /// The model requests are scored with right now, if there is one yet.
+    pub fn current(&self) -> Option<Arc<ServedModel>> {
+        self.current.get()
     }
 
-    pub fn report(&self, scores: Scores) -> Report {
-        let meta = &self.model.meta;
+    /// The model right now, or the error that says there is none yet.
+    pub fn require_model(&self) -> Result<Arc<ServedModel>, InferenceError> {
+        self.current().ok_or_else(|| InferenceError::NoModel(self.awaited.to_string()))
+    }
+
+    /// The slot a registry follower swaps new models into.
+    pub fn slot(&self) -> &Arc<CurrentModel> {
+        &self.current
+    }
+
+    /// The report of `scored`, naming the model version that scored it.
+    pub fn report(scored: &Scored) -> Report {
+        let scores = &scored.scores;
         Report {
-            model: meta.name.clone(),
-            model_version: meta.version.clone(),
+            model: scored.model.name.clone(),
+            model_version: scored.model.version.clone(),
             threshold: scores.threshold,
             rows: scores.scores.len(),
             anomaly_count: scores.anomalies.len(),
-            anomalies: scores.anomalies,
-            scores: scores.scores,
+            anomalies: scores.anomalies.clone(),
+            scores: scores.scores.clone(),
         }
     }
 
-    /// Scores on the calling thread, uncounted. `input_name` names the input in error messages.
-    pub fn score_blocking(&self, input: Input, input_name: &str) -> Result<Scored, DataError> {
+    /// Scores with `served` on the calling thread, uncounted. `input_name` names the input in
+    /// error messages.
+    pub fn score_blocking(served: Arc<ServedModel>, input: Input, input_name: &str) -> Result<Scored, DataError> {
+        let model = &served.model;
         let frame = match input {
             Input::Csv(bytes) => {
-                let frame = read_csv_bytes(&bytes, input_name, Columns::Named(&self.model.meta.features))?;
+                let frame = read_csv_bytes(&bytes, input_name, Columns::Named(&model.meta.features))?;
                 // The text is not needed once parsed: freed before scoring, a large body and the
                 // scoring buffers are never in memory together.
                 drop(bytes);
                 frame
             }
-            Input::Rows(rows) => Frame::from_rows(&rows, &self.model.meta.features, input_name)?,
-            Input::Columns(columns) => Frame::from_columns(&columns, &self.model.meta.features, input_name)?,
+            Input::Rows(rows) => Frame::from_rows(&rows, &model.meta.features, input_name)?,
+            Input::Columns(columns) => Frame::from_columns(&columns, &model.meta.features, input_name)?,
         };
-        let scores = self.model.score_frame(&frame, input_name)?;
-        Ok(Scored { frame, scores })
+        let scores = model.score_frame(&frame, input_name)?;
+        Ok(Scored { frame, scores, model: served })
     }
 
     /// Scores inline when the input is small, on the blocking pool otherwise, and counts the
-    /// scoring time (parsing included, failures too) and the rows and anomalies scored.
-    pub async fn score(&self, input: Input, input_name: String) -> Result<Scored, InferenceError> {
+    /// scoring time (parsing included, failures too) and the rows and anomalies scored. The job
+    /// holds `hold` (the caller's share of MEMORY_BUDGET) until it ends.
+    pub async fn score(&self, input: Input, input_name: String, hold: &Reservation) -> Result<Scored, InferenceError> {
+        let served = self.require_model()?;
         let scorer = self.clone();
         let scored = self
-            .run_sized(input.work_bytes(), move || {
+            .run_sized(input.work_bytes(), hold, move || {
                 let started = Instant::now();
-                let scored = scorer.score_blocking(input, &input_name);
+                let scored = Scorer::score_blocking(served, input, &input_name);
                 scorer.metrics.scoring_duration.observe(started.elapsed().as_secs_f64());
                 Ok(scored?)
             })
@@ -276,13 +328,13 @@ impl Scorer {
 
     /// Runs CPU-bound work of about `work_bytes` input bytes: inline when it is at most
     /// [`INLINE_MAX_BYTES`], else as [`Scorer::run_blocking`].
-    pub async fn run_sized<T, F>(&self, work_bytes: usize, work: F) -> Result<T, InferenceError>
+    pub async fn run_sized<T, F>(&self, work_bytes: usize, hold: &Reservation, work: F) -> Result<T, InferenceError>
     where
         F: FnOnce() -> Result<T, InferenceError> + Send + 'static,
         T: Send + 'static,
     {
         if work_bytes > INLINE_MAX_BYTES {
-            return self.run_blocking(work).await;
+            return self.run_blocking(hold, work).await;
         }
         // The same promise as on the blocking pool: a panic fails this one request, not the
         // connection or the service.
@@ -291,8 +343,9 @@ impl Scorer {
 
     /// Runs CPU-bound work on the blocking pool once a CPU slot is free (the wait is the queue
     /// wait histogram) and returns its result; a panic in it becomes an error for this one
-    /// request instead of taking the service down.
-    pub async fn run_blocking<T, F>(&self, work: F) -> Result<T, InferenceError>
+    /// request instead of taking the service down. The job holds `hold` until it ends, even
+    /// when the request waiting for it is given up on.
+    pub async fn run_blocking<T, F>(&self, hold: &Reservation, work: F) -> Result<T, InferenceError>
     where
         F: FnOnce() -> Result<T, InferenceError> + Send + 'static,
         T: Send + 'static,
@@ -303,8 +356,10 @@ impl Scorer {
         let permit =
             self.cpu.queue.clone().acquire_owned().await.map_err(|e| InferenceError::Internal(e.to_string()))?;
         self.metrics.queue_wait.observe(waiting.elapsed().as_secs_f64());
+        let hold = hold.clone();
         let job = tokio::task::spawn_blocking(move || {
             let _slot = permit;
+            let _memory = hold;
             work()
         });
         let result = job.await;

@@ -14,7 +14,9 @@ pub mod inference;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+pub mod model_follow;
 pub mod model_loader;
+pub mod served_model;
 pub mod shutdown;
 
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ use crate::core_engine::{EngineSettings, Engines, HostRules, Tasks};
 use crate::http::{AppState, Lifecycle};
 use crate::inference::Scorer;
 use crate::metrics::Metrics;
+use crate::served_model::CurrentModel;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -61,25 +64,22 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
     // Secrets are redacted by their types' Debug; URLs may carry credentials of their own.
     tracing::info!(config = %object_storage::redact_urls(&format!("{config:?}")), "effective configuration");
     let model_source = config.model();
-    let model = model_loader::load(&model_source).await?;
-    let source = model_source.to_string();
+    let initial = model_loader::start(&model_source, &config.model_path).await?;
     let metrics = Arc::new(Metrics::new()?);
-    let meta = &model.meta;
-    metrics
-        .model_info
-        .with_label_values(&[
-            meta.name.as_str(),
-            meta.version.as_str(),
-            meta.features.len().to_string().as_str(),
-            meta.window.length.to_string().as_str(),
-            source.as_str(),
-        ])
-        .set(1);
-    tracing::info!(model = %meta.name, version = %meta.version, source = %source, features = meta.features.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
+    if let Some(model) = &initial.model {
+        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, source = %model.source, "model loaded");
+    }
+    let current = Arc::new(CurrentModel::new(initial.model, metrics.clone()));
+    let follow = match initial.follow {
+        Some(follow) => {
+            metrics.follow_alias()?;
+            Some(model_follow::spawn(follow, current.clone(), metrics.clone(), config.model_refresh_interval))
+        }
+        None => None,
+    };
     // One CPU slot and one engine task worker per core.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let scorer = Scorer::new(model, source, metrics.clone(), cores, config.memory_budget);
+    let scorer = Scorer::new(current, &model_source.to_string(), metrics.clone(), cores, config.memory_budget);
 
     let http_client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let worker_ctx = WorkerContext {
@@ -99,6 +99,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         metrics: metrics.clone(),
         lifecycle: Arc::new(Lifecycle::default()),
         tasks,
+        follow,
+        started: std::time::Instant::now(),
     };
     let addr = listener.local_addr().map_err(StartError::Listener)?;
     let app = http::router(state.clone())?;
@@ -133,6 +135,13 @@ impl Service {
         &self.state.metrics
     }
 
+    /// Checks the followed registry alias at once (SIGHUP); nothing without one.
+    pub fn check_model_now(&self) {
+        if let Some(follow) = &self.state.follow {
+            follow.check_now();
+        }
+    }
+
     /// Graceful shutdown, bounded whatever clients do. Readiness turns 503, responses carry
     /// `Connection: close` and engine tasks are refused; for SHUTDOWN_DRAIN requests are still
     /// served (load balancers stop sending meanwhile); then the listener closes and connections
@@ -154,6 +163,9 @@ impl Service {
         let deadline = drained + timeout;
         self.state.lifecycle.start_draining();
         self.state.tasks.close();
+        if let Some(follow) = &self.state.follow {
+            follow.stop();
+        }
         let mut engine_side = tokio::spawn(engine_shutdown(self.dispatcher, self.engines, drained + timeout / 2));
         tokio::time::sleep_until(drained).await;
         let engine_done = tokio::time::timeout_at(drained + timeout / 2, &mut engine_side).await.is_ok();

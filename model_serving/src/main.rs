@@ -35,7 +35,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr} (SERVICE_HOST/SERVICE_PORT); is the port in use?"))?;
     let service = model_serving::start(config, listener).await?;
-    model_serving::shutdown::signal().await;
+    tokio::select! {
+        () = model_serving::shutdown::signal() => {}
+        () = model_serving::shutdown::reload_requests(|| service.check_model_now()) => {}
+    }
     tokio::select! {
         stopped = service.shutdown() => stopped.context("the HTTP server stopped with an error")?,
         // A second Ctrl-C (or SIGTERM) does not wait for the drain.

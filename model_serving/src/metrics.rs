@@ -4,7 +4,7 @@
 //! process keep separate counts.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
@@ -27,6 +27,12 @@ pub struct Metrics {
     pub rows_scored: IntCounter,
     pub anomalies_flagged: IntCounter,
     pub model_info: IntGaugeVec,
+    /// Registry model swaps, by outcome (swapped, refused, error).
+    pub model_reloads: IntCounterVec,
+    /// Seconds since the followed alias was last checked (set when scraped).
+    pub alias_check_age: Gauge,
+    /// Bytes of MEMORY_BUDGET held by large requests and engine tasks (set when scraped).
+    pub memory_reserved: IntGauge,
     pub task_queue_depth: IntGauge,
     pub tasks: IntCounterVec,
     pub callback_retries: IntCounter,
@@ -66,6 +72,22 @@ impl Metrics {
             Opts::new("model_info", "The loaded model (value is always 1)"),
             &["name", "version", "features", "window", "source"],
         )?;
+        let model_reloads = IntCounterVec::new(
+            Opts::new(
+                "model_reloads_total",
+                "New versions of the followed registry alias, by outcome (swapped: now served; refused: failed its \
+                 checks, the old model keeps serving; error: the registry could not be read, tried again)",
+            ),
+            &["outcome"],
+        )?;
+        let alias_check_age = Gauge::new(
+            "model_alias_check_age_seconds",
+            "Seconds since the followed registry alias (MODEL_ALIAS) was last checked; absent when no alias is followed",
+        )?;
+        let memory_reserved = IntGauge::new(
+            "memory_reserved_bytes",
+            "Bytes of MEMORY_BUDGET held right now by large requests and engine tasks, until their last job ends",
+        )?;
         let task_queue_depth = IntGauge::new("engine_task_queue_depth", "Engine tasks accepted and not yet finished")?;
         let tasks = IntCounterVec::new(
             Opts::new(
@@ -96,6 +118,8 @@ impl Metrics {
             Box::new(rows_scored.clone()),
             Box::new(anomalies_flagged.clone()),
             Box::new(model_info.clone()),
+            Box::new(memory_reserved.clone()),
+            Box::new(model_reloads.clone()),
             Box::new(task_queue_depth.clone()),
             Box::new(tasks.clone()),
             Box::new(callback_retries.clone()),
@@ -115,12 +139,20 @@ impl Metrics {
             rows_scored,
             anomalies_flagged,
             model_info,
+            model_reloads,
+            alias_check_age,
+            memory_reserved,
             task_queue_depth,
             tasks,
             callback_retries,
             task_duration,
             engine_announces,
         })
+    }
+
+    /// Registers the alias check age: only a service that follows an alias has it.
+    pub fn follow_alias(&self) -> Result<(), prometheus::Error> {
+        self.registry.register(Box::new(self.alias_check_age.clone()))
     }
 
     /// Text exposition format 0.0.4.

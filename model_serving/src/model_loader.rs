@@ -1,14 +1,19 @@
-//! Loading the model at start-up, from MODEL_PATH (a local directory) or MODEL_URI (the two
-//! files of a published model under an S3 prefix, read through `object_storage`, which also
-//! retries S3). Errors name the variable and the fix; the cause is their `source()`.
+//! Loading a model: at start-up from MODEL_PATH (a local directory), MODEL_URI (the two files
+//! of a published model under an S3 prefix, read through `object_storage`, which also retries
+//! S3) or a registry (MODEL_REGISTRY: a version, downloaded, checked against its card's weights
+//! checksum, loaded and made to score a few rows before it is served). Errors name the variable
+//! or object and the fix; the cause is their `source()`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use model_core::artifact::{METADATA_FILE, WEIGHTS_FILE};
-use model_core::{ArtifactError, Model};
+use model_core::{ArtifactError, DataError, Frame, Model};
+use model_registry::{AliasPoll, Registry, RegistryError};
 use object_storage::{StorageError, Store};
 
-use crate::config::ModelSource;
+use crate::config::{ModelSource, RegistryPick, RegistryRoot};
+use crate::served_model::{ServedModel, now_rfc3339};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -37,10 +42,185 @@ pub enum LoadError {
         #[source]
         source: ArtifactError,
     },
+    #[error("MODEL_REGISTRY={root}: the registry cannot be opened")]
+    RegistryOpen {
+        root: String,
+        #[source]
+        source: StorageError,
+    },
+    #[error("{what}: reading the registry failed")]
+    Registry {
+        what: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("{what}: the model cannot be loaded")]
+    Invalid {
+        what: String,
+        #[source]
+        source: ArtifactError,
+    },
+    #[error("{what}: the model does not score (a check on {rows} rows of its training means)")]
+    DoesNotScore {
+        what: String,
+        rows: usize,
+        #[source]
+        source: DataError,
+    },
+    #[error("{what}: the model gives a non-finite score on its own training means")]
+    NonFinite { what: String },
+    #[error("{what}: the loading task failed: {message}")]
+    Task { what: String, message: String },
 }
 
+/// The model to serve at start-up, and what to follow afterwards.
+pub struct Start {
+    /// None only while a followed alias does not exist and MODEL_PATH holds no model.
+    pub model: Option<ServedModel>,
+    pub follow: Option<Follow>,
+}
+
+/// A registry alias to keep following, from what start-up saw of it.
+pub struct Follow {
+    pub registry: Arc<Registry>,
+    pub root: String,
+    pub name: String,
+    pub alias: String,
+    /// The alias object's ETag when start-up read it, for the first conditional poll.
+    pub etag: Option<String>,
+}
+
+/// Opens MODEL_REGISTRY's store (the one owner of S3 settings resolved the options already).
+pub fn open_registry(root: &RegistryRoot) -> Result<Registry, LoadError> {
+    let store = match root {
+        RegistryRoot::Local(dir) => Store::local(dir.clone()),
+        RegistryRoot::S3(options) => Store::s3(options.as_ref().clone())
+            .map_err(|source| LoadError::RegistryOpen { root: root.to_string(), source })?,
+    };
+    Ok(Registry::from_store(store))
+}
+
+/// What start-up serves. A followed alias that does not exist yet (or cannot be read now) is not
+/// an error: MODEL_PATH is served meanwhile when it holds a model (`fallback_dir`), otherwise
+/// nothing (unready). A pinned version that cannot be loaded is.
+pub async fn start(source: &ModelSource, fallback_dir: &Path) -> Result<Start, LoadError> {
+    let ModelSource::Registry { root, name, pick } = source else {
+        let model = load(source).await?;
+        return Ok(Start { model: Some(ServedModel::plain(model, source.to_string())), follow: None });
+    };
+    let registry = Arc::new(open_registry(root)?);
+    let root_text = root.to_string();
+    let alias = match pick {
+        RegistryPick::Version(version) => {
+            let model = from_registry(&registry, &root_text, name, version, None).await?;
+            return Ok(Start { model: Some(model), follow: None });
+        }
+        RegistryPick::Alias(alias) => alias,
+    };
+    // Any failure to get the champion at start-up (the registry unreachable, a bad version)
+    // falls back like a missing alias: the follower keeps checking and switches when it can,
+    // so a registry outage never stops a pod from starting.
+    let what = format!("{root_text} {name}@{alias}");
+    let (model, etag) = match registry.poll_alias(name, alias, None).await {
+        Ok(AliasPoll::Changed { record, etag }) => {
+            match from_registry(&registry, &root_text, name, &record.version, Some(alias)).await {
+                Ok(model) => (Some(model), etag),
+                Err(e) => {
+                    tracing::error!(alias = %what, error = %crate::error_text::chain(&e), "the champion cannot be served");
+                    (fallback_model(fallback_dir, &what).await, None)
+                }
+            }
+        }
+        Ok(AliasPoll::Missing | AliasPoll::Unchanged) => (fallback_model(fallback_dir, &what).await, None),
+        Err(e) => {
+            tracing::error!(alias = %what, error = %crate::error_text::chain(&e), "reading the registry failed");
+            (fallback_model(fallback_dir, &what).await, None)
+        }
+    };
+    let follow = Follow { registry, root: root_text, name: name.clone(), alias: alias.clone(), etag };
+    Ok(Start { model, follow: Some(follow) })
+}
+
+/// MODEL_PATH, served while the followed alias does not exist, if it holds a model.
+async fn fallback_model(dir: &Path, awaited: &str) -> Option<ServedModel> {
+    if !dir.join(METADATA_FILE).exists() {
+        tracing::warn!(awaited, model_path = %dir.display(),
+            "no champion to serve and MODEL_PATH holds no model: unready until the alias names a loadable version");
+        return None;
+    }
+    match load(&ModelSource::Path(dir.to_path_buf())).await {
+        Ok(model) => {
+            tracing::warn!(awaited, model_path = %dir.display(),
+                "no champion to serve: serving MODEL_PATH until the alias names a loadable version");
+            let mut served = ServedModel::plain(model, dir.display().to_string());
+            served.fallback = true;
+            Some(served)
+        }
+        Err(e) => {
+            tracing::error!(awaited, error = %crate::error_text::chain(&e),
+                "no champion to serve and MODEL_PATH cannot be loaded: unready until the alias names a loadable version");
+            None
+        }
+    }
+}
+
+/// Downloads `name:version` from the registry, checks it (the card's weights checksum, the
+/// model's own consistency checks, a few rows scored) and returns it ready to serve.
+pub async fn from_registry(
+    registry: &Registry,
+    root: &str,
+    name: &str,
+    version: &str,
+    alias: Option<&str>,
+) -> Result<ServedModel, LoadError> {
+    let what = format!("{root} {name}:{version}");
+    let files = registry.fetch(name, version).await.map_err(|source| LoadError::Registry { what: what.clone(), source })?;
+    let checked_what = what.clone();
+    let checked = tokio::task::spawn_blocking(move || -> Result<Model, LoadError> {
+        let what = checked_what;
+        let model = Model::from_bytes(&files.metadata, &files.weights, Path::new(&what))
+            .map_err(|source| LoadError::Invalid { what: what.clone(), source })?;
+        check_scores(&model, &what)?;
+        Ok(model)
+    })
+    .await
+    .map_err(|e| LoadError::Task { what: what.clone(), message: e.to_string() })??;
+    Ok(ServedModel {
+        model: checked,
+        name: name.to_string(),
+        version: version.to_string(),
+        source: what,
+        alias: alias.map(str::to_string),
+        loaded_at: now_rfc3339(),
+        fallback: false,
+    })
+}
+
+/// Scores one window of rows at the model's training means: a model that cannot, or gives a
+/// non-finite score there, is not served.
+fn check_scores(model: &Model, what: &str) -> Result<(), LoadError> {
+    let meta = &model.meta;
+    let rows = meta.window.length.max(1) + 1;
+    let means: Vec<Vec<f64>> = vec![meta.scaler.mean.clone(); rows];
+    let frame = Frame::from_rows(&means, &meta.features, "verification rows")
+        .map_err(|source| LoadError::DoesNotScore { what: what.to_string(), rows, source })?;
+    let scores = model
+        .score_frame(&frame, "verification rows")
+        .map_err(|source| LoadError::DoesNotScore { what: what.to_string(), rows, source })?;
+    if scores.scores.iter().all(|s| s.is_finite()) {
+        Ok(())
+    } else {
+        Err(LoadError::NonFinite { what: what.to_string() })
+    }
+}
+
+/// Loads MODEL_PATH or MODEL_URI (a registry is loaded by [`start`] and [`from_registry`]).
 pub async fn load(source: &ModelSource) -> Result<Model, LoadError> {
     match source {
+        ModelSource::Registry { .. } => Err(LoadError::Task {
+            what: source.to_string(),
+            message: "a registry model is loaded with model_loader::start".to_string(),
+        }),
         ModelSource::Path(dir) => {
             let dir = dir.clone();
             let path = dir.display().to_string();

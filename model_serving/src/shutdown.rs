@@ -1,4 +1,5 @@
-//! Waiting for the signal to stop: SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+//! Signals: the one to stop, SIGTERM (Kubernetes) or SIGINT (Ctrl-C), and SIGHUP, which asks
+//! for a check of the followed registry alias at once.
 
 /// Resolves on the first SIGTERM or SIGINT.
 pub async fn signal() {
@@ -26,4 +27,22 @@ pub async fn signal() {
         _ = ctrl_c => tracing::info!("SIGINT received"),
         _ = terminate => tracing::info!("SIGTERM received"),
     }
+}
+
+/// Calls `check` on every SIGHUP; never returns (pending forever where SIGHUP cannot be
+/// listened for).
+pub async fn reload_requests(check: impl Fn()) {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            while hangups.recv().await.is_some() {
+                tracing::info!("SIGHUP received: checking the model alias now");
+                check();
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot listen for SIGHUP"),
+    }
+    #[cfg(not(unix))]
+    let _ = check;
+    std::future::pending::<()>().await;
 }

@@ -109,3 +109,36 @@ async fn a_request_needing_more_than_the_whole_budget_gets_413_and_small_ones_ar
     assert_eq!(scored.status(), 200, "{:?}", scored.text().await);
     running.service.shutdown().await.unwrap();
 }
+
+/// The reserved bytes `/metrics` shows.
+async fn reserved(running: &common::Running) -> u64 {
+    let text = running.client.get(format!("{}/metrics", running.base)).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("model_serving_memory_reserved_bytes ")).expect("the gauge");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_given_up_on_by_request_timeout_keeps_its_share_until_its_scoring_job_ends() {
+    // Scoring this takes far longer than the timeout below (tens of milliseconds at least).
+    let rows: String = large_csv().lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let header = large_csv().lines().next().unwrap().to_string();
+    let body = format!("{header}\n{}", rows.repeat(10));
+    let len = body.len();
+    let budget = (3 * len).to_string();
+    let running = common::start_with(&[("MEMORY_BUDGET", &budget), ("REQUEST_TIMEOUT", "0.05")]).await;
+    assert_eq!(reserved(&running).await, 0);
+
+    let answer = post(&running, body).await;
+    assert_eq!(answer.status(), 408, "{:?}", answer.text().await);
+    // The answer is given, the job still runs: its memory is still counted.
+    let held = reserved(&running).await;
+    assert!(held >= 2 * len as u64, "{held} bytes reserved right after the timeout, expected the job's {}", 2 * len);
+
+    // And given back when the job ends.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reserved(&running).await > 0 {
+        assert!(Instant::now() < deadline, "the reservation was never given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.service.shutdown().await.unwrap();
+}

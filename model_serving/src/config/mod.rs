@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use object_storage::{AwsEnv, DEFAULT_REGION, S3Options};
 
-pub use values::{ApiKey, ConfigError, CorsOrigins, ENGINE_PING_DEADLINE, Environment};
+pub use values::{ApiKey, ConfigError, CorsOrigins, ENGINE_PING_DEADLINE, Environment, RegistryRoot};
 
 /// A setting as docs/serving.md lists it.
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +100,16 @@ settings! {
     MODEL_PATH => model_path: PathBuf = "model_creation/model", values::model_dir;
     /// `s3://bucket/prefix/` of a published model (wins over MODEL_PATH)
     MODEL_URI => model_uri: Option<Box<S3Options>> = "", values::model_uri;
+    /// `s3://bucket/prefix` or a local directory: a model registry (`model-creation models`); wins over MODEL_URI and MODEL_PATH
+    MODEL_REGISTRY => model_registry: Option<RegistryRoot> = "", values::model_registry;
+    /// the registry model to serve
+    MODEL_NAME => model_name: String = "ae-anomaly-detection", values::registry_name;
+    /// the registry alias to serve and follow: a move of the alias is picked up without a restart (see MODEL_REFRESH_INTERVAL); before the alias exists MODEL_PATH is served if it holds a model, else the service stays unready
+    MODEL_ALIAS => model_alias: String = "champion", values::registry_name;
+    /// a registry version to serve instead of MODEL_ALIAS, pinned (never refreshed); empty: follow MODEL_ALIAS
+    MODEL_VERSION => model_version: Option<String> = "", values::optional_registry_name;
+    /// seconds between checks of MODEL_ALIAS (a conditional request: an unchanged alias costs one small round trip, no download); 0: no periodic checks (SIGHUP still checks at once)
+    MODEL_REFRESH_INTERVAL => model_refresh_interval: Duration = "30", |v| values::seconds(v, true);
     /// bytes, for request bodies and engine task inputs (67108864 is 64 MiB)
     MAX_BODY_BYTES => max_body_bytes: usize = "67108864",
         |v| values::at_least_one(v, "a number of bytes >= 1, e.g. 67108864");
@@ -133,21 +143,32 @@ const CONFIG_FILE: Setting = Setting {
 };
 
 /// What the AWS variables ([`AwsEnv::VARIABLES`], read by `object_storage`) are for here.
-const AWS_FORMAT: &str = "S3 for MODEL_URI (path-style, SigV4): AWS_ENDPOINT_URL_S3 over AWS_ENDPOINT_URL, \
+const AWS_FORMAT: &str = "S3 for MODEL_URI and MODEL_REGISTRY (path-style, SigV4): AWS_ENDPOINT_URL_S3 over AWS_ENDPOINT_URL, \
     AWS_REGION over AWS_DEFAULT_REGION";
 
 /// Where the model comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
+    /// A registry model: a pinned version, or an alias that is followed.
+    Registry { root: RegistryRoot, name: String, pick: RegistryPick },
     Path(PathBuf),
     /// `s3://bucket/prefix/`: the published model directory's two files under `prefix`, with
     /// the endpoint, region and keys resolved from the AWS variables by `object_storage`.
     S3(Box<S3Options>),
 }
 
+/// Which version of a registry model: the one an alias names (followed), or a pinned one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryPick {
+    Alias(String),
+    Version(String),
+}
+
 impl std::fmt::Display for ModelSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ModelSource::Registry { root, name, pick: RegistryPick::Alias(alias) } => write!(f, "{root} {name}@{alias}"),
+            ModelSource::Registry { root, name, pick: RegistryPick::Version(v) } => write!(f, "{root} {name}:{v}"),
             ModelSource::Path(p) => write!(f, "{}", p.display()),
             ModelSource::S3(o) if o.prefix.is_empty() => write!(f, "s3://{}/", o.bucket),
             ModelSource::S3(o) => write!(f, "s3://{}/{}/", o.bucket, o.prefix),
@@ -188,8 +209,16 @@ impl Config {
         read.settings.check(&aws)
     }
 
-    /// The model to load: MODEL_URI when set, else MODEL_PATH.
+    /// The model to load: MODEL_REGISTRY (+ MODEL_NAME and MODEL_VERSION or MODEL_ALIAS) when
+    /// set, else MODEL_URI when set, else MODEL_PATH.
     pub fn model(&self) -> ModelSource {
+        if let Some(root) = &self.model_registry {
+            let pick = match &self.model_version {
+                Some(version) => RegistryPick::Version(version.clone()),
+                None => RegistryPick::Alias(self.model_alias.clone()),
+            };
+            return ModelSource::Registry { root: root.clone(), name: self.model_name.clone(), pick };
+        }
         match &self.model_uri {
             Some(options) => ModelSource::S3(options.clone()),
             None => ModelSource::Path(self.model_path.clone()),

@@ -7,6 +7,24 @@ use std::time::Duration;
 
 use object_storage::{AwsEnv, S3Options, S3Settings, StorageError};
 
+/// Where a model registry lives (MODEL_REGISTRY).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryRoot {
+    Local(PathBuf),
+    /// `s3://bucket/prefix` with the endpoint, region and keys from the AWS variables.
+    S3(Box<S3Options>),
+}
+
+impl std::fmt::Display for RegistryRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryRoot::Local(p) => write!(f, "{}", p.display()),
+            RegistryRoot::S3(o) if o.prefix.is_empty() => write!(f, "s3://{}", o.bucket),
+            RegistryRoot::S3(o) => write!(f, "s3://{}/{}", o.bucket, o.prefix),
+        }
+    }
+}
+
 /// The engine marks a service `sleeping` when its last ping is older than this.
 pub const ENGINE_PING_DEADLINE: Duration = Duration::from_secs(50);
 
@@ -267,6 +285,37 @@ pub fn model_uri(v: &Value) -> Result<Option<Box<S3Options>>, ConfigError> {
         Err(StorageError::InvalidSetting { setting, value, expected }) => Err(invalid(setting, &value, expected)),
         Err(e) => Err(v.invalid(&format!("{expected} ({e})"))),
     }
+}
+
+/// MODEL_REGISTRY: `s3://bucket/prefix` (resolved by `object_storage`, as MODEL_URI) or a local
+/// directory; empty means not set.
+pub fn model_registry(v: &Value) -> Result<Option<RegistryRoot>, ConfigError> {
+    let text = v.trimmed();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if !text.starts_with("s3://") {
+        return Ok(Some(RegistryRoot::Local(PathBuf::from(text))));
+    }
+    let expected = "s3://bucket/prefix or a local directory holding a registry written by `model-creation models`";
+    match S3Options::resolve(text, &S3Settings::default(), v.aws) {
+        Ok(options) => Ok(Some(RegistryRoot::S3(Box::new(options)))),
+        Err(StorageError::InvalidSetting { setting, value, expected }) => Err(invalid(setting, &value, expected)),
+        Err(e) => Err(v.invalid(&format!("{expected} ({e})"))),
+    }
+}
+
+/// A registry model name, alias or version: not empty, without `@`, `:` or `/`.
+pub fn registry_name(v: &Value) -> Result<String, ConfigError> {
+    match v.trimmed() {
+        name if !name.is_empty() && !name.contains(['@', ':', '/']) => Ok(name.to_string()),
+        _ => Err(v.invalid("a registry name: not empty, without '@', ':' or '/'")),
+    }
+}
+
+/// MODEL_VERSION: a pinned registry version, or empty for none.
+pub fn optional_registry_name(v: &Value) -> Result<Option<String>, ConfigError> {
+    if v.trimmed().is_empty() { Ok(None) } else { registry_name(v).map(Some) }
 }
 
 /// MEMORY_BUDGET: bytes large requests may hold at once (`None`: no budget). `auto` is three

@@ -17,7 +17,7 @@ use prometheus::IntCounter;
 use super::protocol::{INPUT_FIELD, ServiceTask, TaskStatus, TaskUpdate};
 use super::store::TaskStore;
 use crate::error_text::chain;
-use crate::inference::{InferenceError, Input, Scorer};
+use crate::inference::{InferenceError, Input, Reservation, Scorer, TASK_ADMISSION_WAIT};
 use crate::metrics::Metrics;
 
 /// Accepted input extensions for the `text` field (text/csv, text/plain).
@@ -87,13 +87,23 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
         .await
         .map_err(|e| storage_message(e, task, Step::ReadInput(key)))?;
 
+    // The input's share of MEMORY_BUDGET, as a large request's: held by the scoring and plotting
+    // jobs until they end. Taken once the size is known (after the download); a task may wait
+    // for it much longer than a request, since nobody waits on its answer.
+    let reservation = Reservation::default();
+    ctx.scorer
+        .reserve_within(&reservation, bytes.len(), TASK_ADMISSION_WAIT)
+        .await
+        .map_err(|e| format!("input {key}: {e}"))?;
     ctx.store.set(id, TaskStatus::Processing);
-    let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string()).await.map_err(|e| chain(&e))?;
-    let features = ctx.scorer.model().meta.features.clone();
-    let report = ctx.scorer.report(scored.scores.clone());
+    let scored =
+        ctx.scorer.score(Input::Csv(bytes), key.to_string(), &reservation).await.map_err(|e| chain(&e))?;
+    // The model that scored it, even if another was swapped in meanwhile.
+    let features = scored.model.model.meta.features.clone();
+    let report = Scorer::report(&scored);
     let png = ctx
         .scorer
-        .run_blocking(move || {
+        .run_blocking(&reservation, move || {
             let frame = &scored.frame;
             let columns: Vec<Vec<f64>> = (0..frame.n_cols()).map(|j| frame.column(j)).collect();
             let s = &scored.scores;

@@ -18,7 +18,7 @@ use super::auth;
 use super::body::{self, ContentCoding, Encoding, REQUEST_BODY};
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::tasks::TaskAccepted;
-use crate::inference::{Input, Report, Reservation};
+use crate::inference::{Input, Report, Reservation, Scorer};
 
 /// JSON input: rows in the model's feature order, or named columns (extra columns ignored).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -123,29 +123,30 @@ pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     // A large body's share of MEMORY_BUDGET is taken before the body is read, so a request
     // that waits for memory, or is refused, holds none; a body without Content-Length, or one
     // that decompresses, tops the share up once its size is known.
-    let mut reservation = Reservation::default();
+    let reservation = Reservation::default();
     let declared = body::declared_length(&headers).filter(|&n| n <= limit as u64);
-    state.scorer.reserve(&mut reservation, declared.map_or(0, |n| n as usize)).await?;
+    state.scorer.reserve(&reservation, declared.map_or(0, |n| n as usize)).await?;
     let bytes = body::read_body(body, &headers, limit).await?;
-    state.scorer.reserve(&mut reservation, bytes.len()).await?;
+    state.scorer.reserve(&reservation, bytes.len()).await?;
     let bytes = match encoding {
         Encoding::Identity => bytes,
         Encoding::Gzip => {
-            let bytes = state.scorer.run_sized(bytes.len(), move || Ok(body::gunzip(&bytes, limit))).await??;
-            state.scorer.reserve(&mut reservation, bytes.len()).await?;
+            let size = bytes.len();
+            let bytes = state.scorer.run_sized(size, &reservation, move || Ok(body::gunzip(&bytes, limit))).await??;
+            state.scorer.reserve(&reservation, bytes.len()).await?;
             bytes
         }
     };
     let parsed = match kind {
         BodyKind::Csv => Parsed::Score(Input::Csv(bytes)),
         // Large JSON bodies are parsed on the blocking pool, like large CSV.
-        BodyKind::Json => state.scorer.run_sized(bytes.len(), move || Ok(parse_json(&bytes))).await??,
+        BodyKind::Json => state.scorer.run_sized(bytes.len(), &reservation, move || Ok(parse_json(&bytes))).await??,
     };
     let answer = match parsed {
         Parsed::Score(_) if !authorized => return Err(auth::unauthorized(&headers)),
         Parsed::Score(input) => {
-            let scored = state.scorer.score(input, REQUEST_BODY.to_string()).await?;
-            ComputeAnswer::Scores(state.scorer.report(scored.scores))
+            let scored = state.scorer.score(input, REQUEST_BODY.to_string(), &reservation).await?;
+            ComputeAnswer::Scores(Scorer::report(&scored))
         }
         // Task messages carry no credentials: the host rules decide instead.
         Parsed::Task(task) => ComputeAnswer::Queued(super::tasks::submit(&state, *task)?),

@@ -54,6 +54,9 @@ pub enum ErrorCode {
     ShuttingDown,
     /// 503: MEMORY_BUDGET is taken by other large requests; retry after `Retry-After` seconds.
     MemoryBudgetExceeded,
+    /// 503: no model yet: the followed registry alias (MODEL_REGISTRY, MODEL_NAME, MODEL_ALIAS)
+    /// does not exist and MODEL_PATH holds no model; the service is unready until one is promoted.
+    ModelNotReady,
 }
 
 impl ErrorCode {
@@ -71,7 +74,10 @@ impl ErrorCode {
             ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::QueueFull | ErrorCode::ShuttingDown | ErrorCode::MemoryBudgetExceeded => {
+            ErrorCode::QueueFull
+            | ErrorCode::ShuttingDown
+            | ErrorCode::MemoryBudgetExceeded
+            | ErrorCode::ModelNotReady => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -188,6 +194,7 @@ impl From<InferenceError> for ApiError {
     fn from(e: InferenceError) -> ApiError {
         match e {
             InferenceError::Data(d) => d.into(),
+            e @ InferenceError::NoModel(_) => ApiError::new(ErrorCode::ModelNotReady, e.to_string()),
             InferenceError::Internal(m) => {
                 tracing::error!(error = %m, "scoring failed");
                 ApiError::internal(format!("{m}; the request was not scored, please report this"))

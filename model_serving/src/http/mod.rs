@@ -28,6 +28,7 @@ use utoipa_axum::routes;
 use crate::config::{Config, CorsOrigins};
 use crate::core_engine::Tasks;
 use crate::inference::Scorer;
+use crate::model_follow::FollowHandle;
 use crate::metrics::Metrics;
 
 /// Set when shutdown starts: readiness turns 503 so load balancers stop sending traffic.
@@ -53,6 +54,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
     pub tasks: Tasks,
+    /// The registry alias follower, when MODEL_REGISTRY names an alias.
+    pub follow: Option<FollowHandle>,
+    /// When the service started (the alias check age before the first check).
+    pub started: std::time::Instant,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
+use crate::model_follow::RefreshStatus;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "Service is available"}))]
@@ -31,10 +32,11 @@ pub async fn live() -> Json<StatusBody> {
     Json(StatusBody { status: "live".into() })
 }
 
-/// Readiness probe: the model is loaded and the service is not shutting down.
+/// Readiness probe: a model is loaded and the service is not shutting down.
 #[utoipa::path(get, path = "/health/ready", tag = "service", responses(
     (status = 200, body = StatusBody, example = json!({"status": "ready"})),
-    (status = 503, description = "Shutting down: stop sending traffic here", body = ErrorBody)
+    (status = 503, description = "Shutting down (shutting_down), or no model yet (model_not_ready: the followed \
+        registry alias does not exist and MODEL_PATH holds no model)", body = ErrorBody)
 ))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<StatusBody>, ApiError> {
     if state.lifecycle.is_draining() {
@@ -43,6 +45,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<StatusBody>, Ap
             "the service is shutting down and finishing in-flight requests; send new requests to another replica",
         ));
     }
+    state.scorer.require_model()?;
     Ok(Json(StatusBody { status: "ready".into() }))
 }
 
@@ -56,11 +59,21 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<StatusBody>, Ap
     "threshold": {"value": 0.85, "method": "quantile", "q": 0.99, "calibration_scores": 2000},
     "training": {"data_md5": "5d41402abc4b2a76b9719d911017c592", "data_rows": 10000, "epochs_run": 50}}))]
 pub struct ModelInfo {
+    /// The registry's model name, or the metadata's.
     pub name: String,
+    /// The registry version, or the metadata's: what responses name as `model_version`.
     pub version: String,
     pub created_by: String,
-    /// MODEL_PATH or MODEL_URI it was loaded from.
+    /// MODEL_PATH, MODEL_URI or `MODEL_REGISTRY NAME:VERSION` it was loaded from.
     pub source: String,
+    /// The registry alias followed (MODEL_ALIAS), if any.
+    pub alias: Option<String>,
+    /// When this model was swapped in, RFC 3339 UTC.
+    pub loaded_at: String,
+    /// True while MODEL_PATH is served because the followed alias does not exist yet.
+    pub fallback: bool,
+    /// The last check of the followed alias, if one was made.
+    pub last_refresh: Option<RefreshStatus>,
     pub format_version: u32,
     /// Feature columns, in the order `{"rows": ...}` expects.
     pub features: Vec<String>,
@@ -79,17 +92,26 @@ pub struct ModelInfo {
     pub training: serde_json::Value,
 }
 
-/// Metadata of the loaded model: features, window, threshold, training data identity.
-#[utoipa::path(get, path = "/model", tag = "service", responses((status = 200, body = ModelInfo)))]
-pub async fn model(State(state): State<AppState>) -> Json<ModelInfo> {
-    let meta = &state.scorer.model().meta;
+/// Metadata of the model being served: version, where from, features, window, threshold,
+/// training data identity, and the last check of a followed registry alias.
+#[utoipa::path(get, path = "/model", tag = "service", responses(
+    (status = 200, body = ModelInfo),
+    (status = 503, description = "No model yet (model_not_ready)", body = ErrorBody)
+))]
+pub async fn model(State(state): State<AppState>) -> Result<Json<ModelInfo>, ApiError> {
+    let served = state.scorer.require_model()?;
+    let meta = &served.model.meta;
     let to_json = |v: Result<serde_json::Value, serde_json::Error>| v.unwrap_or(serde_json::Value::Null);
     let t = &meta.training;
-    Json(ModelInfo {
-        name: meta.name.clone(),
-        version: meta.version.clone(),
+    Ok(Json(ModelInfo {
+        name: served.name.clone(),
+        version: served.version.clone(),
         created_by: meta.created_by.clone(),
-        source: state.scorer.source().to_string(),
+        source: served.source.clone(),
+        alias: state.follow.as_ref().map(|f| f.alias().to_string()),
+        loaded_at: served.loaded_at.clone(),
+        fallback: served.fallback,
+        last_refresh: state.follow.as_ref().and_then(|f| f.last()),
         format_version: meta.format_version,
         features: meta.features.clone(),
         window: to_json(serde_json::to_value(meta.window)),
@@ -101,7 +123,7 @@ pub async fn model(State(state): State<AppState>) -> Json<ModelInfo> {
             "best_epoch": t.best_epoch, "final_train_loss": t.final_train_loss, "final_val_loss": t.final_val_loss,
             "params": t.params,
         }),
-    })
+    }))
 }
 
 /// Prometheus metrics in text exposition format.
@@ -110,6 +132,10 @@ pub async fn model(State(state): State<AppState>) -> Json<ModelInfo> {
         body = String, example = "# TYPE model_serving_rows_scored_total counter\nmodel_serving_rows_scored_total 100\n")
 ))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.memory_reserved.set(i64::try_from(state.scorer.memory_reserved()).unwrap_or(i64::MAX));
+    if let Some(follow) = &state.follow {
+        state.metrics.alias_check_age.set(follow.seconds_since_check(state.started));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }
 
