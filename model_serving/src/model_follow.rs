@@ -100,7 +100,13 @@ pub fn spawn(follow: Follow, current: Arc<CurrentModel>, metrics: Arc<Metrics>, 
     FollowHandle { shared, task: Arc::new(task) }
 }
 
-async fn run(mut follow: Follow, current: Arc<CurrentModel>, metrics: Arc<Metrics>, interval: Duration, shared: Arc<Shared>) {
+async fn run(
+    mut follow: Follow,
+    current: Arc<CurrentModel>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+    shared: Arc<Shared>,
+) {
     loop {
         if interval.is_zero() {
             shared.check_now.notified().await;
@@ -151,7 +157,8 @@ async fn check(follow: &mut Follow, current: &CurrentModel, metrics: &Metrics) -
         return status("unchanged", Some(version), None);
     }
     let started = Instant::now();
-    match model_loader::from_registry(&follow.registry, &follow.root, &follow.name, version, Some(&follow.alias)).await {
+    match model_loader::from_registry(&follow.registry, &follow.root, &follow.name, version, Some(&follow.alias)).await
+    {
         Ok(model) => {
             tracing::info!(version, elapsed_ms = started.elapsed().as_millis() as u64, "new model version verified");
             current.set(model);
@@ -178,5 +185,9 @@ async fn check(follow: &mut Follow, current: &CurrentModel, metrics: &Metrics) -
 
 /// A failure to reach the registry (worth another try), as opposed to a version that is bad.
 fn is_transient(e: &LoadError) -> bool {
-    matches!(e, LoadError::Registry { source: RegistryError::Storage(_), .. } | LoadError::Task { .. })
+    match e {
+        LoadError::Registry { source, .. } => matches!(**source, RegistryError::Storage(_)),
+        LoadError::Task { .. } => true,
+        _ => false,
+    }
 }

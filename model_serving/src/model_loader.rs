@@ -52,7 +52,7 @@ pub enum LoadError {
     Registry {
         what: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("{what}: the model cannot be loaded")]
     Invalid {
@@ -65,7 +65,7 @@ pub enum LoadError {
         what: String,
         rows: usize,
         #[source]
-        source: DataError,
+        source: Box<DataError>,
     },
     #[error("{what}: the model gives a non-finite score on its own training means")]
     NonFinite { what: String },
@@ -174,7 +174,10 @@ pub async fn from_registry(
     alias: Option<&str>,
 ) -> Result<ServedModel, LoadError> {
     let what = format!("{root} {name}:{version}");
-    let files = registry.fetch(name, version).await.map_err(|source| LoadError::Registry { what: what.clone(), source })?;
+    let files = registry
+        .fetch(name, version)
+        .await
+        .map_err(|source| LoadError::Registry { what: what.clone(), source: Box::new(source) })?;
     let checked_what = what.clone();
     let checked = tokio::task::spawn_blocking(move || -> Result<Model, LoadError> {
         let what = checked_what;
@@ -203,10 +206,12 @@ fn check_scores(model: &Model, what: &str) -> Result<(), LoadError> {
     let rows = meta.window.length.max(1) + 1;
     let means: Vec<Vec<f64>> = vec![meta.scaler.mean.clone(); rows];
     let frame = Frame::from_rows(&means, &meta.features, "verification rows")
-        .map_err(|source| LoadError::DoesNotScore { what: what.to_string(), rows, source })?;
-    let scores = model
-        .score_frame(&frame, "verification rows")
-        .map_err(|source| LoadError::DoesNotScore { what: what.to_string(), rows, source })?;
+        .map_err(|source| LoadError::DoesNotScore { what: what.to_string(), rows, source: Box::new(source) })?;
+    let scores = model.score_frame(&frame, "verification rows").map_err(|source| LoadError::DoesNotScore {
+        what: what.to_string(),
+        rows,
+        source: Box::new(source),
+    })?;
     if scores.scores.iter().all(|s| s.is_finite()) {
         Ok(())
     } else {

@@ -130,8 +130,11 @@ async fn publish_corrupt(registry: &Registry, root: &Path, model: &Path) -> Stri
     version
 }
 
+/// (status, model_version) of every answer one client got.
+type Answers = Vec<(u16, Option<String>)>;
+
 /// Clients posting small CSVs back to back until stopped: (status, version) of every answer.
-fn load(binary: &Arc<Binary>, clients: usize, stop: &Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<Vec<(u16, Option<String>)>>> {
+fn load(binary: &Arc<Binary>, clients: usize, stop: &Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<Answers>> {
     (0..clients)
         .map(|_| {
             let (binary, stop) = (binary.clone(), stop.clone());
@@ -193,7 +196,10 @@ async fn under_load_the_alias_moves_twice_with_no_failed_request_and_a_corrupt_v
     assert_eq!(refusal["version"], v2.as_str(), "{refusal}");
     assert_eq!(refusal["last_refresh"]["version"], v3.as_str(), "{refusal}");
     let message = refusal["last_refresh"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains(&v3) && message.contains("weights"), "the refusal names the version and the cause: {message}");
+    assert!(
+        message.contains(&v3) && message.contains("weights"),
+        "the refusal names the version and the cause: {message}"
+    );
     assert_eq!(binary.ready().await, 200, "readiness is unaffected by a refused version");
 
     // Second move: back to the first version.
@@ -207,7 +213,13 @@ async fn under_load_the_alias_moves_twice_with_no_failed_request_and_a_corrupt_v
         answers.extend(client.await.unwrap());
     }
     let failed: Vec<_> = answers.iter().filter(|(status, _)| *status != 200).collect();
-    assert!(failed.is_empty(), "{} of {} requests failed: {:?}", failed.len(), answers.len(), &failed[..failed.len().min(5)]);
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        answers.len(),
+        &failed[..failed.len().min(5)]
+    );
     let versions: BTreeSet<_> = answers.iter().filter_map(|(_, v)| v.clone()).collect();
     assert_eq!(versions, BTreeSet::from([v1.clone(), v2.clone()]), "every response names the old or the new version");
     assert!(answers.len() >= 200, "only {} requests under load", answers.len());
@@ -235,11 +247,9 @@ async fn sighup_checks_the_alias_at_once() {
     let v2 = publish(&registry, &second).await;
     registry.set_alias(NAME, "champion", &v1, "test").await.unwrap();
     // No periodic checks: only SIGHUP can pick the move up.
-    let binary = Binary::start(&[
-        ("MODEL_REGISTRY", root.path().display().to_string()),
-        ("MODEL_REFRESH_INTERVAL", "0".into()),
-    ])
-    .await;
+    let binary =
+        Binary::start(&[("MODEL_REGISTRY", root.path().display().to_string()), ("MODEL_REFRESH_INTERVAL", "0".into())])
+            .await;
     assert_eq!(binary.model().await["version"], v1.as_str());
     registry.set_alias(NAME, "champion", &v2, "test").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;

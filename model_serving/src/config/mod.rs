@@ -150,7 +150,11 @@ const AWS_FORMAT: &str = "S3 for MODEL_URI and MODEL_REGISTRY (path-style, SigV4
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
     /// A registry model: a pinned version, or an alias that is followed.
-    Registry { root: RegistryRoot, name: String, pick: RegistryPick },
+    Registry {
+        root: RegistryRoot,
+        name: String,
+        pick: RegistryPick,
+    },
     Path(PathBuf),
     /// `s3://bucket/prefix/`: the published model directory's two files under `prefix`, with
     /// the endpoint, region and keys resolved from the AWS variables by `object_storage`.
@@ -167,7 +171,9 @@ pub enum RegistryPick {
 impl std::fmt::Display for ModelSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ModelSource::Registry { root, name, pick: RegistryPick::Alias(alias) } => write!(f, "{root} {name}@{alias}"),
+            ModelSource::Registry { root, name, pick: RegistryPick::Alias(alias) } => {
+                write!(f, "{root} {name}@{alias}")
+            }
             ModelSource::Registry { root, name, pick: RegistryPick::Version(v) } => write!(f, "{root} {name}:{v}"),
             ModelSource::Path(p) => write!(f, "{}", p.display()),
             ModelSource::S3(o) if o.prefix.is_empty() => write!(f, "s3://{}/", o.bucket),

@@ -96,8 +96,7 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
         .await
         .map_err(|e| format!("input {key}: {e}"))?;
     ctx.store.set(id, TaskStatus::Processing);
-    let scored =
-        ctx.scorer.score(Input::Csv(bytes), key.to_string(), &reservation).await.map_err(|e| chain(&e))?;
+    let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string(), &reservation).await.map_err(|e| chain(&e))?;
     // The model that scored it, even if another was swapped in meanwhile.
     let features = scored.model.model.meta.features.clone();
     let report = Scorer::report(&scored);

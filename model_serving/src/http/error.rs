@@ -77,9 +77,7 @@ impl ErrorCode {
             ErrorCode::QueueFull
             | ErrorCode::ShuttingDown
             | ErrorCode::MemoryBudgetExceeded
-            | ErrorCode::ModelNotReady => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | ErrorCode::ModelNotReady => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

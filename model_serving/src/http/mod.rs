@@ -28,8 +28,8 @@ use utoipa_axum::routes;
 use crate::config::{Config, CorsOrigins};
 use crate::core_engine::Tasks;
 use crate::inference::Scorer;
-use crate::model_follow::FollowHandle;
 use crate::metrics::Metrics;
+use crate::model_follow::FollowHandle;
 
 /// Set when shutdown starts: readiness turns 503 so load balancers stop sending traffic.
 #[derive(Debug, Default)]
