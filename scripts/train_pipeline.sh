@@ -61,7 +61,7 @@ fi
 log "pull from $DVC_REMOTE_URL"
 # Objects the remote lacks (first run) are only warned about; repro rebuilds those stages.
 # A failure here is real (credentials, endpoint, bucket) and stops the run.
-(cd model_creation && model-creation pull)
+(cd model_creation && model-creation pull --allow-missing)
 log "repro"
 (cd model_creation && model-creation repro)
 log "push to $DVC_REMOTE_URL"

@@ -51,7 +51,14 @@ pub enum PipelineCommand {
     /// Upload cached outputs the remote lacks.
     Push(TransferArgs),
     /// Download missing cached outputs and check them out.
-    Pull(TransferArgs),
+    Pull {
+        #[command(flatten)]
+        transfer: TransferArgs,
+        /// Outputs whose objects the remote lacks (a first run against an empty remote) are
+        /// warned about instead of failing, as `dvc pull --allow-missing`; `repro` rebuilds them.
+        #[arg(long)]
+        allow_missing: bool,
+    },
     /// Download missing cached outputs into the cache only.
     Fetch(TransferArgs),
     /// Delete cache objects the workspace no longer uses.
@@ -217,12 +224,23 @@ pub fn run(cmd: PipelineCommand) -> Result<()> {
             report_missing(&r, "remote");
             println!("{} files fetched", r.transferred);
         }
-        PipelineCommand::Pull(a) => {
+        PipelineCommand::Pull { transfer: a, allow_missing } => {
             let project = Project::open(&cwd()?)?;
             let store = open_remote(&project, a.remote.as_deref())?;
             let r = runtime()?.block_on(transfer::fetch(&project, &store, a.jobs))?;
             report_missing(&r, "remote");
-            let restored = workspace::checkout(&project)?;
+            let restored = match workspace::checkout(&project) {
+                Err(dvc_pipeline::Error::OutputsNotRestored { paths }) if allow_missing => {
+                    eprintln!(
+                        "WARNING: {} output(s) not restored, their objects are missing from the remote: {}; \
+                         `repro` rebuilds them",
+                        paths.len(),
+                        paths.join(", ")
+                    );
+                    Vec::new()
+                }
+                other => other?,
+            };
             for p in &restored {
                 println!("A       {p}");
             }

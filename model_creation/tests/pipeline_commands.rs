@@ -64,6 +64,31 @@ fn commands_parse_their_arguments_and_print_dvc_like_output() {
 }
 
 #[test]
+fn pull_from_an_empty_remote_fails_unless_missing_objects_are_allowed() {
+    // A first training run: dvc.lock names outputs no remote has yet (the cache is empty too).
+    let d = repo(CHAIN, &[("in.txt", b"abcdef\n")]);
+    let p = d.path();
+    run_ok(&ours(), p, &["repro"]);
+    std::fs::remove_dir_all(p.join(".dvc/cache")).expect("rm cache");
+    std::fs::remove_file(p.join("out.txt")).expect("rm out");
+    let remote = tempfile::tempdir().expect("tempdir");
+    run_ok(&ours(), p, &["remote", "add", "-d", "r", remote.path().to_str().expect("utf8")]);
+
+    let strict = run(&ours(), p, &["pull"], &[]);
+    assert!(!strict.status.success());
+    let err = String::from_utf8_lossy(&strict.stderr);
+    assert!(err.contains("could not be restored") && err.contains("out.txt"), "{err}");
+
+    let allowed = run(&ours(), p, &["pull", "--allow-missing"], &[]);
+    assert!(allowed.status.success(), "{}", String::from_utf8_lossy(&allowed.stderr));
+    let err = String::from_utf8_lossy(&allowed.stderr);
+    assert!(err.contains("not restored") && err.contains("out.txt") && err.contains("repro"), "{err}");
+    // repro rebuilds what the remote lacked.
+    run_ok(&ours(), p, &["repro"]);
+    assert!(p.join("out.txt").exists());
+}
+
+#[test]
 fn metrics_show_prints_a_table_or_json() {
     let d = repo(
         "stages:\n  m:\n    cmd: echo '{\"auc\":0.93,\"at\":{\"f1\":0.5}}' > metrics.json\n    metrics:\n    - metrics.json:\n        cache: false\n",
