@@ -116,15 +116,23 @@ async fn run(
                 () = shared.check_now.notified() => {}
             }
         }
-        let outcome = check(&mut follow, &current, &metrics).await;
+        let was_missing = shared
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last
+            .as_ref()
+            .is_some_and(|l| l.outcome == "missing");
+        let outcome = check(&mut follow, &current, &metrics, was_missing).await;
         let mut status = shared.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         status.last_check = Some(Instant::now());
         status.last = Some(outcome);
     }
 }
 
-/// One check of the alias; swaps in a new version when it names one.
-async fn check(follow: &mut Follow, current: &CurrentModel, metrics: &Metrics) -> RefreshStatus {
+/// One check of the alias; swaps in a new version when it names one. A missing alias is logged
+/// once, not at every check (`was_missing`: the last check found it missing too).
+async fn check(follow: &mut Follow, current: &CurrentModel, metrics: &Metrics, was_missing: bool) -> RefreshStatus {
     let status = |outcome: &str, version: Option<&str>, message: Option<String>| RefreshStatus {
         at: now_rfc3339(),
         outcome: outcome.to_string(),
@@ -139,6 +147,9 @@ async fn check(follow: &mut Follow, current: &CurrentModel, metrics: &Metrics) -
         }
         Ok(AliasPoll::Missing) => {
             follow.etag = None;
+            if was_missing {
+                return status("missing", None, None);
+            }
             tracing::warn!(alias = %format!("{}@{}", follow.name, follow.alias), registry = %follow.root,
                 "the followed alias does not exist; the current model keeps serving");
             return status("missing", None, None);
