@@ -11,9 +11,12 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use model_serving::config::Config;
 
-/// One scratch directory per fuzzing process.
+/// One scratch directory per fuzzing process, in memory where there is a tmpfs (a file write
+/// on disk costs more than the parsing).
 static DIR: LazyLock<PathBuf> = LazyLock::new(|| {
-    let dir = std::env::temp_dir().join(format!("fuzz-config-file-{}", std::process::id()));
+    let shm = PathBuf::from("/dev/shm");
+    let base = if shm.is_dir() { shm } else { std::env::temp_dir() };
+    let dir = base.join(format!("fuzz-config-file-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("creating the scratch directory");
     dir
 });
