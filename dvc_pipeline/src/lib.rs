@@ -41,3 +41,19 @@ pub use error::{Error, Result};
 pub use lock::LockFile;
 pub use project::Project;
 pub use repo::Repo;
+
+/// Reads the pipeline files in `dir` as `status` and `repro` read them, without running, hashing
+/// or writing anything: `dvc.yaml` into concrete stages (`vars`, `params.yaml`, `foreach`,
+/// `matrix`, `${...}` interpolation), every stage's parameters from its params files (missing
+/// ones left out, as `status` does), and `dvc.lock` with each stage's entry. Returns the number
+/// of stages. Public for checks of the parsers on arbitrary files (the fuzz targets); the
+/// commands reach the same code through [`Project`].
+pub fn read_pipeline_files(dir: &std::path::Path) -> Result<usize> {
+    let stages = dvcfile::load(&dir.join("dvc.yaml"))?;
+    let lock = LockFile::load(&dir.join("dvc.lock"))?;
+    for stage in &stages {
+        params::read(stage, false)?;
+        lock.get(&stage.name);
+    }
+    Ok(stages.len())
+}

@@ -141,6 +141,14 @@ pub fn read_csv_bytes(bytes: &[u8], source: &str, columns: Columns<'_>) -> Resul
     }
 }
 
+/// The fast path of [`read_csv_bytes`] alone: `Some` only where it gives exactly the frame
+/// [`read_csv`] gives, `None` where it leaves the input to that full reader (quotes, a ragged
+/// row, a bad cell, a header problem). Public so the fuzz targets and property tests can check
+/// that the two paths agree; callers want [`read_csv_bytes`].
+pub fn read_csv_fast_path(bytes: &[u8], columns: Columns<'_>) -> Option<Frame> {
+    plain::read(bytes, columns)
+}
+
 /// Reads CSV with a header from any reader. `source` names the input in errors.
 pub fn read_csv<R: Read>(reader: R, source: &str, columns: Columns<'_>) -> Result<Frame, DataError> {
     let src = || source.to_string();

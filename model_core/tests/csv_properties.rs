@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use model_core::data::{Columns, Frame, read_csv, read_csv_bytes};
+use model_core::data::{Columns, Frame, read_csv, read_csv_bytes, read_csv_fast_path};
 use model_core::error::DataError;
 use proptest::prelude::*;
 
@@ -103,6 +103,49 @@ proptest! {
             .chunks(2)
             .flat_map(|pair| [std_value(&pair[0]), pair.get(1).map_or(Some(0.0), |c| std_value(c))])
             .collect();
+        match (read_both(&text, chunk), expected) {
+            (Ok(frame), Some(values)) => {
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                prop_assert_eq!(bits(&frame.values), bits(&values), "{:?}", text);
+            }
+            (Err(DataError::NotNumeric { .. } | DataError::NotFinite { .. }), None) => {}
+            (got, expected) => prop_assert!(false, "{:?}: read {:?}, str::parse gives {:?}", text, got, expected),
+        }
+    }
+
+    #[test]
+    fn the_fast_path_itself_reads_plain_decimals_as_str_parse(
+        cells in proptest::collection::vec("[+-]?[0-9]{1,17}(\\.[0-9]{0,17})?([eE][+-]?[0-9]{1,3})?", 2..40),
+    ) {
+        // Decimals as sensors write them (some too long for the 15-digit shortcut, some with
+        // exponents): the fast path must answer itself, not hand the body to the full reader,
+        // and every value must be the standard library's, bit for bit.
+        let mut text = String::from("a,b\n");
+        for pair in cells.chunks_exact(2) {
+            text.push_str(&format!("{},{}\n", pair[0], pair[1]));
+        }
+        let expected: Vec<f64> = cells.chunks_exact(2).flatten().map(|c| c.parse::<f64>().unwrap()).collect();
+        let f = features();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        match read_csv_fast_path(text.as_bytes(), Columns::Named(&f)) {
+            Some(frame) => prop_assert_eq!(bits(&frame.values), bits(&expected), "{:?}", text),
+            // Only a value out of f64's range (an exponent) may send it to the full reader.
+            None => prop_assert!(expected.iter().any(|v| !v.is_finite()), "fast path declined {:?}", text),
+        }
+    }
+
+    #[test]
+    fn any_cell_text_reads_as_str_parse_reads_it(
+        cells in proptest::collection::vec("[^\",\r\n]{0,12}", 2..10),
+        chunk in 1usize..32,
+    ) {
+        // Arbitrary text (any Unicode, control characters, spaces) in a cell: a number exactly
+        // where str::parse finds a finite one, on both paths.
+        let mut text = String::from("a,b\n");
+        for pair in cells.chunks_exact(2) {
+            text.push_str(&format!("{},{}\n", pair[0], pair[1]));
+        }
+        let expected: Option<Vec<f64>> = cells.chunks_exact(2).flatten().map(|c| std_value(c)).collect();
         match (read_both(&text, chunk), expected) {
             (Ok(frame), Some(values)) => {
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

@@ -130,7 +130,10 @@ impl Tasks {
     }
 }
 
-fn validate(t: &ServiceTask) -> Result<(), String> {
+/// The checks of a task message's own fields (absolute http(s) URLs, non-empty names and keys)
+/// that [`Tasks::submit`] makes before the host rules; the message says which field is wrong.
+/// Public for the fuzz target of the `/compute` body.
+pub fn validate(t: &ServiceTask) -> Result<(), String> {
     let url = |field: &str, v: &str| match reqwest::Url::parse(v) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
         _ => Err(format!("{field} {:?} is not an absolute http(s) URL", object_storage::redact_urls(v))),

@@ -184,7 +184,9 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
     }
 }
 
-enum Parsed {
+/// What a JSON body asks for: rows or columns to score, or an engine task to queue.
+#[derive(Debug)]
+pub enum Parsed {
     Score(Input),
     Task(Box<crate::core_engine::ServiceTask>),
 }
@@ -201,7 +203,10 @@ struct JsonShape {
 const JSON_HINT: &str =
     "expected {\"rows\": [[number, ...], ...]} or {\"columns\": {\"name\": [number, ...]}} or an engine task message";
 
-fn parse_json(bytes: &[u8]) -> Result<Parsed, ApiError> {
+/// Reads a JSON `/compute` body into its shape (rows, columns or an engine task message) with
+/// the error the client gets: 400 for JSON syntax, 422 for the wrong shape, naming the path of
+/// the offending value. Public for the fuzz target of the body.
+pub fn parse_json(bytes: &[u8]) -> Result<Parsed, ApiError> {
     let shape: JsonShape = from_json(bytes)?;
     if shape.task.is_some() || shape.callback_url.is_some() {
         let task: crate::core_engine::ServiceTask = from_json(bytes)?;
