@@ -444,3 +444,66 @@ async fn task_messages_naming_other_hosts_are_refused_with_403_and_nothing_is_ca
     assert!(body["error"]["message"].as_str().unwrap().contains("ENGINE_URLS is empty"), "{body}");
     standalone.service.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_queued_while_the_registry_alias_moves_all_finish_naming_the_version_that_scored_them() {
+    use model_registry::{PublishInfo, Registry};
+    let root = tempfile::tempdir().unwrap();
+    let s3 = s3_with_input(root.path()).await;
+    // A registry with two versions: the fixture and one that differs in its metadata.
+    let registry_dir = tempfile::tempdir().unwrap();
+    let registry = Registry::from_store(object_storage::Store::local(registry_dir.path()));
+    let info = || PublishInfo {
+        published_by: "engine test".into(),
+        git_commit: None,
+        metrics: None,
+        metrics_data: None,
+        dvc_lock_md5: None,
+    };
+    let v1 = registry.publish("ae", &fixture().model_dir, info()).await.unwrap().version;
+    let mut second = common::load_model();
+    second.meta.version = "second".into();
+    let second_dir = tempfile::tempdir().unwrap();
+    second.save(&second_dir.path().join("model")).unwrap();
+    let v2 = registry.publish("ae", &second_dir.path().join("model"), info()).await.unwrap().version;
+    registry.set_alias("ae", "champion", &v1, "test").await.unwrap();
+
+    let mut engine = start_engine().await;
+    let served = start_with_engine(&engine, &[&s3], |c| {
+        c.model_registry = Some(model_serving::config::RegistryRoot::Local(registry_dir.path().to_path_buf()));
+        c.model_name = "ae".into();
+        // Only the explicit check below moves the model.
+        c.model_refresh_interval = Duration::ZERO;
+    })
+    .await;
+    engine.wait_for("POST", "/services").await;
+
+    // Six tasks, the alias moving (and the service checking it) after the third is queued.
+    let ids: Vec<String> = (0..6).map(|i| format!("00000000-0000-4000-8000-00000000000{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let (status, body) = submit(&served.base, &task_message(&s3, S3_SECRET_KEY, "in.csv", &engine.url, id)).await;
+        assert_eq!(status, 200, "{body}");
+        if i == 2 {
+            registry.set_alias("ae", "champion", &v2, "test").await.unwrap();
+            served.service.check_model_now();
+        }
+    }
+    let mut versions = Vec::new();
+    for _ in &ids {
+        let callback = engine.wait_for("PATCH", "/tasks/*").await;
+        assert_eq!(callback.body["status"], "finished", "a swap never fails a task: {}", callback.body);
+        let keys: Vec<String> = serde_json::from_value(callback.body["data_out"].clone()).unwrap();
+        let scores: Value = serde_json::from_slice(&get_object(&s3, "engine", &keys[1]).await).unwrap();
+        versions.push(scores["model_version"].as_str().unwrap().to_string());
+    }
+    assert!(versions.iter().all(|v| *v == v1 || *v == v2), "{versions:?}");
+
+    // Once the swap is done, a new task is scored by the new version.
+    let last = "00000000-0000-4000-8000-000000000009";
+    submit(&served.base, &task_message(&s3, S3_SECRET_KEY, "in.csv", &engine.url, last)).await;
+    let callback = engine.wait_for("PATCH", &format!("/tasks/{last}")).await;
+    let keys: Vec<String> = serde_json::from_value(callback.body["data_out"].clone()).unwrap();
+    let scores: Value = serde_json::from_slice(&get_object(&s3, "engine", &keys[1]).await).unwrap();
+    assert_eq!(scores["model_version"], v2.as_str(), "versions of the earlier tasks: {versions:?}");
+    served.service.shutdown().await.unwrap();
+}
