@@ -274,17 +274,17 @@ impl Scorer {
         &self.current
     }
 
-    /// The report of `scored`, naming the model version that scored it.
-    pub fn report(scored: &Scored) -> Report {
-        let scores = &scored.scores;
+    /// The report of `scores`, naming `model`, the version that scored them (the score
+    /// vectors move into it: a large request's scores are not copied).
+    pub fn report(model: &ServedModel, scores: Scores) -> Report {
         Report {
-            model: scored.model.name.clone(),
-            model_version: scored.model.version.clone(),
+            model: model.name.clone(),
+            model_version: model.version.clone(),
             threshold: scores.threshold,
             rows: scores.scores.len(),
             anomaly_count: scores.anomalies.len(),
-            anomalies: scores.anomalies.clone(),
-            scores: scores.scores.clone(),
+            anomalies: scores.anomalies,
+            scores: scores.scores,
         }
     }
 

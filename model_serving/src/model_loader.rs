@@ -10,7 +10,7 @@ use std::sync::Arc;
 use model_core::artifact::{METADATA_FILE, WEIGHTS_FILE};
 use model_core::{ArtifactError, DataError, Frame, Model};
 use model_registry::{AliasPoll, Registry, RegistryError};
-use object_storage::{StorageError, Store};
+use object_storage::{S3Options, StorageError, Store};
 
 use crate::config::{ModelSource, RegistryPick, RegistryRoot};
 use crate::served_model::{ServedModel, now_rfc3339};
@@ -104,9 +104,18 @@ pub fn open_registry(root: &RegistryRoot) -> Result<Registry, LoadError> {
 /// an error: MODEL_PATH is served meanwhile when it holds a model (`fallback_dir`), otherwise
 /// nothing (unready). A pinned version that cannot be loaded is.
 pub async fn start(source: &ModelSource, fallback_dir: &Path) -> Result<Start, LoadError> {
-    let ModelSource::Registry { root, name, pick } = source else {
-        let model = load(source).await?;
-        return Ok(Start { model: Some(ServedModel::plain(model, source.to_string())), follow: None });
+    let (root, name, pick) = match source {
+        ModelSource::Path(dir) => {
+            return Ok(Start {
+                model: Some(ServedModel::plain(load_dir(dir).await?, source.to_string())),
+                follow: None,
+            });
+        }
+        ModelSource::S3(options) => {
+            let model = load_s3(options, source.to_string()).await?;
+            return Ok(Start { model: Some(ServedModel::plain(model, source.to_string())), follow: None });
+        }
+        ModelSource::Registry { root, name, pick } => (root, name, pick),
     };
     let registry = Arc::new(open_registry(root)?);
     let root_text = root.to_string();
@@ -148,7 +157,7 @@ async fn fallback_model(dir: &Path, awaited: &str) -> Option<ServedModel> {
             "no champion to serve and MODEL_PATH holds no model: unready until the alias names a loadable version");
         return None;
     }
-    match load(&ModelSource::Path(dir.to_path_buf())).await {
+    match load_dir(dir).await {
         Ok(model) => {
             tracing::warn!(awaited, model_path = %dir.display(),
                 "no champion to serve: serving MODEL_PATH until the alias names a loadable version");
@@ -219,35 +228,28 @@ fn check_scores(model: &Model, what: &str) -> Result<(), LoadError> {
     }
 }
 
-/// Loads MODEL_PATH or MODEL_URI (a registry is loaded by [`start`] and [`from_registry`]).
-pub async fn load(source: &ModelSource) -> Result<Model, LoadError> {
-    match source {
-        ModelSource::Registry { .. } => Err(LoadError::Task {
-            what: source.to_string(),
-            message: "a registry model is loaded with model_loader::start".to_string(),
+/// Loads MODEL_PATH, a local model directory.
+async fn load_dir(dir: &Path) -> Result<Model, LoadError> {
+    let dir = dir.to_path_buf();
+    let path = dir.display().to_string();
+    let loaded = tokio::task::spawn_blocking(move || Model::load(&dir)).await;
+    match loaded {
+        Ok(result) => result.map_err(|source| LoadError::Path { path, source }),
+        Err(e) => Err(LoadError::Path {
+            path: path.clone(),
+            source: ArtifactError::Io { path: path.into(), source: std::io::Error::other(e) },
         }),
-        ModelSource::Path(dir) => {
-            let dir = dir.clone();
-            let path = dir.display().to_string();
-            let loaded = tokio::task::spawn_blocking(move || Model::load(&dir)).await;
-            match loaded {
-                Ok(result) => result.map_err(|source| LoadError::Path { path, source }),
-                Err(e) => Err(LoadError::Path {
-                    path: path.clone(),
-                    source: ArtifactError::Io { path: path.into(), source: std::io::Error::other(e) },
-                }),
-            }
-        }
-        ModelSource::S3(options) => {
-            let uri = source.to_string();
-            if options.access_key_id.is_none() || options.secret_access_key.is_none() {
-                return Err(LoadError::MissingKeys { uri });
-            }
-            let read = |source| LoadError::Read { uri: uri.clone(), source };
-            let store = Store::s3(options.as_ref().clone()).map_err(read)?;
-            let (meta, weights) = tokio::join!(store.get(METADATA_FILE), store.get(WEIGHTS_FILE));
-            let (meta, weights) = (meta.map_err(read)?, weights.map_err(read)?);
-            Model::from_bytes(&meta, &weights, Path::new(&uri)).map_err(|source| LoadError::Model { uri, source })
-        }
     }
+}
+
+/// Loads MODEL_URI, the two files of a model published under an S3 prefix.
+async fn load_s3(options: &S3Options, uri: String) -> Result<Model, LoadError> {
+    if options.access_key_id.is_none() || options.secret_access_key.is_none() {
+        return Err(LoadError::MissingKeys { uri });
+    }
+    let read = |source| LoadError::Read { uri: uri.clone(), source };
+    let store = Store::s3(options.clone()).map_err(read)?;
+    let (meta, weights) = tokio::join!(store.get(METADATA_FILE), store.get(WEIGHTS_FILE));
+    let (meta, weights) = (meta.map_err(read)?, weights.map_err(read)?);
+    Model::from_bytes(&meta, &weights, Path::new(&uri)).map_err(|source| LoadError::Model { uri, source })
 }

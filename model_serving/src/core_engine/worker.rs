@@ -99,7 +99,7 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
     let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string(), &reservation).await.map_err(|e| chain(&e))?;
     // The model that scored it, even if another was swapped in meanwhile.
     let features = scored.model.model.meta.features.clone();
-    let report = Scorer::report(&scored);
+    let report = Scorer::report(&scored.model, scored.scores.clone());
     let png = ctx
         .scorer
         .run_blocking(&reservation, move || {

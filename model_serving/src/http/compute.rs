@@ -146,7 +146,7 @@ pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         Parsed::Score(_) if !authorized => return Err(auth::unauthorized(&headers)),
         Parsed::Score(input) => {
             let scored = state.scorer.score(input, REQUEST_BODY.to_string(), &reservation).await?;
-            ComputeAnswer::Scores(Scorer::report(&scored))
+            ComputeAnswer::Scores(Scorer::report(&scored.model, scored.scores))
         }
         // Task messages carry no credentials: the host rules decide instead.
         Parsed::Task(task) => ComputeAnswer::Queued(super::tasks::submit(&state, *task)?),
