@@ -14,9 +14,15 @@ use crate::arch::Architecture;
 use crate::error::ArtifactError;
 use crate::features::{PointAggregation, Scaler, Window};
 use crate::forward::{LayerWeights, LeanNetwork};
+use crate::score::Scoring;
 use crate::threshold::Threshold;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// The format this build writes. 2 added [`Scoring`] (per-feature error scale, smoothing): a
+/// build that knows only format 1 would ignore it and score such a model wrongly, so it refuses
+/// the model instead.
+pub const FORMAT_VERSION: u32 = 2;
+/// Oldest format this build reads: a format-1 model has no `scoring` and scores as it always did.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 pub const METADATA_FILE: &str = "metadata.json";
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 
@@ -52,6 +58,9 @@ pub struct ModelMetadata {
     pub point_aggregation: PointAggregation,
     pub architecture: Architecture,
     pub scaler: Scaler,
+    /// How errors become scores (format 2); absent in format 1, which is plain mean squared error.
+    #[serde(default)]
+    pub scoring: Scoring,
     pub threshold: Threshold,
     pub training: TrainingInfo,
     /// md5 of weights.safetensors, checked on load.
@@ -160,10 +169,11 @@ fn parse_metadata(bytes: &[u8], path: &Path) -> Result<ModelMetadata, ArtifactEr
         .get("format_version")
         .and_then(|v| v.as_u64())
         .ok_or_else(|| bad("no integer \"format_version\" field".into()))?;
-    if found != u64::from(FORMAT_VERSION) {
+    if !(u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&found) {
         return Err(ArtifactError::UnsupportedVersion {
             path: path.to_path_buf(),
             found: u32::try_from(found).unwrap_or(u32::MAX),
+            oldest: OLDEST_FORMAT_VERSION,
             supported: FORMAT_VERSION,
         });
     }
@@ -207,6 +217,18 @@ fn check_consistency(meta: &ModelMetadata, path: &Path) -> Result<(), ArtifactEr
             "scaler statistics of feature {feature:?} are mean {mean}, std {std}; they must be finite, with a \
              positive std (retrain on data whose {feature:?} column has finite values)"
         ));
+    }
+    let scoring = &meta.scoring;
+    if !scoring.error_scale.is_empty() && scoring.error_scale.len() != d {
+        return bad(format!("scoring.error_scale has {} value(s) for {} feature(s)", scoring.error_scale.len(), d));
+    }
+    if let Some((feature, e)) =
+        meta.features.iter().zip(&scoring.error_scale).find(|(_, e)| !e.is_finite() || **e <= 0.0)
+    {
+        return bad(format!("scoring.error_scale of feature {feature:?} is {e}; it must be a positive finite number"));
+    }
+    if scoring.smoothing == 0 {
+        return bad("scoring.smoothing must be at least 1 (1 = no smoothing)".into());
     }
     if !meta.threshold.value.is_finite() {
         return bad("threshold is not a finite number".into());

@@ -82,9 +82,9 @@ pub enum ArtifactError {
     #[error("{path}: metadata is not valid JSON for a model: {message}")]
     BadMetadata { path: PathBuf, message: String },
     #[error(
-        "{path}: model format version {found} is not supported by this build (it reads version {supported}); retrain the model or use a matching release"
+        "{path}: model format version {found} is not supported by this build (it reads versions {oldest} to {supported}); retrain the model or use a matching release"
     )]
-    UnsupportedVersion { path: PathBuf, found: u32, supported: u32 },
+    UnsupportedVersion { path: PathBuf, found: u32, oldest: u32, supported: u32 },
     #[error("{path}: weights are corrupt: {message}")]
     CorruptWeights { path: PathBuf, message: String },
     #[error(

@@ -38,6 +38,26 @@ impl Scaler {
         Scaler { mean, std }
     }
 
+    /// Fits median and interquartile range (divided by 1.349, the IQR of a unit normal, so it
+    /// matches the standard deviation on normal data): outliers in the training rows do not
+    /// widen the scale of everything else. A column whose IQR is 0 (constant, or mostly one
+    /// value) falls back to its standard deviation, and a constant one to 1.
+    pub fn fit_robust(frame: &Frame) -> Scaler {
+        let standard = Scaler::fit(frame);
+        let d = frame.n_cols();
+        let mut mean = Vec::with_capacity(d);
+        let mut std = Vec::with_capacity(d);
+        for j in 0..d {
+            let mut column = frame.column(j);
+            column.sort_by(f64::total_cmp);
+            let q = |p: f64| crate::threshold::quantile_sorted(&column, p);
+            mean.push(q(0.5));
+            let iqr = (q(0.75) - q(0.25)) / 1.349;
+            std.push(if iqr > 1e-12 && iqr.is_finite() { iqr } else { standard.std[j] });
+        }
+        Scaler { mean, std }
+    }
+
     /// Standardised copy of the frame's values, as f32 (the model's precision).
     pub fn transform(&self, frame: &Frame) -> Vec<f32> {
         debug_assert_eq!((self.mean.len(), self.std.len()), (frame.n_cols(), frame.n_cols()));

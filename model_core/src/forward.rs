@@ -83,6 +83,12 @@ impl LeanNetwork {
 
     /// Mean squared reconstruction error of each row, always finite: see [`finite_score`].
     pub fn score(&self, x: &[f32], n: usize) -> Vec<f32> {
+        self.score_weighted(x, n, None)
+    }
+
+    /// Mean of the squared reconstruction errors of each row, each input's times its weight
+    /// (`weights.len() == input_dim`; `None` = all 1, the plain mean squared error, bit for bit).
+    pub fn score_weighted(&self, x: &[f32], n: usize, weights: Option<&[f64]>) -> Vec<f32> {
         let d = self.input_dim();
         let y = self.reconstruct(x, n);
         x.chunks_exact(d)
@@ -90,14 +96,14 @@ impl LeanNetwork {
             .map(|(xr, yr)| {
                 // In f64: the square of a difference of f32s cannot overflow there, so a huge but
                 // finite input gives a huge score, not an infinity that later reads as "normal".
-                let sum: f64 = xr
-                    .iter()
-                    .zip(yr)
-                    .map(|(a, b)| {
-                        let diff = f64::from(*a) - f64::from(*b);
-                        diff * diff
-                    })
-                    .sum();
+                let squares = xr.iter().zip(yr).map(|(a, b)| {
+                    let diff = f64::from(*a) - f64::from(*b);
+                    diff * diff
+                });
+                let sum: f64 = match weights {
+                    None => squares.sum(),
+                    Some(w) => squares.zip(w).map(|(s, w)| s * w).sum(),
+                };
                 finite_score(sum / d as f64)
             })
             .collect()

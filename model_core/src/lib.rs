@@ -22,7 +22,7 @@ pub use artifact::{Model, ModelMetadata, TrainingInfo};
 pub use data::{Columns, Frame};
 pub use error::{ArtifactError, DataError};
 pub use features::{FeatureSpec, PointAggregation, Scaler, Window};
-pub use score::Scores;
+pub use score::{Scores, Scoring};
 pub use threshold::{Threshold, ThresholdMethod};
 
 /// Columns a trainer skips unless told otherwise: time stamps and label columns.

@@ -69,9 +69,9 @@ fn missing_files() {
 fn unsupported_version() {
     let (_d, path) = saved();
     let meta = std::fs::read_to_string(path.join(METADATA_FILE)).unwrap();
-    std::fs::write(path.join(METADATA_FILE), meta.replace("\"format_version\": 1", "\"format_version\": 7")).unwrap();
+    std::fs::write(path.join(METADATA_FILE), meta.replace("\"format_version\": 2", "\"format_version\": 7")).unwrap();
     let e = load_err(&path);
-    assert!(e.contains("format version 7 is not supported") && e.contains("reads version 1"), "{e}");
+    assert!(e.contains("format version 7 is not supported") && e.contains("reads versions 1 to 2"), "{e}");
 }
 
 #[test]
@@ -106,4 +106,55 @@ fn inconsistent_metadata() {
     assert!(load_err(&path).contains("architecture input is 3 but 2 feature(s)"));
     std::fs::write(path.join(METADATA_FILE), "{not json").unwrap();
     assert!(load_err(&path).contains("metadata is not valid JSON"));
+}
+
+#[test]
+fn the_scoring_definition_round_trips_and_is_checked_on_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model");
+    let mut model = common::toy_model(&["a", "b", "c"], 2, vec![4, 2, 4]);
+    model.meta.scoring = model_core::Scoring { error_scale: vec![0.5, 1.0, 4.0], smoothing: 3 };
+    model.save(&path).unwrap();
+    let loaded = Model::load(&path).unwrap();
+    assert_eq!(loaded.meta.scoring, model.meta.scoring);
+    assert_eq!(loaded.meta.format_version, 2);
+    let (_, a) = model.score_csv(frame_csv().as_bytes(), "x").unwrap();
+    let (_, b) = loaded.score_csv(frame_csv().as_bytes(), "x").unwrap();
+    assert_eq!(a, b);
+
+    let meta = std::fs::read_to_string(path.join(METADATA_FILE)).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    for (scoring, expected) in [
+        (serde_json::json!({"error_scale": [1.0, 2.0], "smoothing": 1}), "scoring.error_scale has 2 value(s) for 3"),
+        (serde_json::json!({"error_scale": [1.0, 0.0, 2.0], "smoothing": 1}), "scoring.error_scale of feature \"b\" is 0"),
+        (serde_json::json!({"error_scale": [], "smoothing": 0}), "scoring.smoothing must be at least 1"),
+    ] {
+        json["scoring"] = scoring;
+        std::fs::write(path.join(METADATA_FILE), serde_json::to_vec(&json).unwrap()).unwrap();
+        let e = load_err(&path);
+        assert!(e.contains(expected), "{e}");
+    }
+}
+
+#[test]
+fn a_per_feature_error_scale_divides_each_features_squared_error() {
+    let mut model = common::toy_model(&["a", "b", "c"], 1, vec![4, 2, 4]);
+    let (_, plain) = model.score_csv(frame_csv().as_bytes(), "x").unwrap();
+    // The same scale for every feature divides every score by it.
+    model.meta.scoring.error_scale = vec![4.0; 3];
+    let (_, scaled) = model.score_csv(frame_csv().as_bytes(), "x").unwrap();
+    for (p, s) in plain.scores.iter().zip(&scaled.scores) {
+        assert!((p / 4.0 - s).abs() <= 1e-6 * p.abs().max(1e-30), "{p} / 4 != {s}");
+    }
+}
+
+#[test]
+fn smoothing_is_a_trailing_mean_and_a_huge_score_leaves_no_trace() {
+    use model_core::score::smooth_trailing;
+    assert_eq!(smooth_trailing(&[1.0, 3.0, 5.0, 7.0], 2), vec![1.0, 2.0, 4.0, 6.0]);
+    assert_eq!(smooth_trailing(&[1.0, 3.0], 1), vec![1.0, 3.0]);
+    let s = smooth_trailing(&[1.0, f32::MAX, f32::MAX, 1.0, 1.0, 1.0], 2);
+    assert_eq!(s[1], f32::MAX / 2.0 + 0.5);
+    // Two windows after the huge scores the mean is exactly 1 again (no running-sum rounding).
+    assert_eq!(&s[4..], &[1.0, 1.0]);
 }

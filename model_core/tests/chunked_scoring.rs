@@ -1,12 +1,13 @@
 //! Scoring in chunks of windows (so a large input's window matrix and activations are never
 //! materialised at once) gives bit for bit the scores of the whole-input pipeline: standardise
-//! everything, window everything, one forward pass, spread the window scores onto the rows.
+//! everything, window everything, one forward pass, per-feature error scale, trailing
+//! smoothing, spread the window scores onto the rows.
 
 mod common;
 
 use model_core::features::{PointAggregation, inputs, scores_per_row};
 use model_core::score::CHUNK_WINDOWS;
-use model_core::{Frame, Model};
+use model_core::{Frame, Model, Scoring};
 
 const FEATURES: [&str; 3] = ["a", "b", "c"];
 
@@ -23,30 +24,60 @@ fn frame(n: usize) -> Frame {
     Frame::from_rows(&rows, &names, "rows").expect("frame")
 }
 
-/// The scores as computed before chunking: every window of the input in one matrix.
+/// The scoring definition written out once more, unchunked: every window of the input in one
+/// matrix, one forward pass, each squared error divided by its feature's scale, the mean over
+/// the window, the trailing mean over `smoothing` windows, spread onto the rows.
 fn whole(model: &Model, frame: &Frame) -> Vec<f32> {
     let x = inputs(&model.meta.scaler, model.meta.window, frame, "rows", 1).expect("inputs");
-    let window_scores = model.network.score(&x.values, x.n);
-    scores_per_row(&window_scores, &x.starts, model.meta.window.length, frame.n_rows, model.meta.point_aggregation)
+    let y = model.network.reconstruct(&x.values, x.n);
+    let d = FEATURES.len();
+    let scale = &model.meta.scoring.error_scale;
+    let window_scores: Vec<f32> = x
+        .values
+        .chunks_exact(x.dim)
+        .zip(y.chunks_exact(x.dim))
+        .map(|(xr, yr)| {
+            let mut sum = 0.0f64;
+            for (k, (a, b)) in xr.iter().zip(yr).enumerate() {
+                let diff = f64::from(*a) - f64::from(*b);
+                let weight = if scale.is_empty() { 1.0 } else { 1.0 / scale[k % d] };
+                sum += diff * diff * weight;
+            }
+            (sum / x.dim as f64) as f32
+        })
+        .collect();
+    let k = model.meta.scoring.smoothing;
+    let smoothed: Vec<f32> = (0..window_scores.len())
+        .map(|i| {
+            let span = &window_scores[(i + 1).saturating_sub(k)..=i];
+            (span.iter().map(|s| f64::from(*s)).sum::<f64>() / span.len() as f64) as f32
+        })
+        .collect();
+    scores_per_row(&smoothed, &x.starts, model.meta.window.length, frame.n_rows, model.meta.point_aggregation)
 }
 
 #[test]
 fn chunked_scores_equal_whole_input_scores_bit_for_bit() {
-    for (window, aggregation) in [
-        (1, PointAggregation::Max),
-        (4, PointAggregation::Max),
-        (4, PointAggregation::Mean),
-        (7, PointAggregation::Mean),
+    let scaled = Scoring { error_scale: vec![0.5, 2.0, 0.01], smoothing: 5 };
+    for (window, aggregation, scoring) in [
+        (1, PointAggregation::Max, Scoring::default()),
+        (4, PointAggregation::Max, Scoring::default()),
+        (4, PointAggregation::Mean, Scoring::default()),
+        (7, PointAggregation::Mean, Scoring::default()),
+        (1, PointAggregation::Max, scaled.clone()),
+        (4, PointAggregation::Max, scaled.clone()),
+        (7, PointAggregation::Mean, scaled.clone()),
     ] {
         let mut model = common::toy_model(&FEATURES, window, vec![8, 4, 8]);
         model.meta.point_aggregation = aggregation;
+        model.meta.scoring = scoring.clone();
         // Several chunks of 50 windows, with a remainder under sgemm's minimum batch (3), one
         // over it (20), and exact multiples; window overlaps cross every chunk boundary.
         for n in [window, window + 5, 200 + window - 1, 203 + window - 1, 220 + window - 1, 1000] {
             let frame = frame(n);
             let reference = whole(&model, &frame);
             for chunk in [1, 7, 50, CHUNK_WINDOWS, usize::MAX] {
-                let case = format!("window {window} {aggregation:?}, {n} rows, chunks of {chunk}");
+                let case = format!("window {window} {aggregation:?} {scoring:?}, {n} rows, chunks of {chunk}");
                 let scores = model.score_frame_chunked(&frame, "rows", chunk).expect("scores");
                 assert_eq!(scores.scores.len(), n, "{case}");
                 let same = scores.scores.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits());

@@ -29,11 +29,8 @@ pub fn simulate(out: &Path, seed: u64) -> Result<()> {
     Ok(())
 }
 
-pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path) -> Result<()> {
-    let params = match params_file {
-        Some(p) => Params::load(p)?,
-        None => Params::default(),
-    };
+/// The training CSV's feature columns as `params.data` selects them, and its identity.
+pub fn read_training_data(data: &Path, params: &Params) -> Result<(model_core::Frame, DataInfo)> {
     let frame = if params.data.features.is_empty() {
         read_csv_file(data, Columns::AllExcept(&params.data.ignore))?
     } else {
@@ -42,6 +39,15 @@ pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path) 
     let header = read_header(data)?;
     let ignored: Vec<String> = header.into_iter().filter(|c| !frame.columns.contains(c)).collect();
     let info = DataInfo { md5: file_md5(data)?, ignored_columns: ignored };
+    Ok((frame, info))
+}
+
+pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path) -> Result<()> {
+    let params = match params_file {
+        Some(p) => Params::load(p)?,
+        None => Params::default(),
+    };
+    let (frame, info) = read_training_data(data, &params)?;
     eprintln!(
         "training on {} rows x {} features {:?} from {}",
         frame.n_rows,
@@ -92,7 +98,7 @@ fn load_model(dir: &Path) -> Result<Model> {
     Ok(Model::load(dir)?)
 }
 
-fn score_file(model: &Model, data: &Path) -> Result<(model_core::Frame, Scores)> {
+pub fn score_file(model: &Model, data: &Path) -> Result<(model_core::Frame, Scores)> {
     let frame = read_csv_file(data, Columns::Named(&model.meta.features))?;
     let scores = model.score_frame(&frame, &data.display().to_string())?;
     Ok((frame, scores))
@@ -208,4 +214,26 @@ fn score_statistics(scores: &Scores) -> serde_json::Value {
         "score_p99": q(0.99),
         "score_max": s.last().copied().unwrap_or(0.0),
     })
+}
+
+/// `benchmark`: the quality table on stdout (a line per series as it finishes), JSON optionally.
+pub fn benchmark(data: &Path, params_file: Option<&Path>, baseline: bool, json: Option<&Path>) -> Result<()> {
+    let params = match params_file {
+        Some(p) => Params::load(p)?,
+        None => Params::default(),
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", crate::benchmark::header(baseline))?;
+    let mut print = |r: &crate::benchmark::SeriesResult| {
+        let _ = writeln!(out, "{}", crate::benchmark::line(r));
+    };
+    let report = crate::benchmark::run(data, &params, baseline, &mut print)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", crate::benchmark::mean_line(&report))?;
+    if let Some(path) = json {
+        let mut bytes = serde_json::to_vec_pretty(&report)?;
+        bytes.push(b'\n');
+        write_atomic(path, &bytes)?;
+    }
+    Ok(())
 }

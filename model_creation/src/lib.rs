@@ -3,6 +3,7 @@
 //! `dvc_pipeline` crate; this crate adds the ML commands its stages run.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod benchmark;
 pub mod commands;
 pub mod gate;
 pub mod identity;

@@ -69,6 +69,23 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Detection quality on labelled data: train + evaluate with the defaults (or --params) and
+    /// the Isolation Forest baseline on every folder under DIR holding train.csv, test.csv and
+    /// labels.csv; prints per-series and mean ROC-AUC, PR-AUC and best F1.
+    Benchmark {
+        /// Directory searched (recursively) for series folders.
+        #[arg(long)]
+        data: PathBuf,
+        /// params.yaml to train with instead of the defaults.
+        #[arg(long)]
+        params: Option<PathBuf>,
+        /// The baseline trained beside the model on the same rows: iforest or none.
+        #[arg(long, default_value = "iforest", value_parser = ["iforest", "none"])]
+        baseline: String,
+        /// Also write the report as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The model registry: publish versions, list, show, aliases, the promotion gate, rollback,
     /// pull, gc (exit status 0 done/promoted, 1 promotion refused, 2 error).
     Models(model_creation::registry_cli::ModelsArgs),
@@ -83,6 +100,9 @@ fn main() -> ExitCode {
         Command::Train { data, out, params, plots } => commands::train(&data, &out, params.as_deref(), &plots),
         Command::Evaluate { model, data, labels, out } => commands::evaluate(&model, &data, labels.as_deref(), &out),
         Command::Score { model, data, out } => commands::score(&model, &data, &out),
+        Command::Benchmark { data, params, baseline, json } => {
+            commands::benchmark(&data, params.as_deref(), baseline == "iforest", json.as_deref())
+        }
         Command::Pipeline(cmd) => pipeline_cli::run(cmd),
         Command::Models(args) => return models(args),
     };

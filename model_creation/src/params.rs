@@ -14,6 +14,7 @@ pub struct Params {
     pub data: DataParams,
     pub model: ModelParams,
     pub train: TrainParams,
+    pub score: ScoreParams,
     pub threshold: ThresholdParams,
 }
 
@@ -37,6 +38,34 @@ pub struct DataParams {
     pub stride: usize,
     /// How a row covered by several windows gets its score.
     pub aggregation: PointAggregation,
+    /// How features are centred and scaled before the model sees them: "standard" (mean and
+    /// standard deviation) or "robust" (median and interquartile range).
+    pub scaling: Scaling,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    #[default]
+    Standard,
+    Robust,
+}
+
+/// How reconstruction errors become scores (stored in the model: every scoring path uses it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoreParams {
+    /// Divide each feature's squared error by its typical error on the held-out rows, so one
+    /// noisy channel cannot dominate the score of a table.
+    pub normalise: bool,
+    /// Trailing mean over this many window scores; 1 = none.
+    pub smoothing: usize,
+}
+
+impl Default for ScoreParams {
+    fn default() -> Self {
+        ScoreParams { normalise: false, smoothing: 1 }
+    }
 }
 
 impl Default for DataParams {
@@ -49,6 +78,7 @@ impl Default for DataParams {
             multivariate_window: 4,
             stride: 1,
             aggregation: PointAggregation::Max,
+            scaling: Scaling::Standard,
         }
     }
 }
@@ -165,6 +195,9 @@ impl Params {
         }
         if self.model.hidden.is_empty() || self.model.hidden.contains(&0) {
             return Err("model.hidden must list at least one layer width, all above 0".into());
+        }
+        if self.score.smoothing == 0 {
+            return Err("score.smoothing must be at least 1 (1 = no smoothing)".into());
         }
         if self.data.stride == 0 {
             return Err("data.stride must be at least 1".into());

@@ -76,6 +76,7 @@ fn write_model(dir: &Path, features: &[String], window: usize, rng: &mut Lcg) ->
         point_aggregation: PointAggregation::Max,
         architecture: arch,
         scaler: Scaler { mean: vec![0.0; FEATURES], std: vec![1.0; FEATURES] },
+        scoring: model_core::Scoring::default(),
         threshold: Threshold { value: 1.5, method: ThresholdMethod::Quantile { q: 0.99 }, calibration_scores: 1000 },
         training: TrainingInfo {
             data_md5: "0".repeat(32),

@@ -30,6 +30,7 @@ pub fn toy_model(features: &[&str], window: usize, hidden: Vec<usize>) -> Model 
         point_aggregation: PointAggregation::Max,
         architecture: arch,
         scaler: Scaler { mean: vec![1.0; d], std: vec![2.0; d] },
+        scoring: model_core::Scoring::default(),
         threshold: Threshold { value: 0.5, method: ThresholdMethod::Quantile { q: 0.99 }, calibration_scores: 10 },
         training: TrainingInfo {
             data_md5: "0".repeat(32),

@@ -16,11 +16,11 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use model_core::features::{FeatureSpec, Scaler, Window};
 use model_core::forward::{LayerWeights, LeanNetwork};
-use model_core::{Architecture, DataError, Frame, Model, ModelMetadata, Threshold, TrainingInfo};
+use model_core::{Architecture, DataError, Frame, Model, ModelMetadata, Scoring, Threshold, TrainingInfo};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use crate::params::Params;
+use crate::params::{Params, Scaling};
 use backend::Backend;
 use model::{Autoencoder, AutoencoderConfig};
 
@@ -81,7 +81,10 @@ pub fn train(
         );
     }
     let (train_frame, val_frame) = split_rows(frame, n_train);
-    let scaler = Scaler::fit(&train_frame);
+    let scaler = match params.data.scaling {
+        Scaling::Standard => Scaler::fit(&train_frame),
+        Scaling::Robust => Scaler::fit_robust(&train_frame),
+    };
     let spec = FeatureSpec { features: frame.columns.clone(), window, scaler };
     let train_inputs = spec.inputs(&train_frame, source, window.stride)?;
     let val_inputs = match &val_frame {
@@ -150,11 +153,19 @@ pub fn train(
         point_aggregation: params.data.aggregation,
         architecture: arch,
         scaler: spec.scaler.clone(),
+        scoring: Scoring::default(),
         threshold: Threshold { value: 0.0, method, calibration_scores: 0 },
         training: info,
         weights_md5: String::new(),
     };
     let mut model = Model::from_parts(meta, weights)?;
+    // The per-feature error scale comes from the held-out windows, as the threshold does.
+    if params.score.normalise {
+        let held_out = val_inputs.as_ref().unwrap_or(&train_inputs);
+        let scale = model_core::score::feature_error_scale(&model.network, &held_out.values, held_out.n, frame.n_cols());
+        model.meta.scoring.error_scale = scale;
+    }
+    model.meta.scoring.smoothing = params.score.smoothing;
     // Calibrate on exactly what serving will compute: per-row scores of the held-out rows.
     let calib_frame = val_frame.as_ref().unwrap_or(&train_frame);
     let calib = model.score_frame(calib_frame, source)?;

@@ -52,10 +52,11 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<StatusBody>, Ap
 /// The loaded model's metadata.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"name": "ae-anomaly-detection", "version": "20261123-1", "created_by": "model_creation 0.1.0",
-    "source": "model_creation/model", "format_version": 1,
+    "source": "model_creation/model", "format_version": 2,
     "features": ["temperature", "pressure", "flow", "current", "vibration", "voltage"],
     "window": {"length": 1, "stride": 1}, "point_aggregation": "max",
     "architecture": {"input": 6, "hidden": [32, 16, 16, 32]},
+    "scoring": {"error_scale": [0.021, 0.034, 0.018, 0.027, 0.11, 0.025], "smoothing": 1},
     "threshold": {"value": 0.85, "method": "quantile", "q": 0.99, "calibration_scores": 2000},
     "training": {"data_md5": "5d41402abc4b2a76b9719d911017c592", "data_rows": 10000, "epochs_run": 50}}))]
 pub struct ModelInfo {
@@ -84,6 +85,11 @@ pub struct ModelInfo {
     pub point_aggregation: String,
     #[schema(value_type = Object)]
     pub architecture: serde_json::Value,
+    /// How reconstruction errors become scores: each feature's typical held-out squared error
+    /// (its errors are divided by it; empty = plain mean squared error) and the trailing
+    /// smoothing in windows (1 = none).
+    #[schema(value_type = Object)]
+    pub scoring: serde_json::Value,
     /// Threshold value and how it was calibrated.
     #[schema(value_type = Object)]
     pub threshold: serde_json::Value,
@@ -117,6 +123,7 @@ pub async fn model(State(state): State<AppState>) -> Result<Json<ModelInfo>, Api
         window: to_json(serde_json::to_value(meta.window)),
         point_aggregation: to_json(serde_json::to_value(meta.point_aggregation)).as_str().unwrap_or("").to_string(),
         architecture: to_json(serde_json::to_value(&meta.architecture)),
+        scoring: to_json(serde_json::to_value(&meta.scoring)),
         threshold: to_json(serde_json::to_value(&meta.threshold)),
         training: json!({
             "data_md5": t.data_md5, "data_rows": t.data_rows, "backend": t.backend, "epochs_run": t.epochs_run,
