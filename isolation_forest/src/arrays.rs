@@ -80,7 +80,9 @@ pub(crate) fn from_arrays(a: ForestArrays, n_features: usize) -> Result<Parts, S
         ("samples", a.samples.len()),
     ] {
         if len != n {
-            return Err(format!("`{name}` has {len} entries but `feature` has {n}: every per-node array needs one per node"));
+            return Err(format!(
+                "`{name}` has {len} entries but `feature` has {n}: every per-node array needs one per node"
+            ));
         }
     }
     if a.psi < 1 {
@@ -129,7 +131,10 @@ pub(crate) fn from_arrays(a: ForestArrays, n_features: usize) -> Result<Parts, S
                 continue;
             }
             if feature < 0 || feature as usize >= n_features {
-                return Err(format!("{}: feature {feature} is not a column index below {n_features} (or -1 for a leaf)", at()));
+                return Err(format!(
+                    "{}: feature {feature} is not a column index below {n_features} (or -1 for a leaf)",
+                    at()
+                ));
             }
             for (side, child) in [("left", left), ("right", right)] {
                 if child <= i as i32 || child as usize >= m {
@@ -140,14 +145,6 @@ pub(crate) fn from_arrays(a: ForestArrays, n_features: usize) -> Result<Parts, S
                 }
                 let c = base + child as usize;
                 parents[c] = parents[c].saturating_add(1);
-            }
-            let sum = i64::from(a.samples[base + left as usize]) + i64::from(a.samples[base + right as usize]);
-            if i64::from(a.samples[k]) != sum {
-                return Err(format!(
-                    "{}: sample count {} is not the sum of its children's ({sum})",
-                    at(),
-                    a.samples[k]
-                ));
             }
             nodes.push(Node {
                 feature: feature as u32,
@@ -164,6 +161,21 @@ pub(crate) fn from_arrays(a: ForestArrays, n_features: usize) -> Result<Parts, S
                     "tree {t} node {i} (array index {}) is the child of {} nodes, expected exactly 1",
                     base + i,
                     parents[base + i]
+                ));
+            }
+        }
+        // Only now is the tree a tree, so each count can be checked against its children's.
+        for i in 0..m {
+            let node = nodes[base + i];
+            if node.feature == LEAF {
+                continue;
+            }
+            let count = i64::from(a.samples[base + i]);
+            let sum = i64::from(a.samples[node.left as usize]) + i64::from(a.samples[node.right as usize]);
+            if count != sum {
+                return Err(format!(
+                    "tree {t} node {i} (array index {}): sample count {count} is not the sum of its children's ({sum})",
+                    base + i
                 ));
             }
         }

@@ -125,7 +125,14 @@ impl IsolationForest {
             rng.set_stream(t as u64);
             let mut rows: Vec<u32> =
                 rand::seq::index::sample(&mut rng, n_rows, psi).into_iter().map(|i| i as u32).collect();
-            grow_tree(x, n_features, &mut rows, max_depth, &mut rng, Arena { nodes: &mut nodes, samples: &mut samples });
+            grow_tree(
+                x,
+                n_features,
+                &mut rows,
+                max_depth,
+                &mut rng,
+                Arena { nodes: &mut nodes, samples: &mut samples },
+            );
             tree_offsets.push(nodes.len());
         }
         Ok(Self::from_parts(n_features, psi, nodes, samples, tree_offsets))
@@ -235,13 +242,18 @@ mod tests {
         let max_depth = 6; // ceil(log2(64))
         for w in forest.tree_offsets.windows(2) {
             assert_eq!(forest.samples[w[0]], 64);
-            let leaves: u32 = (w[0]..w[1]).filter(|&i| forest.nodes[i].feature == LEAF).map(|i| forest.samples[i]).sum();
+            let leaves: u32 =
+                (w[0]..w[1]).filter(|&i| forest.nodes[i].feature == LEAF).map(|i| forest.samples[i]).sum();
             assert_eq!(leaves, 64);
             for i in w[0]..w[1] {
                 if forest.nodes[i].feature == LEAF {
                     let depth = (forest.leaf_path[i] - average_path_length(u64::from(forest.samples[i]))).round();
                     assert!(depth <= f64::from(max_depth));
-                    assert!(forest.samples[i] == 1 || depth == f64::from(max_depth), "leaf {i}: {} samples at depth {depth}", forest.samples[i]);
+                    assert!(
+                        forest.samples[i] == 1 || depth == f64::from(max_depth),
+                        "leaf {i}: {} samples at depth {depth}",
+                        forest.samples[i]
+                    );
                 }
             }
         }

@@ -82,13 +82,8 @@ pub(crate) fn grow_tree(
     let root = arena.nodes.len();
     arena.nodes.push(Node::leaf());
     arena.samples.push(rows.len() as u32);
-    let mut stack = vec![Pending {
-        node: root,
-        start: 0,
-        end: rows.len(),
-        depth: 0,
-        candidates: (0..n_features as u32).collect(),
-    }];
+    let mut stack =
+        vec![Pending { node: root, start: 0, end: rows.len(), depth: 0, candidates: (0..n_features as u32).collect() }];
     while let Some(mut p) = stack.pop() {
         let node_rows = &mut rows[p.start..p.end];
         if p.depth >= max_depth || node_rows.len() <= 1 {
