@@ -1,6 +1,7 @@
 //! The forest as flat arrays for a model file (one safetensors tensor per field), and the
 //! validation that turns arrays read back from a possibly corrupt file into a forest.
 
+use crate::flat::Flat;
 use crate::tree::{LEAF, Node};
 
 /// A forest as flat arrays, ready to be stored as tensors by the caller.
@@ -35,31 +36,31 @@ pub(crate) struct Parts {
     pub psi: usize,
 }
 
-/// Flattens a forest's parts. Fitting guarantees every count fits an `i32`.
-pub(crate) fn to_arrays(nodes: &[Node], samples: &[u32], tree_offsets: &[usize], psi: usize) -> ForestArrays {
-    let n = nodes.len();
+/// The arrays of a forest in the scoring layout. Fitting guarantees every count fits an `i32`.
+pub(crate) fn to_arrays(flat: &Flat, psi: usize) -> ForestArrays {
+    let n = flat.nodes.len();
     let mut a = ForestArrays {
         feature: Vec::with_capacity(n),
         threshold: Vec::with_capacity(n),
         left: Vec::with_capacity(n),
         right: Vec::with_capacity(n),
-        samples: samples.iter().map(|&s| s as i32).collect(),
-        tree_offsets: tree_offsets.iter().map(|&o| o as i32).collect(),
+        samples: flat.samples.iter().map(|&s| s as i32).collect(),
+        tree_offsets: flat.tree_offsets.iter().map(|&o| o as i32).collect(),
         psi: psi as i32,
     };
-    for w in tree_offsets.windows(2) {
-        let base = w[0] as u32;
-        for node in &nodes[w[0]..w[1]] {
-            if node.feature == LEAF {
+    for w in flat.tree_offsets.windows(2) {
+        for (i, node) in flat.nodes[w[0]..w[1]].iter().enumerate() {
+            if node.is_leaf(w[0] + i) {
                 a.feature.push(-1);
                 a.threshold.push(0.0);
                 a.left.push(-1);
                 a.right.push(-1);
             } else {
+                let left = node.left as usize - w[0];
                 a.feature.push(node.feature as i32);
                 a.threshold.push(node.threshold);
-                a.left.push((node.left - base) as i32);
-                a.right.push((node.right - base) as i32);
+                a.left.push(left as i32);
+                a.right.push(left as i32 + 1);
             }
         }
     }

@@ -19,13 +19,15 @@
 //! ```
 
 mod arrays;
+mod flat;
 mod tree;
 
 pub use arrays::ForestArrays;
+use flat::Flat;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use tree::{Arena, LEAF, Node, average_path_length, grow_tree};
+use tree::{Arena, Node, average_path_length, grow_tree};
 
 /// How to fit a forest. Missing fields take their defaults when deserialised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,18 +64,13 @@ pub enum ForestError {
     Corrupt(String),
 }
 
-/// A fitted forest. Trees live in one flat node arena, so scoring is a tight loop.
+/// A fitted forest. Trees live in one flat node arena laid out for branch-free walks, so
+/// scoring is a tight loop.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IsolationForest {
     n_features: usize,
     psi: usize,
-    nodes: Vec<Node>,
-    /// Per node: training samples of its tree that reached it.
-    samples: Vec<u32>,
-    /// Per node: for a leaf, its depth plus `c(samples)`, the path length it contributes.
-    leaf_path: Vec<f64>,
-    /// `n_trees + 1` offsets into `nodes`; tree `t`'s root is at `tree_offsets[t]`.
-    tree_offsets: Vec<usize>,
+    flat: Flat,
 }
 
 impl IsolationForest {
@@ -138,8 +135,8 @@ impl IsolationForest {
         Ok(Self::from_parts(n_features, psi, nodes, samples, tree_offsets))
     }
 
-    /// Builds the scoring tables. Needs every child after its parent (fit and `from_arrays`
-    /// guarantee it), so one forward pass gives every node's depth.
+    /// Builds the scoring layout from trees whose children all come after their parent (fit and
+    /// `from_arrays` guarantee it).
     fn from_parts(
         n_features: usize,
         psi: usize,
@@ -147,46 +144,24 @@ impl IsolationForest {
         samples: Vec<u32>,
         tree_offsets: Vec<usize>,
     ) -> IsolationForest {
-        let mut depth = vec![0u32; nodes.len()];
-        let mut leaf_path = vec![0.0; nodes.len()];
-        for (i, node) in nodes.iter().enumerate() {
-            if node.feature == LEAF {
-                leaf_path[i] = f64::from(depth[i]) + average_path_length(u64::from(samples[i]));
-            } else {
-                depth[node.left as usize] = depth[i] + 1;
-                depth[node.right as usize] = depth[i] + 1;
-            }
-        }
-        IsolationForest { n_features, psi, nodes, samples, leaf_path, tree_offsets }
+        IsolationForest { n_features, psi, flat: flat::compile(&nodes, &samples, &tree_offsets) }
     }
 
     /// Anomaly scores of `n_rows` rows, row-major in `x`, each in `(0, 1]`: higher is more
     /// anomalous, `0.5` and below is typical (sklearn's `-score_samples`).
     ///
-    /// A NaN value follows the right branch; scores are always finite.
+    /// A NaN value follows the left branch; scores are always finite.
     ///
     /// # Panics
     /// If `x.len() != n_rows * self.n_features()`: the caller shapes the batch.
     pub fn score(&self, x: &[f32], n_rows: usize) -> Vec<f32> {
         let nf = self.n_features;
         assert_eq!(Some(x.len()), n_rows.checked_mul(nf), "score: x must hold n_rows * n_features values");
-        let n_trees = self.n_trees();
-        let denominator = n_trees as f64 * average_path_length(self.psi as u64);
-        let roots = &self.tree_offsets[..n_trees];
-        x.chunks_exact(nf)
-            .map(|row| {
-                let mut sum = 0.0f64;
-                for &root in roots {
-                    let mut i = root;
-                    loop {
-                        let node = self.nodes[i];
-                        if node.feature == LEAF {
-                            sum += self.leaf_path[i];
-                            break;
-                        }
-                        i = if row[node.feature as usize] <= node.threshold { node.left } else { node.right } as usize;
-                    }
-                }
+        let denominator = self.n_trees() as f64 * average_path_length(self.psi as u64);
+        self.flat
+            .path_sums(x, nf)
+            .into_iter()
+            .map(|sum| {
                 // sklearn: a zero denominator (psi = 1) makes the ratio 1.
                 let ratio = if denominator > 0.0 { sum / denominator } else { 1.0 };
                 (-ratio).exp2() as f32
@@ -201,7 +176,7 @@ impl IsolationForest {
 
     /// The number of trees.
     pub fn n_trees(&self) -> usize {
-        self.tree_offsets.len() - 1
+        self.flat.tree_depth.len()
     }
 
     /// The subsample size each tree was grown from (sklearn's `max_samples_`).
@@ -211,7 +186,7 @@ impl IsolationForest {
 
     /// The forest as flat arrays for a model file.
     pub fn to_arrays(&self) -> ForestArrays {
-        arrays::to_arrays(&self.nodes, &self.samples, &self.tree_offsets, self.psi)
+        arrays::to_arrays(&self.flat, self.psi)
     }
 
     /// Rebuilds a forest from arrays (as read from a model file, which may be corrupt) for
@@ -240,21 +215,20 @@ mod tests {
         let forest = fit(&x, 150, 2, 1);
         assert_eq!(forest.psi(), 64);
         let max_depth = 6; // ceil(log2(64))
-        for w in forest.tree_offsets.windows(2) {
-            assert_eq!(forest.samples[w[0]], 64);
-            let leaves: u32 =
-                (w[0]..w[1]).filter(|&i| forest.nodes[i].feature == LEAF).map(|i| forest.samples[i]).sum();
-            assert_eq!(leaves, 64);
-            for i in w[0]..w[1] {
-                if forest.nodes[i].feature == LEAF {
-                    let depth = (forest.leaf_path[i] - average_path_length(u64::from(forest.samples[i]))).round();
-                    assert!(depth <= f64::from(max_depth));
-                    assert!(
-                        forest.samples[i] == 1 || depth == f64::from(max_depth),
-                        "leaf {i}: {} samples at depth {depth}",
-                        forest.samples[i]
-                    );
-                }
+        let f = &forest.flat;
+        for (t, w) in f.tree_offsets.windows(2).enumerate() {
+            assert_eq!(f.samples[w[0]], 64);
+            let leaves: Vec<usize> = (w[0]..w[1]).filter(|&i| f.nodes[i].is_leaf(i)).collect();
+            assert_eq!(leaves.iter().map(|&i| f.samples[i]).sum::<u32>(), 64);
+            assert!(f.tree_depth[t] <= max_depth);
+            for i in leaves {
+                let depth = (f.leaf_path[i] - average_path_length(u64::from(f.samples[i]))).round();
+                assert!(depth <= f64::from(f.tree_depth[t]));
+                assert!(
+                    f.samples[i] == 1 || depth == f64::from(max_depth),
+                    "leaf {i}: {} samples at depth {depth}",
+                    f.samples[i]
+                );
             }
         }
     }

@@ -134,3 +134,17 @@ fn a_single_training_row_fits_and_scores_like_sklearn() {
     let back = IsolationForest::from_arrays(forest.to_arrays(), 2).unwrap();
     assert_eq!(back.score(&[0.0, 0.0], 1), vec![0.5]);
 }
+
+#[test]
+fn a_row_scores_the_same_alone_or_in_any_batch() {
+    let x = blob(300, 6);
+    let forest = IsolationForest::fit(&x, 300, 2, &config(3)).unwrap();
+    // 21 rows: two full interleaved blocks and a remainder walked row by row.
+    let probe = blob(21, 7);
+    let batch = forest.score(&probe, 21);
+    let alone: Vec<f32> = probe.chunks(2).flat_map(|row| forest.score(row, 1)).collect();
+    assert_eq!(batch, alone);
+    // Non-finite values at scoring time still give finite scores.
+    let odd = [f32::NAN, 0.0, f32::INFINITY, f32::NEG_INFINITY];
+    assert!(forest.score(&odd, 2).iter().all(|s| s.is_finite()));
+}
