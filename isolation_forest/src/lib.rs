@@ -5,8 +5,9 @@
 //! `2^(-E[h(x)] / c(psi))`, which equals sklearn's `-score_samples` (higher = more anomalous).
 //!
 //! Fitting is deterministic: the same seed and data give a bit-identical forest and scores. The
-//! random streams are sklearn's algorithm but not its generator, so individual scores differ
-//! from sklearn's while their quality (ROC-AUC) matches; see `scripts/iforest_vs_sklearn.sh`.
+//! algorithm is sklearn's but the random generator is not (ChaCha8, one stream per tree), so
+//! single scores differ from sklearn's while their distribution over seeds, and so the detection
+//! quality (ROC-AUC), is the same; see `scripts/iforest_vs_sklearn.sh`.
 //!
 //! ```
 //! use isolation_forest::{IsolationForest, IsolationForestConfig};
@@ -120,8 +121,7 @@ impl IsolationForest {
             // One stream per tree: a tree depends only on (seed, its index, data).
             let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
             rng.set_stream(t as u64);
-            let mut rows: Vec<u32> =
-                rand::seq::index::sample(&mut rng, n_rows, psi).into_iter().map(|i| i as u32).collect();
+            let mut rows = rand::seq::index::sample(&mut rng, n_rows, psi).into_vec();
             grow_tree(
                 x,
                 n_features,

@@ -73,12 +73,12 @@ struct Pending {
 pub(crate) fn grow_tree(
     x: &[f32],
     n_features: usize,
-    rows: &mut [u32],
+    rows: &mut [usize],
     max_depth: u32,
     rng: &mut ChaCha8Rng,
     arena: Arena<'_>,
 ) {
-    let value = |row: u32, feature: u32| x[row as usize * n_features + feature as usize];
+    let value = |row: usize, feature: u32| x[row * n_features + feature as usize];
     let root = arena.nodes.len();
     arena.nodes.push(Node::leaf());
     arena.samples.push(rows.len() as u32);
