@@ -1,6 +1,7 @@
-//! One isolation tree: its flat node layout and how it grows from a subsample, following
-//! scikit-learn's `ExtraTreeRegressor(max_features=1, splitter="random")` as `IsolationForest`
-//! uses it (`sklearn/tree/_splitter.pyx::node_split_random`, `_tree.pyx` depth-first builder).
+//! One isolation tree: its nodes as grown (or read back from arrays) and how it grows from a
+//! subsample, following scikit-learn's `ExtraTreeRegressor(max_features=1, splitter="random")`
+//! as `IsolationForest` uses it (`sklearn/tree/_splitter.pyx::node_split_random` and the
+//! depth-first builder of `_tree.pyx`).
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -12,8 +13,8 @@ pub(crate) const LEAF: u32 = u32::MAX;
 /// arithmetic, as sklearn compares) counts as constant there and is never split on.
 const FEATURE_THRESHOLD: f32 = 1e-7;
 
-/// One node of a tree in the forest's arena. Children are absolute arena indices; a sample goes
-/// left when `x[feature] <= threshold`.
+/// One node of a tree as grown or read from arrays, before `flat::compile` lays it out for
+/// scoring. Children are absolute arena indices; a sample goes left when `x[feature] <= threshold`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Node {
     pub feature: u32,
