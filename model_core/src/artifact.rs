@@ -15,6 +15,7 @@ use crate::error::ArtifactError;
 use crate::features::{PointAggregation, Scaler, Window};
 use crate::forward::{LayerWeights, LeanNetwork};
 use crate::score::Scoring;
+use isolation_forest::{ForestArrays, IsolationForest};
 use crate::threshold::Threshold;
 
 /// The format this build writes. 2 added [`Scoring`] (per-feature error scale, smoothing): a
@@ -44,9 +45,34 @@ pub struct TrainingInfo {
     pub val_loss: Vec<f64>,
 }
 
+/// What kind of detector the weights file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// The dense autoencoder of `architecture`: the score is its reconstruction error.
+    #[default]
+    Autoencoder,
+    /// An Isolation Forest (scikit-learn's algorithm): the score is `2^(-mean path / c(psi))`,
+    /// about 0.5 for typical rows and towards 1 for isolated ones. `architecture.hidden` is
+    /// empty and `scoring.error_scale` too: there is no reconstruction to compare per feature.
+    IsolationForest,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Autoencoder => "autoencoder",
+            ModelKind::IsolationForest => "isolation_forest",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMetadata {
     pub format_version: u32,
+    /// Format 2; format 1 models are all autoencoders.
+    #[serde(default)]
+    pub kind: ModelKind,
     pub name: String,
     pub version: String,
     /// The program and crate version that wrote the model, e.g. "model_creation 0.1.0".
@@ -71,10 +97,55 @@ pub struct ModelMetadata {
 #[derive(Debug, Clone)]
 pub struct Model {
     pub meta: ModelMetadata,
-    pub network: LeanNetwork,
+    pub detector: Detector,
 }
 
+/// The scoring machinery of a model, by [`ModelKind`].
+#[derive(Debug, Clone)]
+pub enum Detector {
+    Autoencoder(LeanNetwork),
+    IsolationForest(IsolationForest),
+}
+
+/// Tensor names of a forest in `weights.safetensors`.
+const FOREST_TENSORS: [&str; 7] = [
+    "forest.feature",
+    "forest.threshold",
+    "forest.left",
+    "forest.right",
+    "forest.samples",
+    "forest.tree_offsets",
+    "forest.psi",
+];
+
 impl Model {
+    /// The autoencoder's network; `None` for other kinds.
+    pub fn network(&self) -> Option<&LeanNetwork> {
+        match &self.detector {
+            Detector::Autoencoder(n) => Some(n),
+            Detector::IsolationForest(_) => None,
+        }
+    }
+
+    /// Builds an Isolation Forest model (`meta.kind` must say so; its architecture has the input
+    /// width and no hidden layers).
+    pub fn from_forest(meta: ModelMetadata, forest: IsolationForest) -> Result<Model, ArtifactError> {
+        let path = PathBuf::from("<in memory>");
+        check_consistency(&meta, &path)?;
+        if meta.kind != ModelKind::IsolationForest || forest.n_features() != meta.architecture.input {
+            return Err(ArtifactError::Inconsistent {
+                path,
+                message: format!(
+                    "an isolation forest over {} input(s) for a {} model of input width {}",
+                    forest.n_features(),
+                    meta.kind.name(),
+                    meta.architecture.input
+                ),
+            });
+        }
+        Ok(Model { detector: Detector::IsolationForest(forest), meta })
+    }
+
     /// Builds a model from trained weights (`(W [d_in*d_out], b [d_out])` per layer).
     /// `meta.weights_md5` is filled in by [`Model::save`].
     pub fn from_parts(meta: ModelMetadata, weights: Vec<LayerWeights>) -> Result<Model, ArtifactError> {
@@ -90,7 +161,13 @@ impl Model {
                 });
             }
         }
-        Ok(Model { network: LeanNetwork::new(&meta.architecture, weights), meta })
+        if meta.kind != ModelKind::Autoencoder {
+            return Err(ArtifactError::Inconsistent {
+                path,
+                message: format!("autoencoder weights for a {} model", meta.kind.name()),
+            });
+        }
+        Ok(Model { detector: Detector::Autoencoder(LeanNetwork::new(&meta.architecture, weights)), meta })
     }
 
     pub fn load(dir: &Path) -> Result<Model, ArtifactError> {
@@ -117,13 +194,24 @@ impl Model {
                 ),
             });
         }
-        let weights = read_weights(weights_bytes, &meta.architecture, &weights_path)?;
-        Ok(Model { network: LeanNetwork::new(&meta.architecture, weights), meta })
+        let detector = match meta.kind {
+            ModelKind::Autoencoder => Detector::Autoencoder(LeanNetwork::new(
+                &meta.architecture,
+                read_weights(weights_bytes, &meta.architecture, &weights_path)?,
+            )),
+            ModelKind::IsolationForest => {
+                Detector::IsolationForest(read_forest(weights_bytes, meta.architecture.input, &weights_path)?)
+            }
+        };
+        Ok(Model { detector, meta })
     }
 
     /// The serialized weights and metadata, with `weights_md5` filled in.
     pub fn to_bytes(&self) -> Result<(Vec<u8>, Vec<u8>), ArtifactError> {
-        let weights = serialize_weights(&self.network, Path::new(WEIGHTS_FILE))?;
+        let weights = match &self.detector {
+            Detector::Autoencoder(network) => serialize_weights(network, Path::new(WEIGHTS_FILE))?,
+            Detector::IsolationForest(forest) => serialize_forest(forest, Path::new(WEIGHTS_FILE))?,
+        };
         let mut meta = self.meta.clone();
         meta.weights_md5 = md5_hex(&weights);
         let meta_json = serde_json::to_vec_pretty(&meta)
@@ -200,6 +288,12 @@ fn check_consistency(meta: &ModelMetadata, path: &Path) -> Result<(), ArtifactEr
     }
     if meta.architecture.hidden.contains(&0) {
         return bad("a hidden layer has width 0".into());
+    }
+    if meta.kind == ModelKind::IsolationForest && !meta.architecture.hidden.is_empty() {
+        return bad("an isolation_forest model has no hidden layers".into());
+    }
+    if meta.kind == ModelKind::IsolationForest && !meta.scoring.error_scale.is_empty() {
+        return bad("an isolation_forest model has no per-feature error scale".into());
     }
     if meta.scaler.mean.len() != d || meta.scaler.std.len() != d {
         return bad(format!(
@@ -278,6 +372,69 @@ fn serialize_weights(network: &LeanNetwork, path: &Path) -> Result<Vec<u8>, Arti
     }
     safetensors::serialize(views, &None)
         .map_err(|e| ArtifactError::CorruptWeights { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// Safetensors of the forest's arrays: i32 tensors, f32 thresholds, `forest.psi` of shape [1].
+fn serialize_forest(forest: &IsolationForest, path: &Path) -> Result<Vec<u8>, ArtifactError> {
+    let a = forest.to_arrays();
+    let ints = |v: &[i32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let buffers: Vec<(&str, safetensors::Dtype, usize, Vec<u8>)> = vec![
+        (FOREST_TENSORS[0], safetensors::Dtype::I32, a.feature.len(), ints(&a.feature)),
+        (
+            FOREST_TENSORS[1],
+            safetensors::Dtype::F32,
+            a.threshold.len(),
+            a.threshold.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+        (FOREST_TENSORS[2], safetensors::Dtype::I32, a.left.len(), ints(&a.left)),
+        (FOREST_TENSORS[3], safetensors::Dtype::I32, a.right.len(), ints(&a.right)),
+        (FOREST_TENSORS[4], safetensors::Dtype::I32, a.samples.len(), ints(&a.samples)),
+        (FOREST_TENSORS[5], safetensors::Dtype::I32, a.tree_offsets.len(), ints(&a.tree_offsets)),
+        (FOREST_TENSORS[6], safetensors::Dtype::I32, 1, ints(&[a.psi])),
+    ];
+    let corrupt = |e: safetensors::SafeTensorError| ArtifactError::CorruptWeights {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut views = HashMap::new();
+    for (name, dtype, len, data) in &buffers {
+        views.insert(name.to_string(), safetensors::tensor::TensorView::new(*dtype, vec![*len], data).map_err(corrupt)?);
+    }
+    safetensors::serialize(views, &None).map_err(corrupt)
+}
+
+/// The forest in `bytes`, checked tensor by tensor and then by the forest's own validation.
+fn read_forest(bytes: &[u8], n_features: usize, path: &Path) -> Result<IsolationForest, ArtifactError> {
+    let corrupt = |message: String| ArtifactError::CorruptWeights { path: path.to_path_buf(), message };
+    let tensors = safetensors::SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let raw = |name: &str, dtype: safetensors::Dtype| -> Result<Vec<[u8; 4]>, ArtifactError> {
+        let view = tensors.tensor(name).map_err(|_| corrupt(format!("tensor {name:?} is missing")))?;
+        if view.dtype() != dtype || view.shape().len() != 1 {
+            return Err(corrupt(format!(
+                "tensor {name:?} is {:?} of shape {:?}, expected a 1-D {dtype:?} tensor",
+                view.dtype(),
+                view.shape()
+            )));
+        }
+        Ok(view.data().chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+    };
+    let ints = |name: &str| -> Result<Vec<i32>, ArtifactError> {
+        Ok(raw(name, safetensors::Dtype::I32)?.into_iter().map(i32::from_le_bytes).collect())
+    };
+    let psi = ints(FOREST_TENSORS[6])?;
+    let [psi] = psi.as_slice() else {
+        return Err(corrupt(format!("tensor \"forest.psi\" has {} values, expected 1", psi.len())));
+    };
+    let arrays = ForestArrays {
+        feature: ints(FOREST_TENSORS[0])?,
+        threshold: raw(FOREST_TENSORS[1], safetensors::Dtype::F32)?.into_iter().map(f32::from_le_bytes).collect(),
+        left: ints(FOREST_TENSORS[2])?,
+        right: ints(FOREST_TENSORS[3])?,
+        samples: ints(FOREST_TENSORS[4])?,
+        tree_offsets: ints(FOREST_TENSORS[5])?,
+        psi: *psi,
+    };
+    IsolationForest::from_arrays(arrays, n_features).map_err(|e| corrupt(e.to_string()))
 }
 
 pub fn md5_hex(bytes: &[u8]) -> String {

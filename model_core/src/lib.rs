@@ -18,7 +18,7 @@ pub mod score;
 pub mod threshold;
 
 pub use arch::Architecture;
-pub use artifact::{Model, ModelMetadata, TrainingInfo};
+pub use artifact::{Detector, Model, ModelKind, ModelMetadata, TrainingInfo};
 pub use data::{Columns, Frame};
 pub use error::{ArtifactError, DataError};
 pub use features::{FeatureSpec, PointAggregation, Scaler, Window};

@@ -71,6 +71,15 @@ pub fn training_loss_png(train: &[f64], val: &[f64]) -> Result<Vec<u8>, PlotErro
     encode_png(&buf, w, h)
 }
 
+/// A second detector's scores, drawn in a panel of their own under the model's.
+#[derive(Debug, Clone, Copy)]
+pub struct BaselinePanel<'a> {
+    /// What it is, e.g. "Isolation Forest baseline".
+    pub name: &'a str,
+    pub scores: &'a [f32],
+    pub threshold: f64,
+}
+
 /// The series (one panel per feature, at most `MAX_PANELS`) with anomalous rows marked in red,
 /// and the score against the threshold underneath, as the original service drew it.
 pub fn anomalies_png(
@@ -80,17 +89,31 @@ pub fn anomalies_png(
     threshold: f64,
     anomalous: &[bool],
 ) -> Result<Vec<u8>, PlotError> {
+    anomalies_with_baseline_png(features, columns, scores, threshold, anomalous, None)
+}
+
+/// [`anomalies_png`] with a baseline's scores and threshold in a last panel, so the two
+/// detectors can be compared row by row.
+pub fn anomalies_with_baseline_png(
+    features: &[String],
+    columns: &[Vec<f64>],
+    scores: &[f32],
+    threshold: f64,
+    anomalous: &[bool],
+    baseline: Option<BaselinePanel<'_>>,
+) -> Result<Vec<u8>, PlotError> {
     const MAX_PANELS: usize = 8;
     register_font();
     let panels = columns.len().min(MAX_PANELS);
+    let score_panels = 1 + usize::from(baseline.is_some());
     let panel_h = 160u32;
-    let (w, h) = (WIDTH, 60 + panel_h * (panels as u32 + 1));
+    let (w, h) = (WIDTH, 60 + panel_h * (panels + score_panels) as u32);
     let mut buf = vec![0u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let root = root.titled("Anomalies (red) by reconstruction error", (FAMILY, 24)).map_err(draw_err)?;
-        let areas = root.split_evenly((panels + 1, 1));
+        let areas = root.split_evenly((panels + score_panels, 1));
         let n = scores.len().max(2);
         for (k, area) in areas.iter().enumerate().take(panels) {
             let values = &columns[k];
@@ -116,22 +139,32 @@ pub fn anomalies_png(
                 )
                 .map_err(draw_err)?;
         }
-        let area = &areas[panels];
-        let (lo, hi) = min_max(scores.iter().map(|s| f64::from(*s)).chain([threshold]));
-        let mut chart = ChartBuilder::on(area)
-            .margin(6)
-            .x_label_area_size(30)
-            .y_label_area_size(70)
-            .caption("score (red line: threshold)", (FAMILY, 14))
-            .build_cartesian_2d(0f64..(n - 1) as f64, lo..hi)
-            .map_err(draw_err)?;
-        chart.configure_mesh().x_desc("row").label_style((FAMILY, 11)).draw().map_err(draw_err)?;
-        chart
-            .draw_series(LineSeries::new(scores.iter().enumerate().map(|(i, v)| (i as f64, f64::from(*v))), BLACK))
-            .map_err(draw_err)?;
-        chart
-            .draw_series(LineSeries::new(vec![(0.0, threshold), ((n - 1) as f64, threshold)], RED.stroke_width(2)))
-            .map_err(draw_err)?;
+        let model_panel = BaselinePanel { name: "score (red line: threshold)", scores, threshold };
+        let baseline_caption = baseline.map(|b| format!("{} score (red line: its threshold)", b.name));
+        let score_rows = std::iter::once((model_panel, "score (red line: threshold)".to_string()))
+            .chain(baseline.zip(baseline_caption).map(|(b, c)| (b, c)));
+        for (k, (panel, caption)) in score_rows.enumerate() {
+            let area = &areas[panels + k];
+            let (lo, hi) = min_max(panel.scores.iter().map(|s| f64::from(*s)).chain([panel.threshold]));
+            let mut chart = ChartBuilder::on(area)
+                .margin(6)
+                .x_label_area_size(30)
+                .y_label_area_size(70)
+                .caption(caption, (FAMILY, 14))
+                .build_cartesian_2d(0f64..(n - 1) as f64, lo..hi)
+                .map_err(draw_err)?;
+            chart.configure_mesh().x_desc("row").label_style((FAMILY, 11)).draw().map_err(draw_err)?;
+            chart
+                .draw_series(LineSeries::new(
+                    panel.scores.iter().enumerate().map(|(i, v)| (i as f64, f64::from(*v))),
+                    BLACK,
+                ))
+                .map_err(draw_err)?;
+            let t = panel.threshold;
+            chart
+                .draw_series(LineSeries::new(vec![(0.0, t), ((n - 1) as f64, t)], RED.stroke_width(2)))
+                .map_err(draw_err)?;
+        }
         root.present().map_err(draw_err)?;
     }
     encode_png(&buf, w, h)

@@ -29,7 +29,7 @@ fn frame(n: usize) -> Frame {
 /// the window, the trailing mean over `smoothing` windows, spread onto the rows.
 fn whole(model: &Model, frame: &Frame) -> Vec<f32> {
     let x = inputs(&model.meta.scaler, model.meta.window, frame, "rows", 1).expect("inputs");
-    let y = model.network.reconstruct(&x.values, x.n);
+    let y = model.network().expect("an autoencoder").reconstruct(&x.values, x.n);
     let d = FEATURES.len();
     let scale = &model.meta.scoring.error_scale;
     let window_scores: Vec<f32> = x

@@ -72,7 +72,7 @@ fn the_same_through_the_csv_reader_and_as_json() {
 fn a_model_with_non_finite_scaler_statistics_is_refused_naming_the_column() {
     let good = model(1, PointAggregation::Max);
     let weights: Vec<(Vec<f32>, Vec<f32>)> =
-        good.network.layers().iter().map(|l| (l.weight.clone(), l.bias.clone())).collect();
+        good.network().expect("an autoencoder").layers().iter().map(|l| (l.weight.clone(), l.bias.clone())).collect();
     for (mean, std) in [(f64::INFINITY, 1.0), (0.0, f64::NAN), (0.0, 0.0)] {
         let mut meta = good.meta.clone();
         meta.scaler.mean[1] = mean;

@@ -48,14 +48,19 @@ pub struct Report {
 pub fn find_series(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
+    // Symbolic links to series folders are followed; a link back up the tree is walked once.
+    let mut seen = std::collections::HashSet::new();
     while let Some(d) = pending.pop() {
+        if !seen.insert(std::fs::canonicalize(&d).unwrap_or_else(|_| d.clone())) {
+            continue;
+        }
         if ["train.csv", "test.csv", "labels.csv"].iter().all(|f| d.join(f).is_file()) {
             found.push(d.clone());
         }
         let entries = std::fs::read_dir(&d).with_context(|| format!("reading the directory {}", d.display()))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("reading the directory {}", d.display()))?;
-            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            if entry.path().is_dir() {
                 pending.push(entry.path());
             }
         }
@@ -109,7 +114,12 @@ fn one_series(folder: &Path, name: &str, params: &Params, baseline: bool) -> Res
         Quality { roc_auc: m.roc_auc, pr_auc: m.pr_auc, best_f1: m.best_f1 }
     };
     let baseline = if baseline {
-        bail!("the Isolation Forest baseline is not built in yet")
+        let forest_params = crate::train::forest::baseline_params(params);
+        let (frame, info) = read_training_data(&train_csv, &forest_params)?;
+        let forest = crate::train::forest::train_forest(&frame, info, &forest_params, &train_csv.display().to_string())
+            .with_context(|| format!("training the Isolation Forest baseline on {}", train_csv.display()))?;
+        let forest_scores = forest.score_frame(&test, &test_csv.display().to_string())?;
+        Some(quality(&forest_scores.scores))
     } else {
         None
     };

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use model_core::data::{Columns, file_md5, read_csv_file};
 use model_core::metrics::{Metrics, evaluate as evaluate_metrics};
-use model_core::plot::{anomalies_png, training_loss_png};
+use model_core::plot::{anomalies_with_baseline_png, training_loss_png};
 use model_core::{Model, Scores};
 
 use crate::params::Params;
@@ -42,12 +42,24 @@ pub fn read_training_data(data: &Path, params: &Params) -> Result<(model_core::F
     Ok((frame, info))
 }
 
-pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path) -> Result<()> {
+/// Which detector `train` fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// The dense autoencoder (the default).
+    Autoencoder,
+    /// An Isolation Forest (scikit-learn's algorithm), servable like the autoencoder.
+    Iforest,
+}
+
+pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path, kind: Kind) -> Result<()> {
     let params = match params_file {
         Some(p) => Params::load(p)?,
         None => Params::default(),
     };
     let (frame, info) = read_training_data(data, &params)?;
+    if kind == Kind::Iforest {
+        return train_iforest(data, out, &params, plots, frame, info);
+    }
     eprintln!(
         "training on {} rows x {} features {:?} from {}",
         frame.n_rows,
@@ -80,6 +92,33 @@ pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path) 
         t.final_val_loss,
         model.meta.threshold.value,
         model.meta.threshold.method,
+        model.meta.version,
+        out.display()
+    );
+    Ok(())
+}
+
+fn train_iforest(
+    data: &Path,
+    out: &Path,
+    params: &Params,
+    plots: &Path,
+    frame: model_core::Frame,
+    info: DataInfo,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut model = crate::train::forest::train_forest(&frame, info, params, &data.display().to_string())?;
+    model.save(out).with_context(|| format!("saving the model to {}", out.display()))?;
+    // No loss curve for a forest; the (empty) plot keeps a pipeline's declared outputs complete.
+    write_atomic(&plots.join("training_loss.png"), &training_loss_png(&[], &[])?)?;
+    eprintln!(
+        "fitted an Isolation Forest ({} trees of {} rows) on {} rows x {} features in {:.1}s; threshold {:.5}; model {} written to {}",
+        params.forest.n_estimators,
+        params.forest.max_samples.min(frame.n_rows),
+        frame.n_rows,
+        frame.n_cols(),
+        started.elapsed().as_secs_f64(),
+        model.meta.threshold.value,
         model.meta.version,
         out.display()
     );
@@ -159,26 +198,68 @@ pub fn read_labels(path: &Path, expected_rows: usize) -> Result<Vec<bool>> {
         .collect()
 }
 
-pub fn evaluate(model_dir: &Path, data: &Path, labels: Option<&Path>, out: &Path) -> Result<()> {
+/// `evaluate`'s baseline: an Isolation Forest fitted on the training CSV's rows.
+fn baseline_scores(model: &Model, train_data: &Path, test: &model_core::Frame, data: &Path) -> Result<Scores> {
+    // The model's own training parameters (same held-out tail, seed and threshold rule).
+    let params: Params = serde_json::from_value(model.meta.training.params.clone()).unwrap_or_default();
+    let params = crate::train::forest::baseline_params(&params);
+    let frame = read_csv_file(train_data, Columns::Named(&model.meta.features))?;
+    let info = DataInfo { md5: file_md5(train_data)?, ignored_columns: Vec::new() };
+    let forest = crate::train::forest::train_forest(&frame, info, &params, &train_data.display().to_string())
+        .with_context(|| format!("training the Isolation Forest baseline on {}", train_data.display()))?;
+    Ok(forest.score_frame(test, &data.display().to_string())?)
+}
+
+/// `evaluate`: scores, metrics and the plot; with `baseline_train` (the training CSV), an
+/// Isolation Forest fitted on it is scored too and reported beside the model.
+pub fn evaluate(
+    model_dir: &Path,
+    data: &Path,
+    labels: Option<&Path>,
+    out: &Path,
+    baseline_train: Option<&Path>,
+) -> Result<()> {
     let model = load_model(model_dir)?;
     let (frame, scores) = score_file(&model, data)?;
+    let baseline = baseline_train.map(|t| baseline_scores(&model, t, &frame, data)).transpose()?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_scores_csv(&out.join("scores.csv"), &scores)?;
     let flags = scores.flags();
-    let metrics = match labels {
+    let mut metrics = match labels {
         Some(l) => {
             let labels = read_labels(l, frame.n_rows)?;
             let m = evaluate_metrics(&scores.scores, &labels, scores.threshold);
             print_metrics(&m);
-            serde_json::to_value(&m)?
+            let mut json = serde_json::to_value(&m)?;
+            if let Some(b) = &baseline {
+                let bm = evaluate_metrics(&b.scores, &labels, b.threshold);
+                eprint!("Isolation Forest baseline: ");
+                print_metrics(&bm);
+                json["baseline"] = serde_json::to_value(&bm)?;
+            }
+            json
         }
-        None => score_statistics(&scores),
+        None => {
+            let mut json = score_statistics(&scores);
+            if let Some(b) = &baseline {
+                json["baseline"] = score_statistics(b);
+            }
+            json
+        }
     };
+    if let Some(b) = metrics.get_mut("baseline") {
+        b["kind"] = "iforest".into();
+    }
     let mut json = serde_json::to_vec_pretty(&metrics)?;
     json.push(b'\n');
     write_atomic(&out.join("metrics.json"), &json)?;
     let columns: Vec<Vec<f64>> = (0..frame.n_cols()).map(|j| frame.column(j)).collect();
-    let png = anomalies_png(&frame.columns, &columns, &scores.scores, scores.threshold, &flags)?;
+    let panel = baseline.as_ref().map(|b| model_core::plot::BaselinePanel {
+        name: "Isolation Forest baseline",
+        scores: &b.scores,
+        threshold: b.threshold,
+    });
+    let png = anomalies_with_baseline_png(&frame.columns, &columns, &scores.scores, scores.threshold, &flags, panel)?;
     write_atomic(&out.join("result.png"), &png)?;
     eprintln!(
         "evaluated {} rows: {} above threshold; wrote scores.csv, metrics.json and result.png to {}",
@@ -223,8 +304,11 @@ pub fn benchmark(data: &Path, params_file: Option<&Path>, baseline: bool, json: 
         None => Params::default(),
     };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", crate::benchmark::header(baseline))?;
+    let mut first = true;
     let mut print = |r: &crate::benchmark::SeriesResult| {
+        if std::mem::take(&mut first) {
+            let _ = writeln!(out, "{}", crate::benchmark::header(baseline));
+        }
         let _ = writeln!(out, "{}", crate::benchmark::line(r));
     };
     let report = crate::benchmark::run(data, &params, baseline, &mut print)?;

@@ -47,6 +47,9 @@ enum Command {
         /// Where training_loss.png goes.
         #[arg(long, default_value = "graph")]
         plots: PathBuf,
+        /// The detector: the autoencoder, or an Isolation Forest (servable the same way).
+        #[arg(long, value_enum, default_value = "autoencoder")]
+        kind: commands::Kind,
     },
     /// Score a CSV and write scores.csv, metrics.json and result.png.
     Evaluate {
@@ -59,6 +62,13 @@ enum Command {
         labels: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
+        /// A baseline fitted on the training rows and reported beside the model in
+        /// metrics.json (`baseline`) and result.png: `iforest` (needs --train-data).
+        #[arg(long, value_parser = ["iforest"], requires = "train_data")]
+        baseline: Option<String>,
+        /// The model's training CSV, for the baseline.
+        #[arg(long, requires = "baseline")]
+        train_data: Option<PathBuf>,
     },
     /// Score a CSV and write one `score,anomaly` row per input row.
     Score {
@@ -97,8 +107,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate { out, seed } => commands::simulate(&out, seed),
-        Command::Train { data, out, params, plots } => commands::train(&data, &out, params.as_deref(), &plots),
-        Command::Evaluate { model, data, labels, out } => commands::evaluate(&model, &data, labels.as_deref(), &out),
+        Command::Train { data, out, params, plots, kind } => {
+            commands::train(&data, &out, params.as_deref(), &plots, kind)
+        }
+        Command::Evaluate { model, data, labels, out, baseline: _, train_data } => {
+            commands::evaluate(&model, &data, labels.as_deref(), &out, train_data.as_deref())
+        }
         Command::Score { model, data, out } => commands::score(&model, &data, &out),
         Command::Benchmark { data, params, baseline, json } => {
             commands::benchmark(&data, params.as_deref(), baseline == "iforest", json.as_deref())

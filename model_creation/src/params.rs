@@ -16,6 +16,23 @@ pub struct Params {
     pub train: TrainParams,
     pub score: ScoreParams,
     pub threshold: ThresholdParams,
+    pub forest: ForestParams,
+}
+
+/// The Isolation Forest (`train --kind iforest` and the baseline): scikit-learn's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForestParams {
+    /// Number of trees.
+    pub n_estimators: usize,
+    /// Rows each tree is grown from (at most the training rows).
+    pub max_samples: usize,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        ForestParams { n_estimators: 100, max_samples: 256 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +212,9 @@ impl Params {
         }
         if self.model.hidden.is_empty() || self.model.hidden.contains(&0) {
             return Err("model.hidden must list at least one layer width, all above 0".into());
+        }
+        if self.forest.n_estimators == 0 || self.forest.max_samples == 0 {
+            return Err("forest.n_estimators and forest.max_samples must be at least 1".into());
         }
         if self.score.smoothing == 0 {
             return Err("score.smoothing must be at least 1 (1 = no smoothing)".into());

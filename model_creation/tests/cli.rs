@@ -273,3 +273,126 @@ fn errors_hide_the_credentials_of_urls() {
     assert!(!err.contains(secret) && err.contains("http://***@127.0.0.1:9"), "{err}");
     assert!(!err.contains("wJalrXUtnFEMI"), "{err}");
 }
+
+/// The Isolation Forest as a model of its own, as a baseline in `evaluate`, and the quality
+/// report over a folder of labelled series.
+#[test]
+fn isolation_forest_model_baseline_and_benchmark() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bench = d.join("bench");
+    for (name, seed) in [("plant-a", "21"), ("plant-b", "22")] {
+        let (ok, err) = run(bin().args(["simulate", "--out", path(&bench.join(name)), "--seed", seed]));
+        assert!(ok, "{err}");
+    }
+    let data = bench.join("plant-a");
+    let params = d.join("params.yaml");
+    std::fs::write(&params, "train:\n  epochs: 3\nforest:\n  n_estimators: 50\n").unwrap();
+
+    // train --kind iforest: a model file that evaluate and score read like any other.
+    let model = d.join("forest");
+    let (ok, err) = run(bin().args([
+        "train",
+        "--kind",
+        "iforest",
+        "--data",
+        path(&data.join("train.csv")),
+        "--out",
+        path(&model),
+        "--params",
+        path(&params),
+        "--plots",
+        path(&d.join("graph")),
+    ]));
+    assert!(ok, "{err}");
+    assert!(err.contains("fitted an Isolation Forest (50 trees"), "{err}");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["kind"], "isolation_forest");
+    assert_eq!(meta["window"]["length"], 1, "row by row, as scikit-learn's");
+    let eval = d.join("eval-forest");
+    let (ok, err) = run(bin().args([
+        "evaluate",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data.join("test.csv")),
+        "--labels",
+        path(&data.join("labels.csv")),
+        "--out",
+        path(&eval),
+    ]));
+    assert!(ok, "{err}");
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(eval.join("metrics.json")).unwrap()).unwrap();
+    assert!(metrics["roc_auc"].as_f64().unwrap() > 0.6, "{metrics}");
+    let out = d.join("forest-scores.csv");
+    let (ok, err) = run(bin().args([
+        "score",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data.join("test.csv")),
+        "--out",
+        path(&out),
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), std::fs::read_to_string(eval.join("scores.csv")).unwrap());
+
+    // evaluate --baseline iforest: the autoencoder's metrics with the baseline's beside them.
+    let ae = d.join("ae");
+    let (ok, err) = train(&data.join("train.csv"), &ae, &params, &d.join("graph"));
+    assert!(ok, "{err}");
+    let eval = d.join("eval-ae");
+    let (ok, err) = run(bin().args([
+        "evaluate",
+        "--model",
+        path(&ae),
+        "--data",
+        path(&data.join("test.csv")),
+        "--labels",
+        path(&data.join("labels.csv")),
+        "--out",
+        path(&eval),
+        "--baseline",
+        "iforest",
+        "--train-data",
+        path(&data.join("train.csv")),
+    ]));
+    assert!(ok, "{err}");
+    assert!(err.contains("Isolation Forest baseline: ROC-AUC"), "{err}");
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(eval.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["baseline"]["kind"], "iforest");
+    for k in ["roc_auc", "pr_auc", "best_f1"] {
+        assert!(metrics[k].is_number() && metrics["baseline"][k].is_number(), "{k}: {metrics}");
+    }
+    let (ok, err) = run(bin().args(["evaluate", "--model", path(&ae), "--data", path(&data.join("test.csv"))]).args([
+        "--out",
+        path(&eval),
+        "--baseline",
+        "iforest",
+    ]));
+    assert!(!ok && err.contains("--train-data"), "the baseline needs the training rows: {err}");
+
+    // benchmark: one line per series, the mean, and the same as JSON.
+    let json = d.join("quality.json");
+    let out = bin()
+        .args(["benchmark", "--data", path(&bench), "--params", path(&params), "--json", path(&json)])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].contains("roc_auc") && lines[0].contains("if_roc"), "{table}");
+    assert!(lines[1].starts_with("plant-a") && lines[2].starts_with("plant-b") && lines[3].starts_with("mean"), "{table}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["series"].as_array().unwrap().len(), 2);
+    let mean = (report["series"][0]["model"]["pr_auc"].as_f64().unwrap()
+        + report["series"][1]["model"]["pr_auc"].as_f64().unwrap())
+        / 2.0;
+    assert!((report["mean"]["pr_auc"].as_f64().unwrap() - mean).abs() < 1e-12, "{report}");
+    assert!(report["baseline_mean"]["roc_auc"].as_f64().unwrap() > 0.5, "{report}");
+    let out = bin().args(["benchmark", "--data", path(d.join("graph").as_path())]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no folder holds train.csv, test.csv and labels.csv"), "{err}");
+}

@@ -80,3 +80,46 @@ fn defaults_detect_every_injected_anomaly_kind_on_simulated_data() {
     // False alarms stay rare on the normal rows.
     assert!(m.fpr < 0.05, "false positive rate {}", m.fpr);
 }
+
+#[test]
+fn the_isolation_forest_is_deterministic_and_detects_simulated_anomalies() {
+    use model_creation::train::forest::train_forest;
+    let ds = generate(&SimulateOptions { seed: 5, train_rows: 2000, test_rows: 1500 });
+    let mut params = Params::default();
+    let fit = |p: &Params| train_forest(&frame(&ds.train), info(), p, "train.csv").unwrap();
+    let (_, a) = fit(&params).to_bytes().unwrap();
+    let (_, b) = fit(&params).to_bytes().unwrap();
+    assert_eq!(a, b, "two fits with the same seed must give the same bytes");
+    params.train.seed = 43;
+    let (_, c) = fit(&params).to_bytes().unwrap();
+    assert_ne!(a, c, "another seed gives another forest");
+    let model = fit(&Params::default());
+    let scores = model.score_frame(&frame(&ds.test), "test.csv").unwrap();
+    let labels: Vec<bool> = ds.labels.iter().map(|l| *l == 1).collect();
+    let m = evaluate(&scores.scores, &labels, scores.threshold);
+    assert!(m.roc_auc > 0.6, "ROC-AUC {}", m.roc_auc);
+}
+
+#[test]
+fn a_constant_channel_gets_a_floored_error_scale_never_a_division_by_zero() {
+    let ds = generate(&SimulateOptions { seed: 6, train_rows: 1200, test_rows: 300 });
+    let constant: Vec<[f64; 6]> = ds.train.iter().map(|r| [r[0], r[1], r[2], r[3], r[4], 230.0]).collect();
+    let mut params = Params::default();
+    params.train.epochs = 5;
+    params.score.normalise = true;
+    let model = train_default(&constant, &params);
+    let scale = &model.meta.scoring.error_scale;
+    assert_eq!(scale.len(), 6);
+    assert!(scale.iter().all(|e| e.is_finite() && *e > 0.0), "{scale:?}");
+    let mut sorted = scale.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = (sorted[2] + sorted[3]) / 2.0;
+    assert!(scale[5] >= median * model_core::score::ERROR_SCALE_FLOOR * 0.999, "floored: {scale:?}");
+    // The same rows score finite; the constant channel moving is an anomaly, not an overflow.
+    let test: Vec<[f64; 6]> = ds.test.iter().map(|r| [r[0], r[1], r[2], r[3], r[4], 230.0]).collect();
+    let normal = model.score_frame(&frame(&test), "test.csv").unwrap();
+    assert!(normal.scores.iter().all(|s| s.is_finite()));
+    let moved: Vec<[f64; 6]> = test.iter().map(|r| [r[0], r[1], r[2], r[3], r[4], 240.0]).collect();
+    let moved = model.score_frame(&frame(&moved), "test.csv").unwrap();
+    assert!(moved.scores.iter().all(|s| s.is_finite() && f64::from(*s) > moved.threshold));
+}

@@ -67,6 +67,7 @@ fn write_model(dir: &Path, features: &[String], window: usize, rng: &mut Lcg) ->
         .collect();
     let meta = ModelMetadata {
         format_version: FORMAT_VERSION,
+        kind: model_core::ModelKind::Autoencoder,
         name: format!("bench-32-w{window}"),
         version: "1".into(),
         created_by: "model_serving bench_model".into(),

@@ -21,6 +21,7 @@ pub fn toy_model(features: &[&str], window: usize, hidden: Vec<usize>) -> Model 
         .collect();
     let meta = ModelMetadata {
         format_version: model_core::artifact::FORMAT_VERSION,
+        kind: model_core::ModelKind::Autoencoder,
         name: "toy".into(),
         version: "1".into(),
         created_by: "test".into(),

@@ -6,6 +6,7 @@
 //! bit-identical weights, even with other trainings running in the same process.
 
 pub mod backend;
+pub mod forest;
 pub mod model;
 
 use std::time::{Duration, Instant};
@@ -69,23 +70,8 @@ pub fn train(
     let window = choose_window(params, frame.n_cols());
     let tp = &params.train;
 
-    // Hold out the tail of the series: it is what the model will see next, and windows never
-    // straddle the split.
-    let n_val =
-        if tp.validation_split > 0.0 { (frame.n_rows as f64 * tp.validation_split).round() as usize } else { 0 };
-    let n_val = if n_val >= window.length && frame.n_rows - n_val >= window.length { n_val } else { 0 };
-    let n_train = frame.n_rows - n_val;
-    if n_train < window.length {
-        return Err(
-            DataError::TooFewRows { input: source.to_string(), rows: frame.n_rows, window: window.length }.into()
-        );
-    }
-    let (train_frame, val_frame) = split_rows(frame, n_train);
-    let scaler = match params.data.scaling {
-        Scaling::Standard => Scaler::fit(&train_frame),
-        Scaling::Robust => Scaler::fit_robust(&train_frame),
-    };
-    let spec = FeatureSpec { features: frame.columns.clone(), window, scaler };
+    let (train_frame, val_frame) = hold_out_tail(frame, window, tp.validation_split, source)?;
+    let spec = FeatureSpec { features: frame.columns.clone(), window, scaler: fit_scaler(params, &train_frame) };
     let train_inputs = spec.inputs(&train_frame, source, window.stride)?;
     let val_inputs = match &val_frame {
         Some(v) => Some(spec.inputs(v, source, 1)?),
@@ -144,6 +130,7 @@ pub fn train(
     let method = params.threshold_method().map_err(TrainError::Params)?;
     let meta = ModelMetadata {
         format_version: model_core::artifact::FORMAT_VERSION,
+        kind: model_core::ModelKind::Autoencoder,
         name: params.model.name.clone(),
         version: params.model.version.clone(),
         created_by: format!("model_creation {}", env!("CARGO_PKG_VERSION")),
@@ -160,9 +147,9 @@ pub fn train(
     };
     let mut model = Model::from_parts(meta, weights)?;
     // The per-feature error scale comes from the held-out windows, as the threshold does.
-    if params.score.normalise {
+    if let (true, Some(network)) = (params.score.normalise, model.network()) {
         let held_out = val_inputs.as_ref().unwrap_or(&train_inputs);
-        let scale = model_core::score::feature_error_scale(&model.network, &held_out.values, held_out.n, frame.n_cols());
+        let scale = model_core::score::feature_error_scale(network, &held_out.values, held_out.n, frame.n_cols());
         model.meta.scoring.error_scale = scale;
     }
     model.meta.scoring.smoothing = params.score.smoothing;
@@ -268,6 +255,34 @@ impl Trainer {
 
 fn mean(v: &[f32]) -> f64 {
     v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Holds out the tail of the series (`validation_split` of its rows): it is what the model will
+/// see next, so early stopping, the error scale and the threshold are judged on it; windows
+/// never straddle the split. No tail when either side would be shorter than a window.
+pub(crate) fn hold_out_tail(
+    frame: &Frame,
+    window: Window,
+    validation_split: f64,
+    source: &str,
+) -> Result<(Frame, Option<Frame>), TrainError> {
+    let n_val = if validation_split > 0.0 { (frame.n_rows as f64 * validation_split).round() as usize } else { 0 };
+    let n_val = if n_val >= window.length && frame.n_rows - n_val >= window.length { n_val } else { 0 };
+    let n_train = frame.n_rows - n_val;
+    if n_train < window.length {
+        return Err(
+            DataError::TooFewRows { input: source.to_string(), rows: frame.n_rows, window: window.length }.into()
+        );
+    }
+    Ok(split_rows(frame, n_train))
+}
+
+/// The scaler `data.scaling` asks for, fitted on the training rows.
+pub(crate) fn fit_scaler(params: &Params, train_frame: &Frame) -> Scaler {
+    match params.data.scaling {
+        Scaling::Standard => Scaler::fit(train_frame),
+        Scaling::Robust => Scaler::fit_robust(train_frame),
+    }
 }
 
 fn split_rows(frame: &Frame, n_train: usize) -> (Frame, Option<Frame>) {

@@ -27,6 +27,7 @@ pub fn save_model(dir: &Path, seed: u64) {
         .collect();
     let meta = ModelMetadata {
         format_version: model_core::artifact::FORMAT_VERSION,
+        kind: model_core::ModelKind::Autoencoder,
         name: "toy".into(),
         version: format!("seed{seed}"),
         created_by: "model_registry tests".into(),
