@@ -34,6 +34,11 @@ pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path) 
         Some(p) => Params::load(p)?,
         None => Params::default(),
     };
+    train_with(data, out, &params, plots)
+}
+
+/// `train` with parameters already loaded (and overridden: `experiment::train`).
+pub fn train_with(data: &Path, out: &Path, params: &Params, plots: &Path) -> Result<()> {
     let frame = if params.data.features.is_empty() {
         read_csv_file(data, Columns::AllExcept(&params.data.ignore))?
     } else {
@@ -59,7 +64,7 @@ pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path) 
         bar.set_position(epoch as u64);
         bar.set_message(format!("loss {loss:.5} val {val:.5}"));
     };
-    let mut model = train_model(&frame, info, &params, &data.display().to_string(), &mut progress)?;
+    let mut model = train_model(&frame, info, params, &data.display().to_string(), &mut progress)?;
     bar.finish_and_clear();
     model.save(out).with_context(|| format!("saving the model to {}", out.display()))?;
     let t = &model.meta.training;

@@ -4,11 +4,13 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod commands;
+pub mod experiment;
 pub mod gate;
 pub mod identity;
 pub mod params;
 pub mod promote;
 pub mod publish;
 pub mod registry_cli;
+pub mod select;
 pub mod simulate;
 pub mod train;
