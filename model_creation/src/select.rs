@@ -71,8 +71,12 @@ fn metric_value(json: &serde_json::Value, metric: &str) -> Result<f64> {
         cur = match cur.get(part) {
             Some(v) => v,
             None => {
-                let known: Vec<&str> = cur.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
-                bail!("no metric {metric:?}; it has {}", if known.is_empty() { "no keys".into() } else { known.join(", ") });
+                let known: Vec<&str> =
+                    cur.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+                bail!(
+                    "no metric {metric:?}; it has {}",
+                    if known.is_empty() { "no keys".into() } else { known.join(", ") }
+                );
             }
         };
     }
@@ -146,7 +150,8 @@ pub fn run(args: &SelectArgs) -> Result<()> {
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    let entries = std::fs::read_dir(from).with_context(|| format!("{}: cannot read the run's model", from.display()))?;
+    let entries =
+        std::fs::read_dir(from).with_context(|| format!("{}: cannot read the run's model", from.display()))?;
     for e in entries {
         let e = e.with_context(|| format!("reading {}", from.display()))?;
         let (src, dest) = (e.path(), to.join(e.file_name()));

@@ -127,7 +127,11 @@ fn runs_dir(runs: &[(&str, &str)]) -> tempfile::TempDir {
         let params = format!("train:\n  seed: {}\n", name.len());
         write(
             &d.path().join("runs").join(name),
-            &[("metrics.json", metrics.as_bytes()), ("params.yaml", params.as_bytes()), ("model/metadata.json", name.as_bytes())],
+            &[
+                ("metrics.json", metrics.as_bytes()),
+                ("params.yaml", params.as_bytes()),
+                ("model/metadata.json", name.as_bytes()),
+            ],
         );
     }
     d
@@ -173,7 +177,10 @@ fn select_picks_the_best_run_and_breaks_ties_by_run_name() {
         }
         assert!(!d.path().join("best").exists(), "a failed select must not write best/");
     };
-    fails(&[("a", r#"{"pr_auc": 0.5}"#), ("b", r#"{"roc_auc": 0.7}"#)], &["runs/b/metrics.json", "no metric \"pr_auc\"", "roc_auc"]);
+    fails(
+        &[("a", r#"{"pr_auc": 0.5}"#), ("b", r#"{"roc_auc": 0.7}"#)],
+        &["runs/b/metrics.json", "no metric \"pr_auc\"", "roc_auc"],
+    );
     fails(&[("a", "not json")], &["runs/a/metrics.json: not JSON"]);
     fails(&[("a", r#"{"pr_auc": "high"}"#)], &["runs/a/metrics.json", "expected a number"]);
     fails(&[], &["runs: no runs"]);
@@ -181,7 +188,8 @@ fn select_picks_the_best_run_and_breaks_ties_by_run_name() {
 
 #[test]
 fn exp_run_edits_params_yaml_in_place_and_reruns_only_the_stages_using_the_change() {
-    let params = "# experiment knobs\ntrain:\n  epochs: 100   # many\n  layers:\n  - 1\n  - 2\n# evaluation\neval:\n  k: 3\n";
+    let params =
+        "# experiment knobs\ntrain:\n  epochs: 100   # many\n  layers:\n  - 1\n  - 2\n# evaluation\neval:\n  k: 3\n";
     let d = repo(
         "stages:\n  train:\n    cmd: echo ${train.epochs} > model.txt\n    params: [train]\n    outs: [model.txt]\n  eval:\n    cmd: echo ${eval.k} > eval.txt\n    params: [eval.k]\n    outs: [eval.txt]\n",
         &[("params.yaml", params.as_bytes())],

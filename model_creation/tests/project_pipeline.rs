@@ -97,8 +97,10 @@ fn repro_trains_on_simulated_data_then_has_nothing_to_do() {
 
 /// What `select` documents: the largest metric wins, ties go to the first run name.
 fn documented_best(runs: &Path, metric: &str) -> (String, f64) {
-    let mut names: Vec<String> =
-        std::fs::read_dir(runs).expect("runs").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(runs)
+        .expect("runs")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     let mut best: Option<(String, f64)> = None;
     for n in names {
@@ -137,11 +139,15 @@ fn search_example_is_run_cached_and_select_keeps_the_best_run() {
 
     let (best, value) = documented_best(&p.join("runs"), "pr_auc");
     let selection: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("best/selection.json")).expect("selection")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(p.join("best/selection.json")).expect("selection"))
+            .expect("json");
     assert_eq!((selection["best"].as_str(), selection["value"].as_f64()), (Some(best.as_str()), Some(value)));
     assert_eq!(selection["runs"].as_object().map(|r| r.len()), Some(8));
     let best_params = std::fs::read_to_string(p.join("best/params.yaml")).expect("best params");
-    assert_eq!(best_params, std::fs::read_to_string(p.join("runs").join(&best).join("params.yaml")).expect("run params"));
+    assert_eq!(
+        best_params,
+        std::fs::read_to_string(p.join("runs").join(&best).join("params.yaml")).expect("run params")
+    );
     // The run's name says which matrix values it trained with; its saved parameters agree.
     let parsed: serde_json::Value = serde_norway::from_str(&best_params).expect("yaml");
     let window = best.trim_start_matches('w').split('-').next().expect("window");
@@ -172,6 +178,7 @@ fn search_example_is_run_cached_and_select_keeps_the_best_run() {
     assert!(other.contains("Running stage 'select'") && other.matches("Running stage").count() == 1, "{other}");
     let (best_roc, _) = documented_best(&p.join("runs"), "roc_auc");
     let selection: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("best/selection.json")).expect("selection")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(p.join("best/selection.json")).expect("selection"))
+            .expect("json");
     assert_eq!((selection["metric"].as_str(), selection["best"].as_str()), (Some("roc_auc"), Some(best_roc.as_str())));
 }
