@@ -51,14 +51,11 @@ pub enum Kind {
     Iforest,
 }
 
-pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path, kind: Kind) -> Result<()> {
-    let params = match params_file {
-        Some(p) => Params::load(p)?,
-        None => Params::default(),
-    };
-    let (frame, info) = read_training_data(data, &params)?;
+/// `train` with parameters already loaded (and overridden: `experiment::train`).
+pub fn train_with(data: &Path, out: &Path, params: &Params, plots: &Path, kind: Kind) -> Result<()> {
+    let (frame, info) = read_training_data(data, params)?;
     if kind == Kind::Iforest {
-        return train_iforest(data, out, &params, plots, frame, info);
+        return train_iforest(data, out, params, plots, frame, info);
     }
     eprintln!(
         "training on {} rows x {} features {:?} from {}",
@@ -77,7 +74,7 @@ pub fn train(data: &Path, out: &Path, params_file: Option<&Path>, plots: &Path, 
         bar.set_position(epoch as u64);
         bar.set_message(format!("loss {loss:.5} val {val:.5}"));
     };
-    let mut model = train_model(&frame, info, &params, &data.display().to_string(), &mut progress)?;
+    let mut model = train_model(&frame, info, params, &data.display().to_string(), &mut progress)?;
     bar.finish_and_clear();
     model.save(out).with_context(|| format!("saving the model to {}", out.display()))?;
     let t = &model.meta.training;

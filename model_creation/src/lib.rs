@@ -5,11 +5,13 @@
 
 pub mod benchmark;
 pub mod commands;
+pub mod experiment;
 pub mod gate;
 pub mod identity;
 pub mod params;
 pub mod promote;
 pub mod publish;
 pub mod registry_cli;
+pub mod select;
 pub mod simulate;
 pub mod train;

@@ -50,6 +50,13 @@ enum Command {
         /// The detector: the autoencoder, or an Isolation Forest (servable the same way).
         #[arg(long, value_enum, default_value = "autoencoder")]
         kind: commands::Kind,
+        /// Override one parameter: `KEY=VALUE`, dotted key, YAML value (`data.window=4`,
+        /// `model.hidden=[64,32,32,64]`). Repeatable; applied after --params.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Also write the parameters used (defaults and overrides filled in) to this YAML file.
+        #[arg(long)]
+        save_params: Option<PathBuf>,
     },
     /// Score a CSV and write scores.csv, metrics.json and result.png.
     Evaluate {
@@ -99,6 +106,11 @@ enum Command {
     /// The model registry: publish versions, list, show, aliases, the promotion gate, rollback,
     /// pull, gc (exit status 0 done/promoted, 1 promotion refused, 2 error).
     Models(model_creation::registry_cli::ModelsArgs),
+    /// Pick the best run of a parameter search by one metric and write its model, parameters
+    /// and metrics (plus every run's value) to one directory.
+    Select(model_creation::select::SelectArgs),
+    /// Experiments: `exp run -S KEY=VALUE` edits params.yaml and runs repro, like `dvc exp run`.
+    Exp(model_creation::experiment::ExpArgs),
     #[command(flatten)]
     Pipeline(pipeline_cli::PipelineCommand),
 }
@@ -107,8 +119,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate { out, seed } => commands::simulate(&out, seed),
-        Command::Train { data, out, params, plots, kind } => {
-            commands::train(&data, &out, params.as_deref(), &plots, kind)
+        Command::Train { data, out, params, plots, kind, set, save_params } => {
+            model_creation::experiment::train(&data, &out, params.as_deref(), &plots, kind, &set, save_params.as_deref())
         }
         Command::Evaluate { model, data, labels, out, baseline: _, train_data } => {
             commands::evaluate(&model, &data, labels.as_deref(), &out, train_data.as_deref())
@@ -118,6 +130,8 @@ fn main() -> ExitCode {
             commands::benchmark(&data, params.as_deref(), baseline == "iforest", json.as_deref())
         }
         Command::Pipeline(cmd) => pipeline_cli::run(cmd),
+        Command::Select(args) => model_creation::select::run(&args),
+        Command::Exp(args) => model_creation::experiment::run(args),
         Command::Models(args) => return models(args),
     };
     match result {

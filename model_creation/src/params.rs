@@ -176,6 +176,10 @@ pub enum ParamsError {
     },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// A `KEY=VALUE` override (`train --set`, `exp run -S`) that names no parameter or whose
+    /// value does not fit.
+    #[error("cannot set {key}: {message}")]
+    Override { key: String, message: String },
 }
 
 impl Params {
@@ -227,6 +231,18 @@ impl Params {
         Ok(())
     }
 
+    /// Applies one dotted override (`train.epochs`, `50`; the value in YAML form, so
+    /// `model.hidden` takes `[64,32,32,64]`), then checks the result as a params file is checked.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ParamsError> {
+        let err = |message: String| ParamsError::Override { key: key.to_string(), message };
+        let mut doc = serde_norway::to_value(&*self).map_err(|e| err(e.to_string()))?;
+        set_dotted(&mut doc, key, value)?;
+        let updated: Params = serde_norway::from_value(doc).map_err(|e| err(format!("{value:?} does not fit: {e}")))?;
+        updated.validate().map_err(err)?;
+        *self = updated;
+        Ok(())
+    }
+
     pub fn threshold_method(&self) -> Result<ThresholdMethod, String> {
         let th = &self.threshold;
         match th.method.as_str() {
@@ -237,4 +253,46 @@ impl Params {
             other => Err(format!("threshold.method must be quantile, mean_std or max, got {other:?}")),
         }
     }
+}
+
+/// Splits `KEY=VALUE` (the form `train --set` and `exp run -S` take).
+pub fn split_override(arg: &str) -> Result<(&str, &str), ParamsError> {
+    match arg.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v.trim())),
+        _ => Err(ParamsError::Override {
+            key: arg.to_string(),
+            message: "expected KEY=VALUE, e.g. train.epochs=50".into(),
+        }),
+    }
+}
+
+/// Sets the dotted `key` (every part but the last naming a mapping) of a YAML document to
+/// `value`, parsed as YAML. The key must already exist: a typo is an error listing the keys
+/// that do exist at that level, never a new parameter nobody reads.
+pub fn set_dotted(doc: &mut serde_norway::Value, key: &str, value: &str) -> Result<(), ParamsError> {
+    use serde_norway::Value;
+    let err = |message: String| ParamsError::Override { key: key.to_string(), message };
+    let new: Value = if value.is_empty() {
+        Value::Null
+    } else {
+        serde_norway::from_str(value).map_err(|e| err(format!("{value:?} is not a YAML value: {e}")))?
+    };
+    let mut cur = doc;
+    let mut walked = String::new();
+    for part in key.split('.') {
+        let here = if walked.is_empty() { "the top level".to_string() } else { walked.clone() };
+        let Value::Mapping(map) = cur else {
+            return Err(err(format!("{here} is not a mapping, so it has no key {part:?}")));
+        };
+        let known: Vec<String> = map.keys().filter_map(|k| k.as_str().map(str::to_string)).collect();
+        cur = map
+            .get_mut(part)
+            .ok_or_else(|| err(format!("{here} has no key {part:?}; expected one of {}", known.join(", "))))?;
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(part);
+    }
+    *cur = new;
+    Ok(())
 }

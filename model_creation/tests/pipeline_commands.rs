@@ -118,3 +118,101 @@ fn stage_environment_has_dvc_root_stage_and_our_directory_first_on_path() {
     assert_eq!(Path::new(parts[2]), ours());
     assert_eq!(std::fs::canonicalize(parts[3]).expect("wdir"), root.join("sub"));
 }
+
+/// A hand-made runs directory: run name -> metrics.json text; each run also gets params.yaml
+/// and a model/ file, as `train --save-params` and `evaluate` leave them.
+fn runs_dir(runs: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tempdir");
+    for (name, metrics) in runs {
+        let params = format!("train:\n  seed: {}\n", name.len());
+        write(
+            &d.path().join("runs").join(name),
+            &[
+                ("metrics.json", metrics.as_bytes()),
+                ("params.yaml", params.as_bytes()),
+                ("model/metadata.json", name.as_bytes()),
+            ],
+        );
+    }
+    d
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn select_picks_the_best_run_and_breaks_ties_by_run_name() {
+    let d = runs_dir(&[
+        ("c", r#"{"pr_auc": 0.9, "loss": {"val": 0.3}}"#),
+        ("a", r#"{"pr_auc": 0.5, "loss": {"val": 0.1}}"#),
+        ("bb", r#"{"pr_auc": 0.9, "loss": {"val": 0.2}}"#),
+    ]);
+    let p = d.path();
+    // Highest wins; "bb" and "c" tie at 0.9 and "bb" sorts first.
+    let out = run_ok(&ours(), p, &["select", "--runs", "runs", "--metric", "pr_auc"]);
+    assert!(out.contains("bb  0.900000  <- best") && out.contains("best pr_auc = 0.900000: bb"), "{out}");
+    assert_eq!(std::fs::read(p.join("best/model/metadata.json")).expect("model"), b"bb");
+    assert_eq!(std::fs::read_to_string(p.join("best/params.yaml")).expect("params"), "train:\n  seed: 2\n");
+    assert_eq!(read_json(&p.join("best/metrics.json"))["pr_auc"], 0.9);
+    assert_eq!(
+        read_json(&p.join("best/selection.json")),
+        serde_json::json!({"metric": "pr_auc", "goal": "max", "tie_break": "first run name in byte order",
+            "best": "bb", "value": 0.9, "runs": {"a": 0.5, "bb": 0.9, "c": 0.9}})
+    );
+    // A nested metric where lower is better; the output directory is replaced as a whole.
+    run_ok(&ours(), p, &["select", "--runs", "runs", "--metric", "loss.val", "--lower-is-better"]);
+    assert_eq!(std::fs::read(p.join("best/model/metadata.json")).expect("model"), b"a");
+    assert_eq!(read_json(&p.join("best/selection.json"))["goal"], "min");
+
+    let fails = |runs: &[(&str, &str)], expected: &[&str]| {
+        let d = runs_dir(runs);
+        std::fs::create_dir_all(d.path().join("runs")).expect("mkdir");
+        let r = run(&ours(), d.path(), &["select", "--runs", "runs", "--metric", "pr_auc"], &[]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "select should fail for {runs:?}");
+        for e in expected {
+            assert!(err.contains(e), "{e:?} not in: {err}");
+        }
+        assert!(!d.path().join("best").exists(), "a failed select must not write best/");
+    };
+    fails(
+        &[("a", r#"{"pr_auc": 0.5}"#), ("b", r#"{"roc_auc": 0.7}"#)],
+        &["runs/b/metrics.json", "no metric \"pr_auc\"", "roc_auc"],
+    );
+    fails(&[("a", "not json")], &["runs/a/metrics.json: not JSON"]);
+    fails(&[("a", r#"{"pr_auc": "high"}"#)], &["runs/a/metrics.json", "expected a number"]);
+    fails(&[], &["runs: no runs"]);
+}
+
+#[test]
+fn exp_run_edits_params_yaml_in_place_and_reruns_only_the_stages_using_the_change() {
+    let params =
+        "# experiment knobs\ntrain:\n  epochs: 100   # many\n  layers:\n  - 1\n  - 2\n# evaluation\neval:\n  k: 3\n";
+    let d = repo(
+        "stages:\n  train:\n    cmd: echo ${train.epochs} > model.txt\n    params: [train]\n    outs: [model.txt]\n  eval:\n    cmd: echo ${eval.k} > eval.txt\n    params: [eval.k]\n    outs: [eval.txt]\n",
+        &[("params.yaml", params.as_bytes())],
+    );
+    let p = d.path();
+    run_ok(&ours(), p, &["repro"]);
+    let out = run_ok(&ours(), p, &["exp", "run", "-S", "train.epochs=2", "-S", "train.layers=[4, 5]"]);
+    assert_eq!(
+        std::fs::read_to_string(p.join("params.yaml")).expect("params"),
+        "# experiment knobs\ntrain:\n  epochs: 2   # many\n  layers: [4, 5]\n# evaluation\neval:\n  k: 3\n"
+    );
+    assert!(out.contains("Running stage 'train'") && !out.contains("Running stage 'eval'"), "{out}");
+    assert_eq!(std::fs::read_to_string(p.join("model.txt")).expect("model"), "2\n");
+    // Back to a value that ran before: restored from the run-cache, nothing runs.
+    let out = run_ok(&ours(), p, &["exp", "run", "-S", "train.epochs=100", "-S", "train.layers=[1, 2]"]);
+    assert!(out.contains("Stage 'train' is cached - skipping run") && !out.contains("Running stage"), "{out}");
+    assert_eq!(status_json(&ours(), p), serde_json::json!({}));
+
+    let before = std::fs::read(p.join("params.yaml")).expect("params");
+    let typo = run(&ours(), p, &["exp", "run", "-S", "train.epoch=3"], &[]);
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(!typo.status.success() && err.contains("cannot set train.epoch") && err.contains("epochs"), "{err}");
+    let no_value = run(&ours(), p, &["exp", "run", "-S", "train.epochs"], &[]);
+    assert!(String::from_utf8_lossy(&no_value.stderr).contains("expected KEY=VALUE"));
+    assert_eq!(std::fs::read(p.join("params.yaml")).expect("params"), before, "a failed exp run must not edit");
+}
