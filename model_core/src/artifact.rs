@@ -14,9 +14,9 @@ use crate::arch::Architecture;
 use crate::error::ArtifactError;
 use crate::features::{PointAggregation, Scaler, Window};
 use crate::forward::{LayerWeights, LeanNetwork};
-use crate::score::Scoring;
-use isolation_forest::{ForestArrays, IsolationForest};
+use crate::scoring::Scoring;
 use crate::threshold::Threshold;
+use isolation_forest::{ForestArrays, IsolationForest};
 
 /// The format this build writes. 2 added [`Scoring`] (per-feature error scale, smoothing): a
 /// build that knows only format 1 would ignore it and score such a model wrongly, so it refuses
@@ -398,7 +398,8 @@ fn serialize_forest(forest: &IsolationForest, path: &Path) -> Result<Vec<u8>, Ar
     };
     let mut views = HashMap::new();
     for (name, dtype, len, data) in &buffers {
-        views.insert(name.to_string(), safetensors::tensor::TensorView::new(*dtype, vec![*len], data).map_err(corrupt)?);
+        views
+            .insert(name.to_string(), safetensors::tensor::TensorView::new(*dtype, vec![*len], data).map_err(corrupt)?);
     }
     safetensors::serialize(views, &None).map_err(corrupt)
 }

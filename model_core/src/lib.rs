@@ -15,6 +15,7 @@ pub mod forward;
 pub mod metrics;
 pub mod plot;
 pub mod score;
+pub mod scoring;
 pub mod threshold;
 
 pub use arch::Architecture;
@@ -22,7 +23,8 @@ pub use artifact::{Detector, Model, ModelKind, ModelMetadata, TrainingInfo};
 pub use data::{Columns, Frame};
 pub use error::{ArtifactError, DataError};
 pub use features::{FeatureSpec, PointAggregation, Scaler, Window};
-pub use score::{Scores, Scoring};
+pub use score::Scores;
+pub use scoring::Scoring;
 pub use threshold::{Threshold, ThresholdMethod};
 
 /// Columns a trainer skips unless told otherwise: time stamps and label columns.

@@ -142,7 +142,7 @@ pub fn anomalies_with_baseline_png(
         let model_panel = BaselinePanel { name: "score (red line: threshold)", scores, threshold };
         let baseline_caption = baseline.map(|b| format!("{} score (red line: its threshold)", b.name));
         let score_rows = std::iter::once((model_panel, "score (red line: threshold)".to_string()))
-            .chain(baseline.zip(baseline_caption).map(|(b, c)| (b, c)));
+            .chain(baseline.zip(baseline_caption));
         for (k, (panel, caption)) in score_rows.enumerate() {
             let area = &areas[panels + k];
             let (lo, hi) = min_max(panel.scores.iter().map(|s| f64::from(*s)).chain([panel.threshold]));

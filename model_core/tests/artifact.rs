@@ -126,7 +126,10 @@ fn the_scoring_definition_round_trips_and_is_checked_on_load() {
     let mut json: serde_json::Value = serde_json::from_str(&meta).unwrap();
     for (scoring, expected) in [
         (serde_json::json!({"error_scale": [1.0, 2.0], "smoothing": 1}), "scoring.error_scale has 2 value(s) for 3"),
-        (serde_json::json!({"error_scale": [1.0, 0.0, 2.0], "smoothing": 1}), "scoring.error_scale of feature \"b\" is 0"),
+        (
+            serde_json::json!({"error_scale": [1.0, 0.0, 2.0], "smoothing": 1}),
+            "scoring.error_scale of feature \"b\" is 0",
+        ),
         (serde_json::json!({"error_scale": [], "smoothing": 0}), "scoring.smoothing must be at least 1"),
     ] {
         json["scoring"] = scoring;

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::commands::{read_labels, read_training_data, score_file};
 use crate::params::Params;
 use crate::train::train as train_model;
+use std::io::Write;
 
 /// Ranking quality of one detector on one series.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -87,8 +88,7 @@ pub fn run(dir: &Path, params: &Params, baseline: bool, progress: &mut dyn FnMut
         series.push(result);
     }
     let mean = mean_quality(series.iter().map(|s| s.model));
-    let baseline_mean =
-        if baseline { Some(mean_quality(series.iter().filter_map(|s| s.baseline))) } else { None };
+    let baseline_mean = if baseline { Some(mean_quality(series.iter().filter_map(|s| s.baseline))) } else { None };
     Ok(Report {
         data: dir.display().to_string(),
         baseline_kind: baseline.then(|| "iforest".to_string()),
@@ -171,4 +171,30 @@ fn format_line(name: &str, rows: &str, q: &Quality, b: Option<&Quality>, seconds
     }
     line.push_str(&format!(" {seconds:>8.1}"));
     line
+}
+
+/// `benchmark`: the quality table on stdout (a line per series as it finishes), JSON optionally.
+pub fn command(data: &Path, params_file: Option<&Path>, baseline: bool, json: Option<&Path>) -> Result<()> {
+    let params = match params_file {
+        Some(p) => Params::load(p)?,
+        None => Params::default(),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut first = true;
+    let mut print = |r: &SeriesResult| {
+        if std::mem::take(&mut first) {
+            let _ = writeln!(out, "{}", header(baseline));
+        }
+        let _ = writeln!(out, "{}", line(r));
+    };
+    let report = run(data, &params, baseline, &mut print)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", mean_line(&report))?;
+    if let Some(path) = json {
+        let mut bytes = serde_json::to_vec_pretty(&report)?;
+        bytes.push(b'\n');
+        atomic_file::write(path, &bytes, atomic_file::Durability::Fast)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -293,28 +293,3 @@ fn score_statistics(scores: &Scores) -> serde_json::Value {
         "score_max": s.last().copied().unwrap_or(0.0),
     })
 }
-
-/// `benchmark`: the quality table on stdout (a line per series as it finishes), JSON optionally.
-pub fn benchmark(data: &Path, params_file: Option<&Path>, baseline: bool, json: Option<&Path>) -> Result<()> {
-    let params = match params_file {
-        Some(p) => Params::load(p)?,
-        None => Params::default(),
-    };
-    let mut out = std::io::stdout().lock();
-    let mut first = true;
-    let mut print = |r: &crate::benchmark::SeriesResult| {
-        if std::mem::take(&mut first) {
-            let _ = writeln!(out, "{}", crate::benchmark::header(baseline));
-        }
-        let _ = writeln!(out, "{}", crate::benchmark::line(r));
-    };
-    let report = crate::benchmark::run(data, &params, baseline, &mut print)?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", crate::benchmark::mean_line(&report))?;
-    if let Some(path) = json {
-        let mut bytes = serde_json::to_vec_pretty(&report)?;
-        bytes.push(b'\n');
-        write_atomic(path, &bytes)?;
-    }
-    Ok(())
-}

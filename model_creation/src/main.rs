@@ -41,7 +41,7 @@ enum Command {
         /// Model directory to write (replaced atomically).
         #[arg(long)]
         out: PathBuf,
-        /// params.yaml with `data`, `model`, `train` and `threshold` sections; defaults otherwise.
+        /// params.yaml with `data`, `model`, `train`, `score`, `forest` and `threshold` sections; defaults otherwise.
         #[arg(long)]
         params: Option<PathBuf>,
         /// Where training_loss.png goes.
@@ -119,15 +119,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate { out, seed } => commands::simulate(&out, seed),
-        Command::Train { data, out, params, plots, kind, set, save_params } => {
-            model_creation::experiment::train(&data, &out, params.as_deref(), &plots, kind, &set, save_params.as_deref())
-        }
+        Command::Train { data, out, params, plots, kind, set, save_params } => model_creation::experiment::train(
+            &data,
+            &out,
+            params.as_deref(),
+            &plots,
+            kind,
+            &set,
+            save_params.as_deref(),
+        ),
         Command::Evaluate { model, data, labels, out, baseline: _, train_data } => {
             commands::evaluate(&model, &data, labels.as_deref(), &out, train_data.as_deref())
         }
         Command::Score { model, data, out } => commands::score(&model, &data, &out),
         Command::Benchmark { data, params, baseline, json } => {
-            commands::benchmark(&data, params.as_deref(), baseline == "iforest", json.as_deref())
+            model_creation::benchmark::command(&data, params.as_deref(), baseline == "iforest", json.as_deref())
         }
         Command::Pipeline(cmd) => pipeline_cli::run(cmd),
         Command::Select(args) => model_creation::select::run(&args),

@@ -1,5 +1,5 @@
 //! Training parameters: defaults that work on unseen data, overridable from a DVC-style
-//! `params.yaml` (sections `data`, `model`, `train`, `threshold`; other sections are left to
+//! `params.yaml` (sections `data`, `model`, `train`, `score`, `forest`, `threshold`; other sections are left to
 //! other stages). Unknown keys inside these sections are errors, so a typo never silently
 //! falls back to a default.
 
@@ -63,8 +63,8 @@ pub struct DataParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Scaling {
-    #[default]
     Standard,
+    #[default]
     Robust,
 }
 
@@ -81,7 +81,7 @@ pub struct ScoreParams {
 
 impl Default for ScoreParams {
     fn default() -> Self {
-        ScoreParams { normalise: false, smoothing: 1 }
+        ScoreParams { normalise: true, smoothing: 1 }
     }
 }
 
@@ -94,8 +94,8 @@ impl Default for DataParams {
             univariate_window: 32,
             multivariate_window: 4,
             stride: 1,
-            aggregation: PointAggregation::Max,
-            scaling: Scaling::Standard,
+            aggregation: PointAggregation::Mean,
+            scaling: Scaling::Robust,
         }
     }
 }

@@ -384,7 +384,10 @@ fn isolation_forest_model_baseline_and_benchmark() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].contains("roc_auc") && lines[0].contains("if_roc"), "{table}");
-    assert!(lines[1].starts_with("plant-a") && lines[2].starts_with("plant-b") && lines[3].starts_with("mean"), "{table}");
+    assert!(
+        lines[1].starts_with("plant-a") && lines[2].starts_with("plant-b") && lines[3].starts_with("mean"),
+        "{table}"
+    );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["series"].as_array().unwrap().len(), 2);
     let mean = (report["series"][0]["model"]["pr_auc"].as_f64().unwrap()

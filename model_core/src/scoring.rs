@@ -1,0 +1,99 @@
+//! How reconstruction errors become scores, fixed at training time and stored in the model
+//! (`metadata.json` `scoring`): the per-feature error scale and the trailing smoothing, with
+//! the functions that fit and apply them. `score` runs the whole definition.
+
+use serde::{Deserialize, Serialize};
+
+/// Held-out windows reconstructed at once when fitting the error scale.
+const SCALE_CHUNK: usize = 4096;
+
+/// How reconstruction errors become scores, fixed at training time and stored in the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scoring {
+    /// Per feature, its typical squared reconstruction error on the held-out rows (floored, see
+    /// [`feature_error_scale`]); each feature's squared error is divided by it, so one noisy
+    /// channel cannot drown the others and a normal row scores about 1. Empty: plain mean
+    /// squared error (format 1).
+    #[serde(default)]
+    pub error_scale: Vec<f64>,
+    /// Each window's score is the mean of its own and the `smoothing - 1` windows before it
+    /// (trailing, so a live stream can compute it too); 1 = no smoothing.
+    #[serde(default = "one")]
+    pub smoothing: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Scoring { error_scale: Vec::new(), smoothing: 1 }
+    }
+}
+
+impl Scoring {
+    /// The weight of each model input (`window` rows of the features, row-major), or `None`
+    /// for the plain mean squared error.
+    pub fn input_weights(&self, window: usize) -> Option<Vec<f64>> {
+        if self.error_scale.is_empty() {
+            return None;
+        }
+        let per_feature: Vec<f64> = self.error_scale.iter().map(|e| 1.0 / e).collect();
+        Some(per_feature.iter().copied().cycle().take(per_feature.len() * window.max(1)).collect())
+    }
+}
+
+/// A feature's scale never falls below this share of the median feature's scale. At 1 (the
+/// measured best: docs/quality.md), channels noisier than the median are weighed down to it and
+/// none is weighed up: a channel that was constant or perfectly predicted on the held-out rows
+/// (error ~0) would otherwise turn any rounding-level deviation into a huge score, and a smooth
+/// but drifting one (a temperature) would raise false alarms.
+pub const ERROR_SCALE_FLOOR: f64 = 1.0;
+/// Absolute floor, for a model whose every feature reconstructs (almost) perfectly.
+const ERROR_SCALE_MIN: f64 = 1e-12;
+
+/// Per-feature mean squared reconstruction error of `n` held-out inputs (`window` rows of
+/// `n_features` each), floored as [`ERROR_SCALE_FLOOR`] says: the `error_scale` of [`Scoring`].
+pub fn feature_error_scale(
+    network: &crate::forward::LeanNetwork,
+    inputs: &[f32],
+    n: usize,
+    n_features: usize,
+) -> Vec<f64> {
+    let dim = network.input_dim();
+    let mut sum = vec![0.0f64; n_features];
+    let mut count = 0usize;
+    for start in (0..n).step_by(SCALE_CHUNK) {
+        let rows = (n - start).min(SCALE_CHUNK);
+        let x = &inputs[start * dim..(start + rows) * dim];
+        let y = network.reconstruct(x, rows);
+        for (k, (a, b)) in x.iter().zip(&y).enumerate() {
+            let diff = f64::from(*a) - f64::from(*b);
+            sum[k % n_features] += diff * diff;
+        }
+        count += rows * (dim / n_features.max(1));
+    }
+    let mean: Vec<f64> = sum.iter().map(|s| s / count.max(1) as f64).collect();
+    let mut sorted: Vec<f64> = mean.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let median = crate::threshold::quantile_sorted(&sorted, 0.5);
+    let floor = (median * ERROR_SCALE_FLOOR).max(ERROR_SCALE_MIN);
+    mean.iter().map(|v| if v.is_finite() { v.max(floor) } else { floor }).collect()
+}
+
+/// Trailing mean over `k` window scores (fewer at the start), summed afresh for each window in
+/// f64: a running sum would carry the rounding of a huge score (up to `f32::MAX`) long after it
+/// left the window, and a stream could not reproduce it bit for bit.
+pub fn smooth_trailing(scores: &[f32], k: usize) -> Vec<f32> {
+    if k <= 1 {
+        return scores.to_vec();
+    }
+    (0..scores.len())
+        .map(|i| {
+            let span = &scores[(i + 1).saturating_sub(k)..=i];
+            let sum: f64 = span.iter().map(|s| f64::from(*s)).sum();
+            crate::forward::finite_score(sum / span.len() as f64)
+        })
+        .collect()
+}
