@@ -17,18 +17,19 @@ if [ ! -d "$data" ] || [ ! -x "$py" ] || [ ! -f "$anchors/isoforest.py" ]; then
 fi
 cargo build -q -p isolation_forest --example score_csv --manifest-path "$root/Cargo.toml"
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/examples/score_csv"
+read -r -a seed_list <<<"$seeds"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 for dir in "$data"/*/; do
   [ -f "$dir/labels.csv" ] || continue
   name="$(basename "$dir")"
-  for seed in $seeds; do
+  for seed in "${seed_list[@]}"; do
     "$bin" "$dir/train.csv" "$dir/test.csv" "$seed" 100 256 >"$work/$name.ours.$seed" 2>/dev/null
     "$py" "$anchors/isoforest.py" --train "$dir/train.csv" --test "$dir/test.csv" --labels "$dir/labels.csv" \
       --n-estimators 100 --max-samples 256 --seed "$seed" --jobs 1 --repeat 1 >"$work/$name.sk.$seed"
   done
 done
-"$py" - "$work" "$data" "$anchors" $seeds <<'PYEOF'
+"$py" - "$work" "$data" "$anchors" "${seed_list[@]}" <<'PYEOF'
 import glob, json, os, sys
 import numpy as np
 work, data, anchors, seeds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
