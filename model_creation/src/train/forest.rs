@@ -11,7 +11,7 @@ use isolation_forest::{IsolationForest, IsolationForestConfig};
 use model_core::features::{FeatureSpec, Window};
 use model_core::{Architecture, Frame, Model, ModelKind, ModelMetadata, Scoring, Threshold, TrainingInfo};
 
-use super::{DataInfo, TrainError, fit_scaler, hold_out_tail};
+use super::{DataInfo, TrainError, calibrate_and_name, fit_scaler, hold_out_tail};
 use crate::params::Params;
 
 /// The forest's window: explicit `data.window`, else row by row.
@@ -64,13 +64,7 @@ pub fn train_forest(frame: &Frame, data: DataInfo, params: &Params, source: &str
         weights_md5: String::new(),
     };
     let mut model = Model::from_forest(meta, forest)?;
-    let calib_frame = val_frame.as_ref().unwrap_or(&train_frame);
-    let calib = model.score_frame(calib_frame, source)?;
-    model.meta.threshold = method.calibrate(&calib.scores);
-    if model.meta.version.is_empty() {
-        let (_, weights_bytes) = model.to_bytes()?;
-        model.meta.version = model_core::artifact::md5_hex(&weights_bytes)[..12].to_string();
-    }
+    calibrate_and_name(&mut model, method, val_frame.as_ref().unwrap_or(&train_frame), source)?;
     Ok(model)
 }
 

@@ -153,15 +153,25 @@ pub fn train(
         model.meta.scoring.error_scale = scale;
     }
     model.meta.scoring.smoothing = params.score.smoothing;
-    // Calibrate on exactly what serving will compute: per-row scores of the held-out rows.
-    let calib_frame = val_frame.as_ref().unwrap_or(&train_frame);
+    calibrate_and_name(&mut model, method, val_frame.as_ref().unwrap_or(&train_frame), source)?;
+    Ok(model)
+}
+
+/// Calibrates the threshold on exactly what serving will compute (per-row scores of the
+/// held-out rows) and, without a `model.version`, names the model after its weights' md5.
+pub(crate) fn calibrate_and_name(
+    model: &mut Model,
+    method: model_core::ThresholdMethod,
+    calib_frame: &Frame,
+    source: &str,
+) -> Result<(), TrainError> {
     let calib = model.score_frame(calib_frame, source)?;
     model.meta.threshold = method.calibrate(&calib.scores);
     if model.meta.version.is_empty() {
         let (_, weights_bytes) = model.to_bytes()?;
         model.meta.version = model_core::artifact::md5_hex(&weights_bytes)[..12].to_string();
     }
-    Ok(model)
+    Ok(())
 }
 
 /// Where training time went, summed over every step so far: what the speed benchmark reports
