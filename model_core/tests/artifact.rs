@@ -152,6 +152,52 @@ fn a_per_feature_error_scale_divides_each_features_squared_error() {
 }
 
 #[test]
+fn the_error_scale_is_a_robust_typical_error_that_a_few_outlying_held_out_rows_do_not_move() {
+    use model_core::score::feature_error_scale;
+    let model = common::toy_model(&["a", "b", "c"], 1, vec![4, 2, 4]);
+    let network = model.network().unwrap();
+    // 400 held-out rows of noise-like inputs, then the same with 10 huge values in feature "b".
+    let mut state = 7u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+    };
+    let clean: Vec<f32> = (0..400 * 3).map(|_| next()).collect();
+    let mut outlying = clean.clone();
+    for row in 0..10 {
+        outlying[row * 40 * 3 + 1] = 1000.0;
+    }
+    let base = feature_error_scale(network, &clean, 400, 3);
+    let moved = feature_error_scale(network, &outlying, 400, 3);
+    // Each feature's scale is its median squared error over the chi-square median (floored at
+    // the median feature's), written out here from the network's own reconstruction.
+    let y = network.reconstruct(&clean, 400);
+    let mut typical: Vec<f64> = (0..3)
+        .map(|f| {
+            let mut e: Vec<f64> = (0..400)
+                .map(|r| (f64::from(clean[r * 3 + f]) - f64::from(y[r * 3 + f])).powi(2) as f32 as f64)
+                .collect();
+            e.sort_by(f64::total_cmp);
+            (e[199] + e[200]) / 2.0 / 0.454_936_423_119_572_8
+        })
+        .collect();
+    let mut sorted = typical.clone();
+    sorted.sort_by(f64::total_cmp);
+    for t in &mut typical {
+        *t = t.max(sorted[1]);
+    }
+    for (got, want) in base.iter().zip(&typical) {
+        assert!((got - want).abs() <= 1e-9 * want, "{base:?} != {typical:?}");
+    }
+    // 2.5 % of the rows off by orders of magnitude barely move "b"'s scale (a mean would
+    // multiply it by thousands and weigh the channel down to nothing).
+    assert!(moved[1] < base[1] * 1.5, "{base:?} -> {moved:?}");
+    for f in [0, 2] {
+        assert!((moved[f] / base[f] - 1.0).abs() < 0.2, "{base:?} -> {moved:?}");
+    }
+}
+
+#[test]
 fn smoothing_is_a_trailing_mean_and_a_huge_score_leaves_no_trace() {
     use model_core::score::smooth_trailing;
     assert_eq!(smooth_trailing(&[1.0, 3.0, 5.0, 7.0], 2), vec![1.0, 2.0, 4.0, 6.0]);

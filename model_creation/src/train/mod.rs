@@ -308,3 +308,30 @@ fn split_rows(frame: &Frame, n_train: usize) -> (Frame, Option<Frame>) {
     };
     (head, Some(tail))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(rows: usize) -> Frame {
+        Frame {
+            columns: vec!["t".into(), "v".into()],
+            n_rows: rows,
+            values: (0..rows).flat_map(|r| [r as f64, (r * r) as f64]).collect(),
+        }
+    }
+
+    #[test]
+    fn the_held_out_rows_are_the_series_tail_in_time_order() {
+        let window = Window { length: 4, stride: 1 };
+        let (head, tail) = hold_out_tail(&series(100), window, 0.2, "s.csv").unwrap();
+        let tail = tail.unwrap();
+        assert_eq!((head.n_rows, tail.n_rows), (80, 20));
+        // Row r holds (r, r^2): the head is rows 0..80 and the tail rows 80..100, both in order.
+        assert_eq!(head.values, series(80).values);
+        assert_eq!(tail.values, (80..100).flat_map(|r| [r as f64, (r * r) as f64]).collect::<Vec<_>>());
+        // A tail shorter than a window is not held out: everything trains.
+        let (head, tail) = hold_out_tail(&series(12), Window { length: 4, stride: 1 }, 0.2, "s.csv").unwrap();
+        assert_eq!((head.n_rows, tail.is_none()), (12, true));
+    }
+}
