@@ -581,3 +581,37 @@ async fn with_an_api_key_scoring_needs_the_bearer_token_and_the_other_routes_sta
     let message = short.unwrap_err().to_string();
     assert!(message.contains("API_KEY") && message.contains("16") && !message.contains("short"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_isolation_forest_model_is_served_through_the_same_routes_and_says_its_kind() {
+    use model_core::{Frame, Model};
+    use model_creation::params::Params;
+    use model_creation::simulate::{SimulateOptions, generate};
+    use model_creation::train::DataInfo;
+    use model_creation::train::forest::train_forest;
+
+    let ds = generate(&SimulateOptions { seed: 5, train_rows: 800, test_rows: 200 });
+    let frame = Frame {
+        columns: FEATURES.iter().map(|s| s.to_string()).collect(),
+        n_rows: ds.train.len(),
+        values: ds.train.iter().flatten().copied().collect(),
+    };
+    let info = DataInfo { md5: "0".repeat(32), ignored_columns: vec!["timestamp".into()] };
+    let mut model = train_forest(&frame, info, &Params::default(), "train.csv").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    model.save(&dir.path().join("model")).unwrap();
+    let r = common::start(common::config_for(&dir.path().join("model"))).await;
+
+    let csv = csv_body(&ds.test);
+    let (_, expected) = Model::load(&dir.path().join("model")).unwrap().score_csv(csv.as_bytes(), "expected").unwrap();
+    let (status, body) = post(&r, "text/csv", csv).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(scores_of(&body), expected.scores);
+    let anomalies: Vec<usize> = serde_json::from_value(body["anomalies"].clone()).unwrap();
+    assert_eq!(anomalies, expected.anomalies);
+
+    let resp = r.client.get(format!("{}/model", r.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let info: Value = resp.json().await.unwrap();
+    assert_eq!(info["kind"], "isolation_forest", "{info}");
+}
