@@ -79,6 +79,21 @@ fn defaults_detect_every_injected_anomaly_kind_on_simulated_data() {
     }
     // False alarms stay rare on the normal rows.
     assert!(m.fpr < 0.05, "false positive rate {}", m.fpr);
+
+    // The explanation names the faulty sensor: at the highest-scoring row of each spike or
+    // level shift, the feature with the largest share is the channel the fault was put on, and
+    // the shares sum to the row's score.
+    for a in ds.anomalies.iter().filter(|a| matches!(a.kind, AnomalyKind::Spike | AnomalyKind::LevelShift)) {
+        let segment = a.start..a.start + a.len;
+        let peak = segment.clone().max_by(|x, y| scores.scores[*x].total_cmp(&scores.scores[*y])).unwrap();
+        let explained = model.explain(&test, &[peak], 3).unwrap();
+        let top = &explained[0].features;
+        assert_eq!(FEATURES[top[0].feature], a.channel, "{} at row {peak}: {top:?}", a.kind.name());
+        let all = model.explain(&test, &[peak], FEATURES.len()).unwrap();
+        let sum: f64 = all[0].features.iter().map(|f| f.share).sum();
+        let score = f64::from(scores.scores[peak]);
+        assert!((sum - score).abs() <= 1e-4 * score, "shares {sum} != score {score}");
+    }
 }
 
 #[test]
@@ -98,6 +113,9 @@ fn the_isolation_forest_is_deterministic_and_detects_simulated_anomalies() {
     let labels: Vec<bool> = ds.labels.iter().map(|l| *l == 1).collect();
     let m = evaluate(&scores.scores, &labels, scores.threshold);
     assert!(m.roc_auc > 0.6, "ROC-AUC {}", m.roc_auc);
+    // A forest's path lengths do not split by feature: it says so instead of explaining.
+    assert!(!model.explains());
+    assert!(model.explain(&frame(&ds.test), &scores.anomalies, 3).is_none());
 }
 
 #[test]
