@@ -3,6 +3,8 @@
 //! for the serving benchmark's 10,000-row body of 32 features and a model of the default shape
 //! (window 4, hidden 32-16-16-32). The share of scoring is what an ensemble of K networks would
 //! multiply: docs/quality.md uses it to decide whether an ensemble fits in 1.5x of one model.
+//! Then the per-feature explanation of the anomalous rows (1 % and 5 % of them, the threshold
+//! set at that quantile of the body's scores) beside the request without it (docs/serving.md).
 //!
 //! Run: `cargo bench -p model_core --bench request_cost` (release). Prints medians of 51 runs.
 
@@ -65,9 +67,42 @@ fn main() {
         score.push(start.elapsed().as_secs_f64());
     }
     let (p, s) = (median(parse), median(score));
+    let frame = match read_csv_bytes(csv.as_bytes(), "body", Columns::Named(&features)) {
+        Ok(f) => f,
+        Err(e) => panic!("the benchmark body reads: {e}"),
+    };
+    let mut explain = Vec::new();
+    for share in [0.01, 0.05] {
+        let mut sorted = match model.score_frame(&frame, "body") {
+            Ok(s) => s.scores,
+            Err(e) => panic!("the benchmark body scores: {e}"),
+        };
+        sorted.sort_by(f32::total_cmp);
+        model.meta.threshold.value = f64::from(sorted[((1.0 - share) * sorted.len() as f64) as usize]);
+        let anomalies = match model.score_frame(&frame, "body") {
+            Ok(s) => s.anomalies,
+            Err(e) => panic!("the benchmark body scores: {e}"),
+        };
+        let times: Vec<f64> = (0..51)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(model.explain(&frame, &anomalies, 3));
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        explain.push((share, anomalies.len(), median(times)));
+    }
     println!("10,000 rows x 32 features on {}", cpu());
     println!("read the CSV body   {:8.3} ms", p * 1e3);
     println!("score (one model)   {:8.3} ms  ({:.0} % of the two)", s * 1e3, 100.0 * s / (p + s));
+    for (share, rows, e) in explain {
+        println!(
+            "explain {rows:>5} rows   {:8.3} ms  ({:.0} % anomalous: {:.3}x the request without)",
+            e * 1e3,
+            share * 100.0,
+            (p + s + e) / (p + s)
+        );
+    }
     for k in [2, 3] {
         println!(
             "{k} networks (est.)   {:8.3} ms  ({:.2}x one model)",

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use model_core::data::read_csv_bytes;
-use model_core::{Columns, DataError, Frame, Scores};
+use model_core::{Columns, DataError, Frame, RowExplanation, Scores};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
@@ -130,12 +130,43 @@ impl Input {
     }
 }
 
-/// Scores plus the feature columns they were computed from (the engine worker plots them) and
-/// the model that computed them (a swap during the request does not change it).
+/// Which rows get a per-feature explanation (`explain`), and how many features each (`top`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Explain {
+    pub rows: ExplainRows,
+    pub top: usize,
+}
+
+/// The rows [`Explain`] covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExplainRows {
+    /// Rows above the threshold (the default).
+    Anomalies,
+    /// Every row.
+    All,
+    /// No explanations.
+    None,
+}
+
+/// Features named per explained row unless the caller asks for another number.
+pub const EXPLAIN_TOP: usize = 3;
+
+impl Default for Explain {
+    fn default() -> Self {
+        Explain { rows: ExplainRows::Anomalies, top: EXPLAIN_TOP }
+    }
+}
+
+/// Scores plus the feature columns they were computed from (the engine worker plots them), the
+/// explanations asked for, and the model that computed them (a swap during the request does not
+/// change it).
 #[derive(Debug)]
 pub struct Scored {
     pub frame: Frame,
     pub scores: Scores,
+    /// `None` when none were asked for or the model's kind has none.
+    pub explanations: Option<Vec<RowExplanation>>,
     pub model: Arc<ServedModel>,
 }
 
@@ -175,6 +206,36 @@ pub struct Report {
     /// Indices (0-based, data rows only) of rows above the threshold.
     pub anomalies: Vec<usize>,
     pub anomaly_count: usize,
+    /// Per-feature explanations of the rows `explain` asked for (the anomalous rows by default),
+    /// in row order; absent with `explain=none` or for a model kind without them (`GET /model`
+    /// `explains`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanations: Option<Vec<RowReport>>,
+}
+
+/// Why one row scored as it did: the features with the largest shares of its score.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"row": 2, "features": [
+    {"name": "vibration", "share": 2.9, "observed": 1.82, "reconstructed": 0.56},
+    {"name": "current", "share": 0.31, "observed": 10.9, "reconstructed": 10.2}]}))]
+pub struct RowReport {
+    /// The row's index, as in `anomalies`.
+    pub row: usize,
+    /// Largest share first.
+    pub features: Vec<FeatureReport>,
+}
+
+/// One feature's part in a row's score.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FeatureReport {
+    pub name: String,
+    /// This feature's part of the row's score: the parts of all features sum to the score.
+    pub share: f64,
+    /// The row's value, in the feature's units.
+    pub observed: f64,
+    /// The model's reconstruction of the value, in the feature's units (null if the network
+    /// overflowed on an input far out of range).
+    pub reconstructed: Option<f64>,
 }
 
 /// The current model, the line for CPU-bound work, the memory budget and the scoring counters.
@@ -276,8 +337,27 @@ impl Scorer {
 
     /// The report of `scores`, naming `model`, the version that scored them (the score
     /// vectors move into it: a large request's scores are not copied).
-    pub fn report(model: &ServedModel, scores: Scores) -> Report {
+    pub fn report(model: &ServedModel, scores: Scores, explanations: Option<Vec<RowExplanation>>) -> Report {
+        let features = &model.model.meta.features;
+        let explanations = explanations.map(|rows| {
+            rows.into_iter()
+                .map(|r| RowReport {
+                    row: r.row,
+                    features: r
+                        .features
+                        .into_iter()
+                        .map(|f| FeatureReport {
+                            name: features.get(f.feature).cloned().unwrap_or_default(),
+                            share: f.share,
+                            observed: f.observed,
+                            reconstructed: Some(f.reconstructed).filter(|v| v.is_finite()),
+                        })
+                        .collect(),
+                })
+                .collect()
+        });
         Report {
+            explanations,
             model: model.name.clone(),
             model_version: model.version.clone(),
             threshold: scores.threshold,
@@ -290,7 +370,12 @@ impl Scorer {
 
     /// Scores with `served` on the calling thread, uncounted. `input_name` names the input in
     /// error messages.
-    pub fn score_blocking(served: Arc<ServedModel>, input: Input, input_name: &str) -> Result<Scored, DataError> {
+    pub fn score_blocking(
+        served: Arc<ServedModel>,
+        input: Input,
+        input_name: &str,
+        explain: Explain,
+    ) -> Result<Scored, DataError> {
         let model = &served.model;
         let frame = match input {
             Input::Csv(bytes) => {
@@ -304,19 +389,30 @@ impl Scorer {
             Input::Columns(columns) => Frame::from_columns(&columns, &model.meta.features, input_name)?,
         };
         let scores = model.score_frame(&frame, input_name)?;
-        Ok(Scored { frame, scores, model: served })
+        let explanations = match explain.rows {
+            ExplainRows::None => None,
+            ExplainRows::Anomalies => model.explain(&frame, &scores.anomalies, explain.top),
+            ExplainRows::All => model.explain(&frame, &(0..frame.n_rows).collect::<Vec<_>>(), explain.top),
+        };
+        Ok(Scored { frame, scores, explanations, model: served })
     }
 
     /// Scores inline when the input is small, on the blocking pool otherwise, and counts the
     /// scoring time (parsing included, failures too) and the rows and anomalies scored. The job
     /// holds `hold` (the caller's share of MEMORY_BUDGET) until it ends.
-    pub async fn score(&self, input: Input, input_name: String, hold: &Reservation) -> Result<Scored, InferenceError> {
+    pub async fn score(
+        &self,
+        input: Input,
+        input_name: String,
+        hold: &Reservation,
+        explain: Explain,
+    ) -> Result<Scored, InferenceError> {
         let served = self.require_model()?;
         let scorer = self.clone();
         let scored = self
             .run_sized(input.work_bytes(), hold, move || {
                 let started = Instant::now();
-                let scored = Scorer::score_blocking(served, input, &input_name);
+                let scored = Scorer::score_blocking(served, input, &input_name, explain);
                 scorer.metrics.scoring_duration.observe(started.elapsed().as_secs_f64());
                 Ok(scored?)
             })

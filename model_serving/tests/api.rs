@@ -13,9 +13,19 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 async fn post(r: &common::Running, content_type: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    post_to(r, "/compute", content_type, body).await
+}
+
+/// [`post`] to another path of the service (a query string, for instance).
+async fn post_to(
+    r: &common::Running,
+    path: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (StatusCode, Value) {
     let resp = r
         .client
-        .post(format!("{}/compute", r.base))
+        .post(format!("{}{path}", r.base))
         .header("content-type", content_type)
         .body(body)
         .send()
@@ -614,4 +624,55 @@ async fn an_isolation_forest_model_is_served_through_the_same_routes_and_says_it
     assert_eq!(resp.status(), StatusCode::OK);
     let info: Value = resp.json().await.unwrap();
     assert_eq!(info["kind"], "isolation_forest", "{info}");
+    assert_eq!(info["explains"], false, "{info}");
+    // No explanations by default; asking for them is refused, saying why.
+    assert!(body.get("explanations").is_none(), "{body}");
+    let (status, body) = post_to(&r, "/compute?explain=all", "text/csv", csv_body(&ds.test)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_parameter", &["isolation_forest", "explain"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anomalous_rows_are_explained_by_feature_and_the_shares_sum_to_the_score() {
+    let r = start_default().await;
+    let csv = csv_body(&fixture().test_rows);
+    let (status, body) = post(&r, "text/csv", csv.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let scores = scores_of(&body);
+    let anomalies: Vec<usize> = serde_json::from_value(body["anomalies"].clone()).unwrap();
+    assert!(!anomalies.is_empty(), "the fixture's test rows hold anomalies");
+    let explanations = body["explanations"].as_array().unwrap();
+    let rows: Vec<usize> = explanations.iter().map(|e| e["row"].as_u64().unwrap() as usize).collect();
+    assert_eq!(rows, anomalies, "one explanation per anomalous row, in row order");
+    let model = load_model();
+    for e in explanations {
+        let features = e["features"].as_array().unwrap();
+        assert_eq!(features.len(), 3, "{e}");
+        for f in features {
+            assert!(model.meta.features.contains(&f["name"].as_str().unwrap().to_string()), "{f}");
+            assert!(f["observed"].is_f64() && f["reconstructed"].is_f64(), "{f}");
+        }
+        let shares: Vec<f64> = features.iter().map(|f| f["share"].as_f64().unwrap()).collect();
+        assert!(shares.windows(2).all(|p| p[0] >= p[1]), "largest share first: {e}");
+    }
+    // All features of every row: the shares sum to the row's score.
+    let (status, body) = post_to(&r, "/compute?explain=all&explain_top=6", "text/csv", csv.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(scores_of(&body), scores, "explanations never change the scores");
+    let all = body["explanations"].as_array().unwrap();
+    assert_eq!(all.len(), scores.len());
+    for (e, score) in all.iter().zip(&scores) {
+        let sum: f64 = e["features"].as_array().unwrap().iter().map(|f| f["share"].as_f64().unwrap()).sum();
+        let score = f64::from(*score);
+        assert!((sum - score).abs() <= 1e-4 * score.max(1e-6), "row {}: shares {sum} != score {score}", e["row"]);
+    }
+    // Fewer features, none at all, and values the route does not take.
+    let (_, body) = post_to(&r, "/compute?explain_top=1", "text/csv", csv.clone()).await;
+    assert!(body["explanations"].as_array().unwrap().iter().all(|e| e["features"].as_array().unwrap().len() == 1));
+    let (status, body) = post_to(&r, "/compute?explain=none", "text/csv", csv.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("explanations").is_none(), "{body}");
+    let (status, body) = post_to(&r, "/compute?explain=some", "text/csv", csv.clone()).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_parameter", &["explain=\"some\"", "all"]);
+    let (status, body) = post_to(&r, "/compute?explain_top=0", "text/csv", csv).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_parameter", &["explain_top", "at least 1"]);
 }

@@ -17,7 +17,7 @@ use prometheus::IntCounter;
 use super::protocol::{INPUT_FIELD, ServiceTask, TaskStatus, TaskUpdate};
 use super::store::TaskStore;
 use crate::error_text::chain;
-use crate::inference::{InferenceError, Input, Reservation, Scorer, TASK_ADMISSION_WAIT};
+use crate::inference::{Explain, InferenceError, Input, Reservation, Scorer, TASK_ADMISSION_WAIT};
 use crate::metrics::Metrics;
 
 /// Accepted input extensions for the `text` field (text/csv, text/plain).
@@ -96,10 +96,15 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
         .await
         .map_err(|e| format!("input {key}: {e}"))?;
     ctx.store.set(id, TaskStatus::Processing);
-    let scored = ctx.scorer.score(Input::Csv(bytes), key.to_string(), &reservation).await.map_err(|e| chain(&e))?;
+    // The anomalous rows are explained as on `/compute` by default.
+    let scored = ctx
+        .scorer
+        .score(Input::Csv(bytes), key.to_string(), &reservation, Explain::default())
+        .await
+        .map_err(|e| chain(&e))?;
     // The model that scored it, even if another was swapped in meanwhile.
     let features = scored.model.model.meta.features.clone();
-    let report = Scorer::report(&scored.model, scored.scores.clone());
+    let report = Scorer::report(&scored.model, scored.scores.clone(), scored.explanations.clone());
     let png = ctx
         .scorer
         .run_blocking(&reservation, move || {

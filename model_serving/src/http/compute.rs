@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::IgnoredAny;
@@ -18,7 +18,7 @@ use super::auth;
 use super::body::{self, ContentCoding, Encoding, REQUEST_BODY};
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::tasks::TaskAccepted;
-use crate::inference::{Input, Report, Reservation, Scorer};
+use crate::inference::{EXPLAIN_TOP, Explain, ExplainRows, Input, Report, Reservation, Scorer};
 
 /// JSON input: rows in the model's feature order, or named columns (extra columns ignored).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -80,7 +80,12 @@ const CSV_EXAMPLE: &str = "timestamp,temperature,pressure,flow,current,vibration
     path = "/compute",
     tag = "scoring",
     params(
-        ("Content-Encoding" = Option<ContentCoding>, Header, nullable = false, description = "gzip (or x-gzip) or identity, the default")
+        ("Content-Encoding" = Option<ContentCoding>, Header, nullable = false, description = "gzip (or x-gzip) or identity, the default"),
+        ("explain" = Option<ExplainRows>, Query, nullable = false, description = "Rows whose score is explained by \
+            feature: anomalies (the default), all, or none. A model kind without explanations (GET /model \
+            explains: false) answers without them by default and 400 when they are asked for."),
+        ("explain_top" = Option<usize>, Query, nullable = false, minimum = 1, description = "Features named per \
+            explained row, largest share first (default 3, at most the model's feature count)")
     ),
     request_body(
         description = "CSV with a header, or JSON rows/columns, or an engine task message",
@@ -93,7 +98,8 @@ const CSV_EXAMPLE: &str = "timestamp,temperature,pressure,flow,current,vibration
     responses(
         (status = 200, description = "Scores, threshold and anomalous rows; for an engine task, the queue receipt",
             body = ComputeAnswer),
-        (status = 400, description = "The body cannot be read as CSV or JSON (or gzip)", body = ErrorBody),
+        (status = 400, description = "The body cannot be read as CSV or JSON (or gzip), or explain/explain_top has \
+            a value the route does not take (invalid_parameter)", body = ErrorBody),
         (status = 401, description = "API_KEY is set and the request does not carry it as a bearer token",
             body = ErrorBody, headers(("WWW-Authenticate" = String, description = "Bearer"))),
         (status = 403, description = "An engine task message this service does not take (ENGINE_URLS empty, or a \
@@ -111,8 +117,14 @@ const CSV_EXAMPLE: &str = "timestamp,temperature,pressure,flow,current,vibration
     ),
     security((), ("bearer" = []))
 )]
-pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn compute(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let kind = body_kind(&headers)?;
+    let (explain, asked) = explain_query(query.as_deref())?;
     let encoding = body::encoding(&headers)?;
     let authorized = auth::authorized(&headers, state.config.api_key.as_ref());
     // CSV is never an engine task message: refused before its body is read.
@@ -145,8 +157,21 @@ pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     let answer = match parsed {
         Parsed::Score(_) if !authorized => return Err(auth::unauthorized(&headers)),
         Parsed::Score(input) => {
-            let scored = state.scorer.score(input, REQUEST_BODY.to_string(), &reservation).await?;
-            ComputeAnswer::Scores(Scorer::report(&scored.model, scored.scores))
+            if asked && explain.rows != ExplainRows::None {
+                let served = state.scorer.require_model()?;
+                if !served.model.explains() {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidParameter,
+                        format!(
+                            "the served model is an {} model, which has no per-feature explanation; leave out \
+                             explain (or send explain=none)",
+                            served.model.meta.kind.name()
+                        ),
+                    ));
+                }
+            }
+            let scored = state.scorer.score(input, REQUEST_BODY.to_string(), &reservation, explain).await?;
+            ComputeAnswer::Scores(Scorer::report(&scored.model, scored.scores, scored.explanations))
         }
         // Task messages carry no credentials: the host rules decide instead.
         Parsed::Task(task) => ComputeAnswer::Queued(super::tasks::submit(&state, *task)?),
@@ -155,6 +180,45 @@ pub async fn compute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     let response = Json(answer).into_response();
     drop(reservation);
     Ok(response)
+}
+
+/// `explain` and `explain_top` from the query string (other parameters are ignored), and
+/// whether the caller named `explain` at all.
+fn explain_query(query: Option<&str>) -> Result<(Explain, bool), ApiError> {
+    let mut explain = Explain::default();
+    let mut asked = false;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "explain" => {
+                asked = true;
+                explain.rows = match value {
+                    "anomalies" => ExplainRows::Anomalies,
+                    "all" => ExplainRows::All,
+                    "none" => ExplainRows::None,
+                    other => {
+                        return Err(invalid_parameter(format!(
+                            "explain={other:?} is not a choice; send explain=anomalies (the default), all or none"
+                        )));
+                    }
+                }
+            }
+            "explain_top" => {
+                explain.top = value.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                    invalid_parameter(format!(
+                        "explain_top={value:?} is not a whole number of at least 1; send the number of features \
+                         to name per row (default {EXPLAIN_TOP})"
+                    ))
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok((explain, asked))
+}
+
+fn invalid_parameter(message: String) -> ApiError {
+    ApiError::new(ErrorCode::InvalidParameter, message)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

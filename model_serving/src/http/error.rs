@@ -21,6 +21,8 @@ pub const RETRY_AFTER_SECONDS: u64 = 2;
 pub enum ErrorCode {
     /// 400: the body cannot be read as CSV or JSON.
     UnparsableBody,
+    /// 400: a query parameter has a value the route does not take (`explain`, `explain_top`).
+    InvalidParameter,
     /// 400: the request is not valid HTTP/1.1 (request line, a header, Content-Length).
     MalformedRequest,
     /// 401: API_KEY is set and the request has no `Authorization: Bearer` with it.
@@ -62,7 +64,9 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::UnparsableBody | ErrorCode::MalformedRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::UnparsableBody | ErrorCode::MalformedRequest | ErrorCode::InvalidParameter => {
+                StatusCode::BAD_REQUEST
+            }
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::TaskRefused => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,

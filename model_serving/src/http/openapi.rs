@@ -24,8 +24,8 @@ use super::error::{ApiError, ErrorBody};
         license(name = "MIT")
     ),
     modifiers(&BearerAuth),
-    // Named only by a header parameter, which utoipa-axum does not collect.
-    components(schemas(super::body::ContentCoding)),
+    // Named only by a header or query parameter, which utoipa-axum does not collect.
+    components(schemas(super::body::ContentCoding, crate::inference::ExplainRows)),
     tags(
         (name = "scoring", description = "Anomaly scores for CSV or JSON rows"),
         (name = "engine", description = "Swiss AI Center core engine task protocol"),

@@ -52,7 +52,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<StatusBody>, Ap
 /// The loaded model's metadata.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"name": "ae-anomaly-detection", "version": "20261123-1", "created_by": "model_creation 0.1.0",
-    "source": "model_creation/model", "format_version": 2, "kind": "autoencoder",
+    "source": "model_creation/model", "format_version": 2, "kind": "autoencoder", "explains": true,
     "features": ["temperature", "pressure", "flow", "current", "vibration", "voltage"],
     "window": {"length": 1, "stride": 1}, "point_aggregation": "max",
     "architecture": {"input": 6, "hidden": [32, 16, 16, 32]},
@@ -78,6 +78,9 @@ pub struct ModelInfo {
     pub format_version: u32,
     /// The detector: `autoencoder` (scores are reconstruction errors) or `isolation_forest`.
     pub kind: String,
+    /// Whether `/compute` can explain scores by feature (`explain`): an autoencoder's can, an
+    /// Isolation Forest's cannot.
+    pub explains: bool,
     /// Feature columns, in the order `{"rows": ...}` expects.
     pub features: Vec<String>,
     /// Rows per model input (1 = row by row) and the training stride.
@@ -122,6 +125,7 @@ pub async fn model(State(state): State<AppState>) -> Result<Json<ModelInfo>, Api
         last_refresh: state.follow.as_ref().and_then(|f| f.last()),
         format_version: meta.format_version,
         kind: meta.kind.name().to_string(),
+        explains: served.model.explains(),
         features: meta.features.clone(),
         window: to_json(serde_json::to_value(meta.window)),
         point_aggregation: to_json(serde_json::to_value(meta.point_aggregation)).as_str().unwrap_or("").to_string(),
