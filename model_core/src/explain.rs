@@ -146,6 +146,44 @@ impl Model {
     }
 }
 
+/// A run of consecutive explained rows (`start..end`) and the feature with the largest share of
+/// their scores summed over the run: what a plot marks as the cause of an anomalous segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentCause {
+    pub start: usize,
+    pub end: usize,
+    /// Index into the model's `features`.
+    pub feature: usize,
+}
+
+/// The segments of `explanations` (ascending rows, for instance the anomalous ones), each with
+/// its leading feature among the features the rows name.
+pub fn segment_causes(explanations: &[RowExplanation]) -> Vec<SegmentCause> {
+    let mut causes = Vec::new();
+    let mut i = 0;
+    while i < explanations.len() {
+        let start = explanations[i].row;
+        let mut j = i + 1;
+        while j < explanations.len() && explanations[j].row == explanations[j - 1].row + 1 {
+            j += 1;
+        }
+        let mut totals: Vec<(usize, f64)> = Vec::new();
+        for share in explanations[i..j].iter().flat_map(|e| &e.features) {
+            match totals.iter_mut().find(|(f, _)| *f == share.feature) {
+                Some((_, total)) => *total += share.share,
+                None => totals.push((share.feature, share.share)),
+            }
+        }
+        // Ties go to the lower feature index, so the plot does not depend on row order.
+        let best = totals.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        if let Some(&(feature, _)) = best {
+            causes.push(SegmentCause { start, end: explanations[j - 1].row + 1, feature });
+        }
+        i = j;
+    }
+    causes
+}
+
 fn finite_share(share: f64) -> f64 {
     if share.is_finite() { share } else { f64::from(f32::MAX) }
 }

@@ -23,7 +23,7 @@ pub use arch::Architecture;
 pub use artifact::{Detector, Model, ModelKind, ModelMetadata, TrainingInfo};
 pub use data::{Columns, Frame};
 pub use error::{ArtifactError, DataError};
-pub use explain::{FeatureShare, RowExplanation};
+pub use explain::{FeatureShare, RowExplanation, SegmentCause, segment_causes};
 pub use features::{FeatureSpec, PointAggregation, Scaler, Window};
 pub use score::Scores;
 pub use scoring::Scoring;

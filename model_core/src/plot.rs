@@ -5,9 +5,13 @@ use std::sync::Once;
 
 use plotters::prelude::*;
 
+use crate::explain::SegmentCause;
+
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 const WIDTH: u32 = 1200;
+/// Marks the feature that explains an anomalous segment most.
+const CAUSE: RGBColor = RGBColor(230, 120, 0);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
@@ -88,8 +92,9 @@ pub fn anomalies_png(
     scores: &[f32],
     threshold: f64,
     anomalous: &[bool],
+    causes: &[SegmentCause],
 ) -> Result<Vec<u8>, PlotError> {
-    anomalies_with_baseline_png(features, columns, scores, threshold, anomalous, None)
+    anomalies_with_baseline_png(features, columns, scores, threshold, anomalous, causes, None)
 }
 
 /// [`anomalies_png`] with a baseline's scores and threshold in a last panel, so the two
@@ -100,8 +105,11 @@ pub fn anomalies_with_baseline_png(
     scores: &[f32],
     threshold: f64,
     anomalous: &[bool],
+    causes: &[SegmentCause],
     baseline: Option<BaselinePanel<'_>>,
 ) -> Result<Vec<u8>, PlotError> {
+    // Labels in the score panel for the segments with the highest peaks only: more would overlap.
+    const MAX_LABELS: usize = 12;
     const MAX_PANELS: usize = 8;
     register_font();
     let panels = columns.len().min(MAX_PANELS);
@@ -112,7 +120,9 @@ pub fn anomalies_with_baseline_png(
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let root = root.titled("Anomalies (red) by reconstruction error", (FAMILY, 24)).map_err(draw_err)?;
+        let root = root
+            .titled("Anomalies (red) by reconstruction error; orange: the feature explaining each most", (FAMILY, 24))
+            .map_err(draw_err)?;
         let areas = root.split_evenly((panels + score_panels, 1));
         let n = scores.len().max(2);
         for (k, area) in areas.iter().enumerate().take(panels) {
@@ -126,6 +136,12 @@ pub fn anomalies_with_baseline_png(
                 .build_cartesian_2d(0f64..(n - 1) as f64, lo..hi)
                 .map_err(draw_err)?;
             chart.configure_mesh().label_style((FAMILY, 11)).draw().map_err(draw_err)?;
+            // The segments this feature explains most, as orange bands behind the line.
+            chart
+                .draw_series(causes.iter().filter(|c| c.feature == k).map(|c| {
+                    Rectangle::new([(c.start as f64 - 0.5, lo), (c.end as f64 - 0.5, hi)], CAUSE.mix(0.35).filled())
+                }))
+                .map_err(draw_err)?;
             chart
                 .draw_series(LineSeries::new(values.iter().enumerate().map(|(i, v)| (i as f64, *v)), BLUE))
                 .map_err(draw_err)?;
@@ -164,6 +180,24 @@ pub fn anomalies_with_baseline_png(
             chart
                 .draw_series(LineSeries::new(vec![(0.0, t), ((n - 1) as f64, t)], RED.stroke_width(2)))
                 .map_err(draw_err)?;
+            if k == 0 {
+                // The model's panel names each segment's leading feature at its peak.
+                let peak = |c: &SegmentCause| {
+                    panel
+                        .scores
+                        .get(c.start..c.end.min(panel.scores.len()))
+                        .map_or(0.0, |s| s.iter().fold(f64::NEG_INFINITY, |m, v| m.max(f64::from(*v))))
+                };
+                let mut labelled: Vec<(&SegmentCause, f64)> = causes.iter().map(|c| (c, peak(c))).collect();
+                labelled.sort_by(|a, b| b.1.total_cmp(&a.1));
+                labelled.truncate(MAX_LABELS);
+                chart
+                    .draw_series(labelled.iter().filter(|(_, y)| y.is_finite()).map(|(c, y)| {
+                        let name = features.get(c.feature).map_or("?", String::as_str);
+                        Text::new(name.to_string(), (c.start as f64, y.min(hi)), (FAMILY, 11).into_font().color(&CAUSE))
+                    }))
+                    .map_err(draw_err)?;
+            }
         }
         root.present().map_err(draw_err)?;
     }

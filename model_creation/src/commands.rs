@@ -251,12 +251,23 @@ pub fn evaluate(
     json.push(b'\n');
     write_atomic(&out.join("metrics.json"), &json)?;
     let columns: Vec<Vec<f64>> = (0..frame.n_cols()).map(|j| frame.column(j)).collect();
+    // Each anomalous segment's leading feature, marked on the plot (none for a forest).
+    let causes =
+        model.explain(&frame, &scores.anomalies, 3).map(|e| model_core::segment_causes(&e)).unwrap_or_default();
     let panel = baseline.as_ref().map(|b| model_core::plot::BaselinePanel {
         name: "Isolation Forest baseline",
         scores: &b.scores,
         threshold: b.threshold,
     });
-    let png = anomalies_with_baseline_png(&frame.columns, &columns, &scores.scores, scores.threshold, &flags, panel)?;
+    let png = anomalies_with_baseline_png(
+        &frame.columns,
+        &columns,
+        &scores.scores,
+        scores.threshold,
+        &flags,
+        &causes,
+        panel,
+    )?;
     write_atomic(&out.join("result.png"), &png)?;
     eprintln!(
         "evaluated {} rows: {} above threshold; wrote scores.csv, metrics.json and result.png to {}",

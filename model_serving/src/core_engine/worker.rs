@@ -111,7 +111,9 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
             let frame = &scored.frame;
             let columns: Vec<Vec<f64>> = (0..frame.n_cols()).map(|j| frame.column(j)).collect();
             let s = &scored.scores;
-            anomalies_png(&features, &columns, &s.scores, s.threshold, &s.flags())
+            // Each anomalous segment's leading feature is marked (the JSON names every row's).
+            let causes = scored.explanations.as_deref().map(model_core::segment_causes).unwrap_or_default();
+            anomalies_png(&features, &columns, &s.scores, s.threshold, &s.flags(), &causes)
                 .map_err(|e| InferenceError::Internal(format!("drawing the plot failed: {}", chain(&e))))
         })
         .await
