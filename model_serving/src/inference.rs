@@ -190,7 +190,11 @@ pub enum InferenceError {
 /// came from a registry).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"model": "ae-anomaly-detection", "model_version": "20261123-1", "threshold": 0.85,
-    "rows": 3, "scores": [0.12, 0.09, 3.4], "anomalies": [2], "anomaly_count": 1}))]
+    "rows": 3, "scores": [0.12, 0.09, 3.4], "anomalies": [2], "anomaly_count": 1,
+    "explanations": [{"row": 2, "features": [
+        {"name": "vibration", "share": 2.9, "observed": 1.82, "reconstructed": 0.56},
+        {"name": "current", "share": 0.31, "observed": 10.9, "reconstructed": 10.2},
+        {"name": "flow", "share": 0.08, "observed": 50.3, "reconstructed": 50.1}]}]}))]
 pub struct Report {
     /// Model name (the registry's name, or the metadata's).
     pub model: String,
