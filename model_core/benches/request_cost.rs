@@ -4,7 +4,8 @@
 //! (window 4, hidden 32-16-16-32). The share of scoring is what an ensemble of K networks would
 //! multiply: docs/quality.md uses it to decide whether an ensemble fits in 1.5x of one model.
 //! Then the per-feature explanation of the anomalous rows (1 % and 5 % of them, the threshold
-//! set at that quantile of the body's scores) beside the request without it (docs/serving.md).
+//! set at that quantile of the body's scores) beside the request without it, and the drift
+//! window's binning of every value of the request (docs/serving.md).
 //!
 //! Run: `cargo bench -p model_core --bench request_cost` (release). Prints medians of 51 runs.
 
@@ -95,6 +96,18 @@ fn main() {
     println!("10,000 rows x 32 features on {}", cpu());
     println!("read the CSV body   {:8.3} ms", p * 1e3);
     println!("score (one model)   {:8.3} ms  ({:.0} % of the two)", s * 1e3, 100.0 * s / (p + s));
+    // Drift tracking: each value of the request binned against the training deciles.
+    model.meta.reference = model_core::drift::reference(&frame);
+    let drift = median(
+        (0..51)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(model_core::drift::bin_rows(&model.meta.reference, &frame.values));
+                start.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    println!("drift: bin the rows   {:8.3} ms  ({:.3}x the request without)", drift * 1e3, (p + s + drift) / (p + s));
     for (share, rows, e) in explain {
         println!(
             "explain {rows:>5} rows   {:8.3} ms  ({:.0} % anomalous: {:.3}x the request without)",

@@ -88,6 +88,10 @@ pub struct ModelMetadata {
     #[serde(default)]
     pub scoring: Scoring,
     pub threshold: Threshold,
+    /// Each feature's training distribution, for drift tracking; absent in models trained
+    /// before it existed, which then report no drift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reference: Vec<crate::drift::FeatureReference>,
     pub training: TrainingInfo,
     /// md5 of weights.safetensors, checked on load.
     pub weights_md5: String,
@@ -294,6 +298,17 @@ fn check_consistency(meta: &ModelMetadata, path: &Path) -> Result<(), ArtifactEr
     }
     if meta.kind == ModelKind::IsolationForest && !meta.scoring.error_scale.is_empty() {
         return bad("an isolation_forest model has no per-feature error scale".into());
+    }
+    if !meta.reference.is_empty() && meta.reference.len() != d {
+        return bad(format!("reference has {} feature distribution(s) for {} feature(s)", meta.reference.len(), d));
+    }
+    if let Some(j) = meta.reference.iter().position(|r| !r.is_valid()) {
+        return bad(format!(
+            "reference of feature {:?} is not {} ascending finite decile edges and {} shares",
+            meta.features[j],
+            crate::drift::DRIFT_BINS - 1,
+            crate::drift::DRIFT_BINS
+        ));
     }
     if meta.scaler.mean.len() != d || meta.scaler.std.len() != d {
         return bad(format!(

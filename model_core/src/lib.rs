@@ -9,6 +9,7 @@
 pub mod arch;
 pub mod artifact;
 pub mod data;
+pub mod drift;
 pub mod error;
 pub mod explain;
 pub mod features;

@@ -79,6 +79,7 @@ fn write_model(dir: &Path, features: &[String], window: usize, rng: &mut Lcg) ->
         scaler: Scaler { mean: vec![0.0; FEATURES], std: vec![1.0; FEATURES] },
         scoring: model_core::Scoring::default(),
         threshold: Threshold { value: 1.5, method: ThresholdMethod::Quantile { q: 0.99 }, calibration_scores: 1000 },
+        reference: Vec::new(),
         training: TrainingInfo {
             data_md5: "0".repeat(32),
             data_rows: 0,

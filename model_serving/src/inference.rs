@@ -26,6 +26,7 @@ use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
 
+use crate::drift::{DriftReport, DriftTracker};
 use crate::metrics::Metrics;
 use crate::served_model::{CurrentModel, ServedModel};
 
@@ -251,6 +252,8 @@ pub struct Scorer {
     cpu: Arc<CpuSlots>,
     memory: Option<Arc<MemoryBudget>>,
     metrics: Arc<Metrics>,
+    /// The recent inputs compared with the model's training distribution.
+    drift: Arc<DriftTracker>,
 }
 
 impl Scorer {
@@ -265,6 +268,7 @@ impl Scorer {
         metrics: Arc<Metrics>,
         cpu_slots: usize,
         memory_budget: Option<u64>,
+        drift: Arc<DriftTracker>,
     ) -> Scorer {
         let slots = cpu_slots.max(1);
         let cpu = Arc::new(CpuSlots { queue: Arc::new(Semaphore::new(slots)), slots });
@@ -273,7 +277,7 @@ impl Scorer {
             budget.kib.add_permits(budget.total_kib() as usize);
             Arc::new(budget)
         });
-        Scorer { current, awaited: awaited.into(), cpu, memory, metrics }
+        Scorer { current, awaited: awaited.into(), cpu, memory, metrics, drift }
     }
 
     /// Grows `reservation` to the estimated peak of a body of `body_bytes` ([`PEAK_PER_BODY_BYTE`]
@@ -332,6 +336,11 @@ impl Scorer {
     /// The model right now, or the error that says there is none yet.
     pub fn require_model(&self) -> Result<Arc<ServedModel>, InferenceError> {
         self.current().ok_or_else(|| InferenceError::NoModel(self.awaited.to_string()))
+    }
+
+    /// Drift of the recent inputs against `served`'s training distribution.
+    pub fn drift_report(&self, served: &ServedModel) -> DriftReport {
+        self.drift.report(&served.version, &served.model.meta)
     }
 
     /// The slot a registry follower swaps new models into.
@@ -418,7 +427,10 @@ impl Scorer {
                 let started = Instant::now();
                 let scored = Scorer::score_blocking(served, input, &input_name, explain);
                 scorer.metrics.scoring_duration.observe(started.elapsed().as_secs_f64());
-                Ok(scored?)
+                let scored = scored?;
+                let model = &scored.model;
+                scorer.drift.observe(&model.version, &model.model.meta, &scored.frame, &scored.scores.flags());
+                Ok(scored)
             })
             .await?;
         self.metrics.rows_scored.inc_by(scored.scores.scores.len() as u64);

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod core_engine;
+pub mod drift;
 pub mod error_text;
 pub mod http;
 pub mod inference;
@@ -79,7 +80,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
     };
     // One CPU slot and one engine task worker per core.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let scorer = Scorer::new(current, &model_source.to_string(), metrics.clone(), cores, config.memory_budget);
+    let drift = Arc::new(drift::DriftTracker::new(config.drift_window));
+    let scorer = Scorer::new(current, &model_source.to_string(), metrics.clone(), cores, config.memory_budget, drift);
 
     let http_client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let worker_ctx = WorkerContext {

@@ -4,8 +4,8 @@
 //! process keep separate counts.
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets from 0.5 ms (a small CSV) to 30 s (the default request timeout).
@@ -38,6 +38,15 @@ pub struct Metrics {
     pub callback_retries: IntCounter,
     pub task_duration: Histogram,
     pub engine_announces: IntCounterVec,
+    /// Population stability index of the drift window against the training data, per feature
+    /// (set when scraped).
+    pub drift_psi: GaugeVec,
+    /// Share of the drift window's values outside the training range, per feature.
+    pub drift_out_of_range: GaugeVec,
+    /// Rows in the drift window.
+    pub drift_window_rows: IntGauge,
+    /// Share of the drift window's rows above the threshold.
+    pub window_anomaly_rate: Gauge,
 }
 
 impl Metrics {
@@ -108,8 +117,33 @@ impl Metrics {
             Opts::new("engine_announces_total", "Announcements to an engine, by outcome"),
             &["outcome"],
         )?;
+        let drift_psi = GaugeVec::new(
+            Opts::new(
+                "drift_psi",
+                "Population stability index of the last DRIFT_WINDOW input rows against the model's training data, \
+                 per feature (< 0.1 stable, > 0.25 shifted)",
+            ),
+            &["feature"],
+        )?;
+        let drift_out_of_range = GaugeVec::new(
+            Opts::new(
+                "drift_out_of_range_ratio",
+                "Share of the last DRIFT_WINDOW input rows whose value lies outside the training range, per feature",
+            ),
+            &["feature"],
+        )?;
+        let drift_window_rows =
+            IntGauge::new("drift_window_rows", "Input rows in the drift window (at most DRIFT_WINDOW)")?;
+        let window_anomaly_rate = Gauge::new(
+            "window_anomaly_rate",
+            "Share of the last DRIFT_WINDOW input rows that scored above the threshold",
+        )?;
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(drift_psi.clone()),
+            Box::new(drift_out_of_range.clone()),
+            Box::new(drift_window_rows.clone()),
+            Box::new(window_anomaly_rate.clone()),
             Box::new(latency.clone()),
             Box::new(queue_wait.clone()),
             Box::new(scoring_duration.clone()),
@@ -147,12 +181,28 @@ impl Metrics {
             callback_retries,
             task_duration,
             engine_announces,
+            drift_psi,
+            drift_out_of_range,
+            drift_window_rows,
+            window_anomaly_rate,
         })
     }
 
     /// Registers the alias check age: only a service that follows an alias has it.
     pub fn follow_alias(&self) -> Result<(), prometheus::Error> {
         self.registry.register(Box::new(self.alias_check_age.clone()))
+    }
+
+    /// Sets the drift gauges from `report` (features of another model are dropped).
+    pub fn set_drift(&self, report: &crate::drift::DriftReport) {
+        self.drift_psi.reset();
+        self.drift_out_of_range.reset();
+        for f in report.features.iter().filter(|_| report.tracking) {
+            self.drift_psi.with_label_values(&[f.name.as_str()]).set(f.psi);
+            self.drift_out_of_range.with_label_values(&[f.name.as_str()]).set(f.out_of_range);
+        }
+        self.drift_window_rows.set(i64::try_from(report.rows).unwrap_or(i64::MAX));
+        self.window_anomaly_rate.set(report.anomaly_rate);
     }
 
     /// Text exposition format 0.0.4.

@@ -33,6 +33,7 @@ pub fn toy_model(features: &[&str], window: usize, hidden: Vec<usize>) -> Model 
         scaler: Scaler { mean: vec![1.0; d], std: vec![2.0; d] },
         scoring: model_core::Scoring::default(),
         threshold: Threshold { value: 0.5, method: ThresholdMethod::Quantile { q: 0.99 }, calibration_scores: 10 },
+        reference: Vec::new(),
         training: TrainingInfo {
             data_md5: "0".repeat(32),
             data_rows: 10,

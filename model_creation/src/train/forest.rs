@@ -49,6 +49,8 @@ pub fn train_forest(frame: &Frame, data: DataInfo, params: &Params, source: &str
         scaler: spec.scaler.clone(),
         scoring: Scoring { error_scale: Vec::new(), smoothing: params.score.smoothing },
         threshold: Threshold { value: 0.0, method, calibration_scores: 0 },
+        // All the rows it was given, held-out tail included: the data it was made for.
+        reference: model_core::drift::reference(frame),
         training: TrainingInfo {
             data_md5: data.md5,
             data_rows: frame.n_rows,

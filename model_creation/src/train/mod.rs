@@ -142,6 +142,8 @@ pub fn train(
         scaler: spec.scaler.clone(),
         scoring: Scoring::default(),
         threshold: Threshold { value: 0.0, method, calibration_scores: 0 },
+        // All the rows it was given, held-out tail included: the data it was made for.
+        reference: model_core::drift::reference(frame),
         training: info,
         weights_md5: String::new(),
     };

@@ -39,6 +39,7 @@ pub fn save_model(dir: &Path, seed: u64) {
         scaler: Scaler { mean: vec![0.0; 3], std: vec![1.0; 3] },
         scoring: model_core::Scoring::default(),
         threshold: Threshold { value: 0.5, method: ThresholdMethod::Quantile { q: 0.99 }, calibration_scores: 10 },
+        reference: Vec::new(),
         training: TrainingInfo {
             data_md5: "d41d8cd98f00b204e9800998ecf8427e".into(),
             data_rows: 10,

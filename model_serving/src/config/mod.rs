@@ -129,6 +129,8 @@ settings! {
     KEEP_ALIVE_TIMEOUT => keep_alive_timeout: Duration = "60", |v| values::seconds(v, false);
     /// integer >= 1: client connections open at once (more wait in the listen backlog), or `auto`: the open-file limit (soft RLIMIT_NOFILE) minus a quarter of it (at least 64, at most half) kept for outgoing connections and files
     MAX_CONNECTIONS => max_connections: usize = "auto", values::max_connections;
+    /// integer >= 0: recent input rows kept (a byte per feature each) to compare with the model's training distribution on `/drift` and in the drift metrics; 0: no drift tracking
+    DRIFT_WINDOW => drift_window: usize = "10000", |v| values::whole_number(v, "a whole number of rows >= 0, e.g. 10000");
     /// seconds readiness answers 503 after SIGTERM while requests are still served, before the listener closes
     SHUTDOWN_DRAIN => shutdown_drain: Duration = "5", |v| values::seconds(v, true);
     /// seconds shutdown may take after the drain; connections still open then are dropped

@@ -191,6 +191,11 @@ pub fn at_least_one(v: &Value, expected: &str) -> Result<usize, ConfigError> {
     }
 }
 
+/// A whole number, zero included.
+pub fn whole_number(v: &Value, expected: &str) -> Result<usize, ConfigError> {
+    v.trimmed().parse::<usize>().map_err(|_| v.invalid(expected))
+}
+
 /// Seconds, possibly fractional; zero only where `zero_ok`.
 pub fn seconds(v: &Value, zero_ok: bool) -> Result<Duration, ConfigError> {
     let expected = if zero_ok { "a number of seconds >= 0, e.g. 3 or 0.5" } else { "a number of seconds > 0, e.g. 30" };

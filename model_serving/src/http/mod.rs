@@ -98,6 +98,7 @@ pub fn router(state: AppState) -> Result<Router, serde_json::Error> {
         .routes(routes!(service::live))
         .routes(routes!(service::ready))
         .routes(routes!(service::model))
+        .routes(routes!(service::drift))
         .routes(routes!(service::metrics))
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(openapi::root))

@@ -140,6 +140,20 @@ pub async fn model(State(state): State<AppState>) -> Result<Json<ModelInfo>, Api
     }))
 }
 
+/// Drift of the recent inputs (the last DRIFT_WINDOW rows scored) against the served model's
+/// training distribution: per feature the population stability index over the training deciles
+/// with its reading (< 0.1 stable, > 0.25 shifted), the share of values outside the training
+/// range, and both histograms; plus the anomaly rate over the same rows. A model trained before
+/// drift tracking answers `tracking: false` with the reason.
+#[utoipa::path(get, path = "/drift", tag = "service", responses(
+    (status = 200, body = crate::drift::DriftReport),
+    (status = 503, description = "No model yet (model_not_ready)", body = ErrorBody)
+))]
+pub async fn drift(State(state): State<AppState>) -> Result<Json<crate::drift::DriftReport>, ApiError> {
+    let served = state.scorer.require_model()?;
+    Ok(Json(state.scorer.drift_report(&served)))
+}
+
 /// Prometheus metrics in text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "service", responses(
     (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4",
@@ -147,6 +161,9 @@ pub async fn model(State(state): State<AppState>) -> Result<Json<ModelInfo>, Api
 ))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.memory_reserved.set(i64::try_from(state.scorer.memory_reserved()).unwrap_or(i64::MAX));
+    if let Some(served) = state.scorer.current() {
+        state.metrics.set_drift(&state.scorer.drift_report(&served));
+    }
     if let Some(follow) = &state.follow {
         state.metrics.alias_check_age.set(follow.seconds_since_check(state.started));
     }
@@ -156,7 +173,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// Answer for paths that match no route.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!(
-        "no route {}; see /docs/ for the API (POST /compute, GET /status, /health/live, /health/ready, /model, /metrics)",
+        "no route {}; see /docs/ for the API (POST /compute, GET /status, /health/live, /health/ready, /model, /drift, /metrics)",
         uri.path()
     ))
 }

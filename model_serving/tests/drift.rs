@@ -1,0 +1,85 @@
+//! Input drift as an operator reads it: `/drift` and the drift metrics after real requests,
+//! stable for training-like input, shifted for a moved sensor, bounded by DRIFT_WINDOW, and a
+//! plain "not tracked" for a model trained before drift tracking.
+
+mod common;
+
+use common::{csv_body, start, start_with};
+use model_creation::simulate::{SimulateOptions, generate};
+use serde_json::Value;
+
+async fn get(r: &common::Running, path: &str) -> String {
+    let resp = r.client.get(format!("{}{path}", r.base)).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.text().await.unwrap()
+}
+
+async fn drift(r: &common::Running) -> Value {
+    serde_json::from_str(&get(r, "/drift").await).unwrap()
+}
+
+async fn score(r: &common::Running, rows: &[[f64; 6]]) {
+    let resp = r.client.post(format!("{}/compute", r.base)).header("content-type", "text/csv").body(csv_body(rows));
+    let resp = resp.send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+}
+
+fn feature<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["features"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn training_like_input_is_stable_a_moved_sensor_is_shifted_and_the_window_is_bounded() {
+    let r = start_with(&[("DRIFT_WINDOW", "1000")]).await;
+    let before = drift(&r).await;
+    assert_eq!((before["tracking"].as_bool(), before["rows"].as_u64()), (Some(true), Some(0)), "{before}");
+
+    // Normal rows of another simulated plant: the same distribution as the training data.
+    let normal = generate(&SimulateOptions { seed: 12, train_rows: 1500, test_rows: 10 }).train;
+    score(&r, &normal).await;
+    let report = drift(&r).await;
+    assert_eq!(report["rows"], 1000, "at most DRIFT_WINDOW rows are kept: {report}");
+    for f in report["features"].as_array().unwrap() {
+        assert!(f["psi"].as_f64().unwrap() < 0.1, "training-like input drifts: {f}");
+        assert_eq!(f["reading"], "stable", "{f}");
+        assert_eq!(f["reference"].as_array().unwrap().len(), 10);
+        let current: f64 = f["current"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
+        assert!((current - 1.0).abs() < 1e-9, "{f}");
+    }
+    let normal_rate = report["anomaly_rate"].as_f64().unwrap();
+
+    // The temperature sensor reads 8 degrees high from now on.
+    let moved: Vec<[f64; 6]> = normal[..1000].iter().map(|r| [r[0] + 8.0, r[1], r[2], r[3], r[4], r[5]]).collect();
+    score(&r, &moved).await;
+    let report = drift(&r).await;
+    let temperature = feature(&report, "temperature");
+    assert!(temperature["psi"].as_f64().unwrap() > 0.25, "{temperature}");
+    assert_eq!(temperature["reading"], "shifted");
+    assert!(temperature["out_of_range"].as_f64().unwrap() > 0.1, "{temperature}");
+    assert!(feature(&report, "pressure")["psi"].as_f64().unwrap() < 0.1, "{report}");
+    assert!(report["anomaly_rate"].as_f64().unwrap() > normal_rate, "{report}");
+
+    // The same figures in the metrics.
+    let metrics = get(&r, "/metrics").await;
+    let line = metrics.lines().find(|l| l.starts_with("model_serving_drift_psi{feature=\"temperature\"}")).unwrap();
+    let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((value - temperature["psi"].as_f64().unwrap()).abs() < 1e-9, "{line}");
+    assert!(metrics.contains("model_serving_drift_window_rows 1000"), "{metrics}");
+    assert!(metrics.contains("model_serving_drift_out_of_range_ratio{feature=\"pressure\"}"));
+    assert!(metrics.contains("model_serving_window_anomaly_rate "));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_trained_before_drift_tracking_reports_no_drift() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../model_core/tests/fixtures/scoring/multivariate/model");
+    let r = start(common::config_for(&fixture)).await;
+    let input = std::fs::read(fixture.join("../input.csv")).unwrap();
+    let resp = r.client.post(format!("{}/compute", r.base)).header("content-type", "text/csv").body(input);
+    assert_eq!(resp.send().await.unwrap().status(), 200);
+    let report = drift(&r).await;
+    assert_eq!(report["tracking"], false, "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("retrain"), "{report}");
+    assert!(report["features"].as_array().unwrap().is_empty());
+    assert!(!get(&r, "/metrics").await.contains("model_serving_drift_psi{"));
+}
