@@ -45,6 +45,10 @@ pub struct Metrics {
     pub drift_out_of_range: GaugeVec,
     /// Rows in the drift window.
     pub drift_window_rows: IntGauge,
+    /// When the served model was swapped in, Unix seconds.
+    pub model_loaded: Gauge,
+    /// The share of rows the served model's threshold flags on data like its held-out rows.
+    pub expected_anomaly_rate: Gauge,
     /// Share of the drift window's rows above the threshold.
     pub window_anomaly_rate: Gauge,
 }
@@ -138,8 +142,17 @@ impl Metrics {
             "window_anomaly_rate",
             "Share of the last DRIFT_WINDOW input rows that scored above the threshold",
         )?;
+        let model_loaded =
+            Gauge::new("model_loaded_timestamp_seconds", "When the served model was swapped in, in Unix seconds")?;
+        let expected_anomaly_rate = Gauge::new(
+            "model_expected_anomaly_rate",
+            "Share of rows the served model's threshold flags on data like its held-out training rows (1 - q for a \
+             quantile threshold, the Cantelli bound 1 / (1 + k^2) for mean + k std, 0 for the maximum)",
+        )?;
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(model_loaded.clone()),
+            Box::new(expected_anomaly_rate.clone()),
             Box::new(drift_psi.clone()),
             Box::new(drift_out_of_range.clone()),
             Box::new(drift_window_rows.clone()),
@@ -185,6 +198,8 @@ impl Metrics {
             drift_out_of_range,
             drift_window_rows,
             window_anomaly_rate,
+            model_loaded,
+            expected_anomaly_rate,
         })
     }
 

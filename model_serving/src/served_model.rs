@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use model_core::Model;
+use model_core::{Model, ThresholdMethod};
 
 use crate::metrics::Metrics;
 
@@ -73,6 +73,12 @@ impl CurrentModel {
             model.source.as_str(),
         ])
         .set(1);
+        self.metrics.model_loaded.set(time::OffsetDateTime::now_utc().unix_timestamp() as f64);
+        self.metrics.expected_anomaly_rate.set(match meta.threshold.method {
+            ThresholdMethod::Quantile { q } => (1.0 - q).clamp(0.0, 1.0),
+            ThresholdMethod::MeanStd { k } => 1.0 / (1.0 + k * k),
+            ThresholdMethod::Max { .. } => 0.0,
+        });
         tracing::info!(model = %model.name, version = %model.version, source = %model.source,
             features = meta.features.len(), fallback = model.fallback, "serving model");
         self.slot.store(Some(Arc::new(model)));
