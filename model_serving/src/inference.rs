@@ -29,6 +29,7 @@ use utoipa::ToSchema;
 use crate::drift::{DriftReport, DriftTracker};
 use crate::metrics::Metrics;
 use crate::served_model::{CurrentModel, ServedModel};
+use crate::shadow::Shadow;
 
 /// Inputs up to this size (CSV bytes, or 8 bytes per JSON value) are scored inline: about
 /// 0.1 ms of parsing and scoring, too little to pay for a hand-off to the blocking pool and back
@@ -164,7 +165,8 @@ impl Default for Explain {
 /// change it).
 #[derive(Debug)]
 pub struct Scored {
-    pub frame: Frame,
+    /// Shared with the shadow model's queue, when there is one.
+    pub frame: Arc<Frame>,
     pub scores: Scores,
     /// `None` when none were asked for or the model's kind has none.
     pub explanations: Option<Vec<RowExplanation>>,
@@ -254,6 +256,8 @@ pub struct Scorer {
     metrics: Arc<Metrics>,
     /// The recent inputs compared with the model's training distribution.
     drift: Arc<DriftTracker>,
+    /// The model that scores every input again off the request path (SHADOW_MODEL_URI).
+    shadow: Option<Arc<Shadow>>,
 }
 
 impl Scorer {
@@ -277,7 +281,7 @@ impl Scorer {
             budget.kib.add_permits(budget.total_kib() as usize);
             Arc::new(budget)
         });
-        Scorer { current, awaited: awaited.into(), cpu, memory, metrics, drift }
+        Scorer { current, awaited: awaited.into(), cpu, memory, metrics, drift, shadow: None }
     }
 
     /// Grows `reservation` to the estimated peak of a body of `body_bytes` ([`PEAK_PER_BODY_BYTE`]
@@ -336,6 +340,17 @@ impl Scorer {
     /// The model right now, or the error that says there is none yet.
     pub fn require_model(&self) -> Result<Arc<ServedModel>, InferenceError> {
         self.current().ok_or_else(|| InferenceError::NoModel(self.awaited.to_string()))
+    }
+
+    /// Scores every input again with `shadow`, off the request path.
+    pub fn with_shadow(mut self, shadow: Arc<Shadow>) -> Scorer {
+        self.shadow = Some(shadow);
+        self
+    }
+
+    /// The shadow model, when SHADOW_MODEL_URI names one.
+    pub fn shadow(&self) -> Option<&Arc<Shadow>> {
+        self.shadow.as_ref()
     }
 
     /// Drift of the recent inputs against `served`'s training distribution.
@@ -407,7 +422,7 @@ impl Scorer {
             ExplainRows::Anomalies => model.explain(&frame, &scores.anomalies, explain.top),
             ExplainRows::All => model.explain(&frame, &(0..frame.n_rows).collect::<Vec<_>>(), explain.top),
         };
-        Ok(Scored { frame, scores, explanations, model: served })
+        Ok(Scored { frame: Arc::new(frame), scores, explanations, model: served })
     }
 
     /// Scores inline when the input is small, on the blocking pool otherwise, and counts the
@@ -430,6 +445,9 @@ impl Scorer {
                 let scored = scored?;
                 let model = &scored.model;
                 scorer.drift.observe(&model.version, &model.model.meta, &scored.frame, &scored.scores.flags());
+                if let Some(shadow) = &scorer.shadow {
+                    shadow.offer(scored.frame.clone(), &scored.scores);
+                }
                 Ok(scored)
             })
             .await?;

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod model_follow;
 pub mod model_loader;
 pub mod served_model;
+pub mod shadow;
 pub mod shutdown;
 
 use std::net::SocketAddr;
@@ -48,6 +49,29 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
     #[error("serializing the OpenAPI document failed")]
     OpenApi(#[from] serde_json::Error),
+    #[error(
+        "SHADOW_MODEL_URI names a registry alias, and MODEL_REGISTRY is not set; set MODEL_REGISTRY to the registry"
+    )]
+    ShadowWithoutRegistry,
+}
+
+/// Starts following the shadow model's alias and the worker that scores with it. Its reloads
+/// are logged, not counted in `model_reloads_total`, which is the served model's.
+async fn start_shadow(
+    config: &Config,
+    wanted: &config::ShadowModel,
+    metrics: Arc<Metrics>,
+) -> Result<Arc<shadow::Shadow>, StartError> {
+    let root = config.model_registry.as_ref().ok_or(StartError::ShadowWithoutRegistry)?;
+    let registry = Arc::new(model_loader::open_registry(root)?);
+    let name = wanted.name.clone().unwrap_or_else(|| config.model_name.clone());
+    let (model, follow) = model_loader::first_of_alias(registry, root.to_string(), &name, &wanted.alias).await;
+    if model.is_none() {
+        tracing::warn!(shadow = %format!("{name}@{}", wanted.alias), "no shadow model yet: inputs are not shadow-scored until the alias names a loadable version");
+    }
+    let current = Arc::new(CurrentModel::unlisted(model));
+    let follow = model_follow::spawn(follow, current.clone(), Arc::new(Metrics::new()?), config.model_refresh_interval);
+    Ok(shadow::Shadow::start(current, follow, config.shadow_queue, metrics))
 }
 
 /// A running service.
@@ -81,7 +105,11 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
     // One CPU slot and one engine task worker per core.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let drift = Arc::new(drift::DriftTracker::new(config.drift_window));
-    let scorer = Scorer::new(current, &model_source.to_string(), metrics.clone(), cores, config.memory_budget, drift);
+    let mut scorer =
+        Scorer::new(current, &model_source.to_string(), metrics.clone(), cores, config.memory_budget, drift);
+    if let Some(wanted) = &config.shadow_model {
+        scorer = scorer.with_shadow(start_shadow(&config, wanted, metrics.clone()).await?);
+    }
 
     let http_client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let worker_ctx = WorkerContext {
@@ -141,6 +169,9 @@ impl Service {
     pub fn check_model_now(&self) {
         if let Some(follow) = &self.state.follow {
             follow.check_now();
+        }
+        if let Some(shadow) = self.state.scorer.shadow() {
+            shadow.check_now();
         }
     }
 

@@ -45,6 +45,16 @@ pub struct Metrics {
     pub drift_out_of_range: GaugeVec,
     /// Rows in the drift window.
     pub drift_window_rows: IntGauge,
+    /// Inputs offered to the shadow model, by outcome (scored, dropped, error).
+    pub shadow_jobs: IntCounterVec,
+    /// The shadow model's version (value always 1).
+    pub shadow_model_info: IntGaugeVec,
+    pub shadow_rows_scored: IntCounter,
+    pub shadow_anomalies_flagged: IntCounter,
+    /// Rows scored by both, by each model's flag: agreement is the diagonal.
+    pub shadow_flags: IntCounterVec,
+    /// Correlation of the two models' scores over the last input the shadow model scored.
+    pub shadow_score_correlation: Gauge,
     /// When the served model was swapped in, Unix seconds.
     pub model_loaded: Gauge,
     /// The share of rows the served model's threshold flags on data like its held-out rows.
@@ -149,8 +159,39 @@ impl Metrics {
             "Share of rows the served model's threshold flags on data like its held-out training rows (1 - q for a \
              quantile threshold, the Cantelli bound 1 / (1 + k^2) for mean + k std, 0 for the maximum)",
         )?;
+        let shadow_jobs = IntCounterVec::new(
+            Opts::new(
+                "shadow_jobs_total",
+                "Inputs offered to the shadow model (SHADOW_MODEL_URI), by outcome (scored; dropped: SHADOW_QUEUE full or \
+                 no shadow model yet; error)",
+            ),
+            &["outcome"],
+        )?;
+        let shadow_model_info =
+            IntGaugeVec::new(Opts::new("shadow_model_info", "The shadow model (value is always 1)"), &["version"])?;
+        let shadow_rows_scored = IntCounter::new("shadow_rows_scored_total", "Input rows scored by the shadow model")?;
+        let shadow_anomalies_flagged =
+            IntCounter::new("shadow_anomalies_flagged_total", "Rows the shadow model scored above its threshold")?;
+        let shadow_flags = IntCounterVec::new(
+            Opts::new(
+                "shadow_flags_total",
+                "Rows scored by both models, by the served model's flag and the shadow model's (anomalous or normal): \
+                 agreement is where they are equal",
+            ),
+            &["served", "shadow"],
+        )?;
+        let shadow_score_correlation = Gauge::new(
+            "shadow_score_correlation",
+            "Pearson correlation of the served and shadow models' scores over the last input both scored",
+        )?;
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(shadow_jobs.clone()),
+            Box::new(shadow_model_info.clone()),
+            Box::new(shadow_rows_scored.clone()),
+            Box::new(shadow_anomalies_flagged.clone()),
+            Box::new(shadow_flags.clone()),
+            Box::new(shadow_score_correlation.clone()),
             Box::new(model_loaded.clone()),
             Box::new(expected_anomaly_rate.clone()),
             Box::new(drift_psi.clone()),
@@ -200,6 +241,12 @@ impl Metrics {
             window_anomaly_rate,
             model_loaded,
             expected_anomaly_rate,
+            shadow_jobs,
+            shadow_model_info,
+            shadow_rows_scored,
+            shadow_anomalies_flagged,
+            shadow_flags,
+            shadow_score_correlation,
         })
     }
 

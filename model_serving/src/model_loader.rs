@@ -129,25 +129,40 @@ pub async fn start(source: &ModelSource, fallback_dir: &Path) -> Result<Start, L
     // Any failure to get the champion at start-up (the registry unreachable, a bad version)
     // falls back like a missing alias: the follower keeps checking and switches when it can,
     // so a registry outage never stops a pod from starting.
-    let what = format!("{root_text} {name}@{alias}");
+    let (model, follow) = first_of_alias(registry, root_text, name, alias).await;
+    let model = match model {
+        Some(model) => Some(model),
+        None => fallback_model(fallback_dir, &format!("{} {name}@{alias}", follow.root)).await,
+    };
+    Ok(Start { model, follow: Some(follow) })
+}
+
+/// What `name@alias` names now, checked and ready to serve (`None` when the alias does not
+/// exist, or the registry or the version cannot be read: logged), and the follower's start.
+pub async fn first_of_alias(
+    registry: Arc<Registry>,
+    root: String,
+    name: &str,
+    alias: &str,
+) -> (Option<ServedModel>, Follow) {
+    let what = format!("{root} {name}@{alias}");
     let (model, etag) = match registry.poll_alias(name, alias, None).await {
         Ok(AliasPoll::Changed { record, etag }) => {
-            match from_registry(&registry, &root_text, name, &record.version, Some(alias)).await {
+            match from_registry(&registry, &root, name, &record.version, Some(alias)).await {
                 Ok(model) => (Some(model), etag),
                 Err(e) => {
-                    tracing::error!(alias = %what, error = %crate::error_text::chain(&e), "the champion cannot be served");
-                    (fallback_model(fallback_dir, &what).await, None)
+                    tracing::error!(alias = %what, error = %crate::error_text::chain(&e), "the aliased version cannot be served");
+                    (None, None)
                 }
             }
         }
-        Ok(AliasPoll::Missing | AliasPoll::Unchanged) => (fallback_model(fallback_dir, &what).await, None),
+        Ok(AliasPoll::Missing | AliasPoll::Unchanged) => (None, None),
         Err(e) => {
             tracing::error!(alias = %what, error = %crate::error_text::chain(&e), "reading the registry failed");
-            (fallback_model(fallback_dir, &what).await, None)
+            (None, None)
         }
     };
-    let follow = Follow { registry, root: root_text, name: name.clone(), alias: alias.clone(), etag };
-    Ok(Start { model, follow: Some(follow) })
+    (model, Follow { registry, root, name: name.to_string(), alias: alias.to_string(), etag })
 }
 
 /// MODEL_PATH, served while the followed alias does not exist, if it holds a model.

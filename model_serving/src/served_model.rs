@@ -42,11 +42,21 @@ impl ServedModel {
 #[derive(Debug)]
 pub struct CurrentModel {
     slot: ArcSwapOption<ServedModel>,
-    metrics: Arc<Metrics>,
+    /// `None` for a slot whose model is not the served one (the shadow model).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl CurrentModel {
     pub fn new(initial: Option<ServedModel>, metrics: Arc<Metrics>) -> CurrentModel {
+        CurrentModel::with(initial, Some(metrics))
+    }
+
+    /// A slot that does not name its model in the served model's metrics (the shadow model).
+    pub fn unlisted(initial: Option<ServedModel>) -> CurrentModel {
+        CurrentModel::with(initial, None)
+    }
+
+    fn with(initial: Option<ServedModel>, metrics: Option<Arc<Metrics>>) -> CurrentModel {
         let current = CurrentModel { slot: ArcSwapOption::empty(), metrics };
         if let Some(model) = initial {
             current.set(model);
@@ -62,27 +72,35 @@ impl CurrentModel {
     /// Swaps `model` in: requests that already took the old one finish with it. The
     /// `model_info` series is replaced, never two at once.
     pub fn set(&self, model: ServedModel) {
-        let meta = &model.model.meta;
-        let info = &self.metrics.model_info;
-        info.reset();
-        info.with_label_values(&[
-            model.name.as_str(),
-            model.version.as_str(),
-            meta.features.len().to_string().as_str(),
-            meta.window.length.to_string().as_str(),
-            model.source.as_str(),
-        ])
-        .set(1);
-        self.metrics.model_loaded.set(time::OffsetDateTime::now_utc().unix_timestamp() as f64);
-        self.metrics.expected_anomaly_rate.set(match meta.threshold.method {
-            ThresholdMethod::Quantile { q } => (1.0 - q).clamp(0.0, 1.0),
-            ThresholdMethod::MeanStd { k } => 1.0 / (1.0 + k * k),
-            ThresholdMethod::Max { .. } => 0.0,
-        });
+        if let Some(metrics) = &self.metrics {
+            publish(metrics, &model);
+        }
         tracing::info!(model = %model.name, version = %model.version, source = %model.source,
-            features = meta.features.len(), fallback = model.fallback, "serving model");
+            features = model.model.meta.features.len(), fallback = model.fallback, served = self.metrics.is_some(),
+            "model swapped in");
         self.slot.store(Some(Arc::new(model)));
     }
+}
+
+/// Names `model` in the served model's metrics.
+fn publish(metrics: &Metrics, model: &ServedModel) {
+    let meta = &model.model.meta;
+    let info = &metrics.model_info;
+    info.reset();
+    info.with_label_values(&[
+        model.name.as_str(),
+        model.version.as_str(),
+        meta.features.len().to_string().as_str(),
+        meta.window.length.to_string().as_str(),
+        model.source.as_str(),
+    ])
+    .set(1);
+    metrics.model_loaded.set(time::OffsetDateTime::now_utc().unix_timestamp() as f64);
+    metrics.expected_anomaly_rate.set(match meta.threshold.method {
+        ThresholdMethod::Quantile { q } => (1.0 - q).clamp(0.0, 1.0),
+        ThresholdMethod::MeanStd { k } => 1.0 / (1.0 + k * k),
+        ThresholdMethod::Max { .. } => 0.0,
+    });
 }
 
 /// The current time as RFC 3339 UTC, to the second.

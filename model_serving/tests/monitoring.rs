@@ -1,6 +1,6 @@
 //! The monitoring files under kubernetes/monitoring/ checked against the real thing: the
 //! service, with every feature exercised (scoring with explanations and drift, errors, an engine
-//! task, a registry alias move), is scraped by a real Prometheus that also loads the alert rules;
+//! task, a registry alias move, a shadow model), is scraped by a real Prometheus that also loads the alert rules;
 //! every dashboard query returns data there, every metric a rule names exists, and every rule
 //! evaluates. promtool checks and unit-tests the rules file and the PrometheusRule's groups; the
 //! PrometheusRule is generated from the rules file (`UPDATE_MONITORING=1` rewrites it); the
@@ -208,6 +208,9 @@ async fn every_dashboard_query_and_rule_returns_data_from_a_real_prometheus_scra
         ("MODEL_REGISTRY", root.path().to_str().unwrap()),
         ("MODEL_NAME", "ae"),
         ("MODEL_REFRESH_INTERVAL", "0"),
+        // The champion shadows itself: the shadow metrics exist.
+        ("SHADOW_MODEL_URI", "@champion"),
+        ("SHADOW_QUEUE", "64"),
     ])
     .await;
     let base = r.base.clone();
@@ -287,6 +290,10 @@ async fn every_dashboard_query_and_rule_returns_data_from_a_real_prometheus_scra
     for (panel, expr) in dashboard_queries() {
         let result = query(&client, &prom, &expr).await;
         assert!(!result.is_empty(), "dashboard panel {panel:?}: {expr} returns no data");
+        for name in metric_names(&expr) {
+            let series = query(&client, &prom, &format!("count({name}{{job=\"{JOB}\"}})")).await;
+            assert!(!series.is_empty(), "dashboard panel {panel:?}: the service exports no {name}");
+        }
     }
     for (alert, expr) in rules() {
         query(&client, &prom, &expr).await;

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use object_storage::{AwsEnv, DEFAULT_REGION, S3Options};
 
-pub use values::{ApiKey, ConfigError, CorsOrigins, ENGINE_PING_DEADLINE, Environment, RegistryRoot};
+pub use values::{ApiKey, ConfigError, CorsOrigins, ENGINE_PING_DEADLINE, Environment, RegistryRoot, ShadowModel};
 
 /// A setting as docs/serving.md lists it.
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +129,10 @@ settings! {
     KEEP_ALIVE_TIMEOUT => keep_alive_timeout: Duration = "60", |v| values::seconds(v, false);
     /// integer >= 1: client connections open at once (more wait in the listen backlog), or `auto`: the open-file limit (soft RLIMIT_NOFILE) minus a quarter of it (at least 64, at most half) kept for outgoing connections and files
     MAX_CONNECTIONS => max_connections: usize = "auto", values::max_connections;
+    /// `NAME@ALIAS` or `@ALIAS` (MODEL_NAME) in MODEL_REGISTRY, e.g. `@challenger`: a second model that scores every request again off the request path, followed like MODEL_ALIAS; callers get the served model's answer only, and the `model_serving_shadow_*` metrics compare the two; empty: no shadow
+    SHADOW_MODEL_URI => shadow_model: Option<values::ShadowModel> = "", values::shadow_model;
+    /// integer >= 0: requests waiting for the shadow model at most; more are dropped and counted (`model_serving_shadow_jobs_total{outcome="dropped"}`), never delaying callers
+    SHADOW_QUEUE => shadow_queue: usize = "4", |v| values::whole_number(v, "a whole number of requests >= 0, e.g. 4");
     /// integer >= 0: recent input rows kept (a byte per feature each) to compare with the model's training distribution on `/drift` and in the drift metrics; 0: no drift tracking
     DRIFT_WINDOW => drift_window: usize = "10000", |v| values::whole_number(v, "a whole number of rows >= 0, e.g. 10000");
     /// seconds readiness answers 503 after SIGTERM while requests are still served, before the listener closes

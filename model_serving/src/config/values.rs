@@ -318,6 +318,29 @@ pub fn registry_name(v: &Value) -> Result<String, ConfigError> {
     }
 }
 
+/// SHADOW_MODEL_URI: a registry alias to shadow-score with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowModel {
+    /// The registry model; `None`: MODEL_NAME.
+    pub name: Option<String>,
+    pub alias: String,
+}
+
+/// `NAME@ALIAS` or `@ALIAS`, or empty for no shadow model.
+pub fn shadow_model(v: &Value) -> Result<Option<ShadowModel>, ConfigError> {
+    let text = v.trimmed();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || v.invalid("NAME@ALIAS or @ALIAS (a registry alias in MODEL_REGISTRY), e.g. @challenger");
+    let (name, alias) = text.split_once('@').ok_or_else(invalid)?;
+    let plain = |s: &str| !s.is_empty() && !s.contains(['@', ':', '/']);
+    if !plain(alias) || !(name.is_empty() || plain(name)) {
+        return Err(invalid());
+    }
+    Ok(Some(ShadowModel { name: (!name.is_empty()).then(|| name.to_string()), alias: alias.to_string() }))
+}
+
 /// MODEL_VERSION: a pinned registry version, or empty for none.
 pub fn optional_registry_name(v: &Value) -> Result<Option<String>, ConfigError> {
     if v.trimmed().is_empty() { Ok(None) } else { registry_name(v).map(Some) }
