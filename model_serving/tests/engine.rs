@@ -207,6 +207,9 @@ async fn a_task_with_a_csv_from_s3_finishes_with_a_png_and_the_synchronous_score
         .await
         .unwrap();
     assert_eq!(scores, sync);
+    // The output explains each anomalous row, as /compute does.
+    let explained = scores["explanations"].as_array().map(Vec::len);
+    assert_eq!(explained, scores["anomaly_count"].as_u64().map(|n| n as usize), "{scores}");
 
     let status: Value = reqwest::get(format!("{}/tasks/{id}/status", served.base)).await.unwrap().json().await.unwrap();
     assert_eq!(status, json!({"status": "finished"}));
