@@ -154,6 +154,22 @@ pub enum ExplainRows {
 /// Features named per explained row unless the caller asks for another number.
 pub const EXPLAIN_TOP: usize = 3;
 
+/// Rows explained at most per input: the highest-scoring ones beyond it. An answer explaining a
+/// whole 60 MB body (a drifted input can flag every row) would be larger than the body itself.
+pub const EXPLAIN_MAX_ROWS: usize = 10_000;
+
+/// `rows` (ascending), or the [`EXPLAIN_MAX_ROWS`] of them with the highest scores (still
+/// ascending), and whether rows were left out.
+fn capped_rows(mut rows: Vec<usize>, scores: &[f32]) -> (Vec<usize>, bool) {
+    if rows.len() <= EXPLAIN_MAX_ROWS {
+        return (rows, false);
+    }
+    rows.select_nth_unstable_by(EXPLAIN_MAX_ROWS - 1, |a, b| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)));
+    rows.truncate(EXPLAIN_MAX_ROWS);
+    rows.sort_unstable();
+    (rows, true)
+}
+
 impl Default for Explain {
     fn default() -> Self {
         Explain { rows: ExplainRows::Anomalies, top: EXPLAIN_TOP }
@@ -170,6 +186,8 @@ pub struct Scored {
     pub scores: Scores,
     /// `None` when none were asked for or the model's kind has none.
     pub explanations: Option<Vec<RowExplanation>>,
+    /// True when more rows asked for explanations than [`EXPLAIN_MAX_ROWS`].
+    pub explanations_capped: bool,
     pub model: Arc<ServedModel>,
 }
 
@@ -218,6 +236,10 @@ pub struct Report {
     /// `explains`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanations: Option<Vec<RowReport>>,
+    /// Present (true) when more rows asked for explanations than 10,000: the 10,000
+    /// highest-scoring of them are explained.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub explanations_capped: bool,
 }
 
 /// Why one row scored as it did: the features with the largest shares of its score.
@@ -365,7 +387,12 @@ impl Scorer {
 
     /// The report of `scores`, naming `model`, the version that scored them (the score
     /// vectors move into it: a large request's scores are not copied).
-    pub fn report(model: &ServedModel, scores: Scores, explanations: Option<Vec<RowExplanation>>) -> Report {
+    pub fn report(
+        model: &ServedModel,
+        scores: Scores,
+        explanations: Option<Vec<RowExplanation>>,
+        explanations_capped: bool,
+    ) -> Report {
         let features = &model.model.meta.features;
         let explanations = explanations.map(|rows| {
             rows.into_iter()
@@ -386,6 +413,7 @@ impl Scorer {
         });
         Report {
             explanations,
+            explanations_capped,
             model: model.name.clone(),
             model_version: model.version.clone(),
             threshold: scores.threshold,
@@ -417,12 +445,16 @@ impl Scorer {
             Input::Columns(columns) => Frame::from_columns(&columns, &model.meta.features, input_name)?,
         };
         let scores = model.score_frame(&frame, input_name)?;
+        let (rows, explanations_capped) = match explain.rows {
+            ExplainRows::None => (Vec::new(), false),
+            ExplainRows::Anomalies => capped_rows(scores.anomalies.clone(), &scores.scores),
+            ExplainRows::All => capped_rows((0..frame.n_rows).collect(), &scores.scores),
+        };
         let explanations = match explain.rows {
             ExplainRows::None => None,
-            ExplainRows::Anomalies => model.explain(&frame, &scores.anomalies, explain.top),
-            ExplainRows::All => model.explain(&frame, &(0..frame.n_rows).collect::<Vec<_>>(), explain.top),
+            _ => model.explain(&frame, &rows, explain.top),
         };
-        Ok(Scored { frame: Arc::new(frame), scores, explanations, model: served })
+        Ok(Scored { frame: Arc::new(frame), scores, explanations, explanations_capped, model: served })
     }
 
     /// Scores inline when the input is small, on the blocking pool otherwise, and counts the

@@ -676,3 +676,25 @@ async fn anomalous_rows_are_explained_by_feature_and_the_shares_sum_to_the_score
     let (status, body) = post_to(&r, "/compute?explain_top=0", "text/csv", csv).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_parameter", &["explain_top", "at least 1"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_ten_thousand_rows_are_explained_the_highest_scoring_ones() {
+    let r = start_default().await;
+    let rows: Vec<[f64; 6]> = fixture().test_rows.iter().cycle().take(12_000).copied().collect();
+    let (status, body) = post_to(&r, "/compute?explain=all&explain_top=1", "text/csv", csv_body(&rows)).await;
+    assert_eq!(status, StatusCode::OK, "{}", body["error"]);
+    assert_eq!(body["explanations_capped"], true);
+    let scores = scores_of(&body);
+    let explained: Vec<usize> =
+        body["explanations"].as_array().unwrap().iter().map(|e| e["row"].as_u64().unwrap() as usize).collect();
+    assert_eq!(explained.len(), model_serving::inference::EXPLAIN_MAX_ROWS);
+    assert!(explained.windows(2).all(|p| p[0] < p[1]), "in row order");
+    let chosen: std::collections::HashSet<usize> = explained.iter().copied().collect();
+    let lowest_explained = explained.iter().map(|r| scores[*r]).fold(f32::INFINITY, f32::min);
+    let highest_left =
+        (0..scores.len()).filter(|r| !chosen.contains(r)).map(|r| scores[r]).fold(f32::NEG_INFINITY, f32::max);
+    assert!(lowest_explained >= highest_left, "{lowest_explained} < {highest_left}");
+    // Below the cap the field is absent.
+    let (_, body) = post_to(&r, "/compute", "text/csv", csv_body(&rows[..500])).await;
+    assert!(body.get("explanations_capped").is_none(), "{}", body["explanations_capped"]);
+}

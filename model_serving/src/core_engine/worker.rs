@@ -104,7 +104,8 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
         .map_err(|e| chain(&e))?;
     // The model that scored it, even if another was swapped in meanwhile.
     let features = scored.model.model.meta.features.clone();
-    let report = Scorer::report(&scored.model, scored.scores.clone(), scored.explanations.clone());
+    let report =
+        Scorer::report(&scored.model, scored.scores.clone(), scored.explanations.clone(), scored.explanations_capped);
     let png = ctx
         .scorer
         .run_blocking(&reservation, move || {

@@ -171,7 +171,12 @@ pub async fn compute(
                 }
             }
             let scored = state.scorer.score(input, REQUEST_BODY.to_string(), &reservation, explain).await?;
-            ComputeAnswer::Scores(Scorer::report(&scored.model, scored.scores, scored.explanations))
+            ComputeAnswer::Scores(Scorer::report(
+                &scored.model,
+                scored.scores,
+                scored.explanations,
+                scored.explanations_capped,
+            ))
         }
         // Task messages carry no credentials: the host rules decide instead.
         Parsed::Task(task) => ComputeAnswer::Queued(super::tasks::submit(&state, *task)?),
