@@ -292,6 +292,17 @@ async fn a_full_queue_answers_503_and_failed_callbacks_are_retried() {
     assert_eq!(body["error"]["code"], "queue_full");
     engine.hold_callbacks(false);
     assert_eq!(engine.wait_for("PATCH", "/tasks/a").await.body["status"], "finished");
+    // The slot is given back once the callback's answer is read, a moment after the engine saw
+    // it: wait for that, or a loaded machine sees task c refused too.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::get(format!("{}/metrics", served.base)).await.unwrap().text().await.unwrap();
+        if metrics.lines().any(|l| l == "model_serving_engine_task_queue_depth 0") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "task a's slot was not given back:\n{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // The engine answers 503 to the first callback: the service retries and the task still lands.
     engine.fail_next_callbacks(1);
