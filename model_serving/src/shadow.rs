@@ -3,8 +3,9 @@
 //! sees how the next model would do on live traffic before promoting it. Callers get the served
 //! model's answer only: a request hands its frame and scores over and returns; at most
 //! SHADOW_QUEUE inputs wait for the shadow model, and an input arriving when they are all taken
-//! is dropped and counted, never waited for. The shadow model scores one input at a time on the
-//! blocking pool, outside the CPU slots requests queue for.
+//! is dropped and counted, never waited for. The shadow model scores the waiting inputs one after
+//! another on the blocking pool (one hand-off for all of them), outside the CPU slots requests
+//! queue for.
 //!
 //! Metrics compare the two on the same rows: rows and anomalies of each, the rows flagged by
 //! each (`shadow_flags_total{served, shadow}`: agreement is its diagonal) and the correlation of
@@ -96,25 +97,33 @@ async fn work(
     waiting: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
 ) {
-    while let Some(job) = jobs.recv().await {
+    while let Some(first) = jobs.recv().await {
+        // Everything waiting goes to the blocking pool in one hand-off: small inputs cost less
+        // to score than a trip to another thread and back.
+        let mut batch = vec![first];
+        while let Ok(job) = jobs.try_recv() {
+            batch.push(job);
+        }
+        let n = batch.len();
         let Some(shadow) = current.get() else {
-            waiting.fetch_sub(1, Ordering::AcqRel);
-            metrics.shadow_jobs.with_label_values(&["dropped"]).inc();
+            waiting.fetch_sub(n, Ordering::AcqRel);
+            metrics.shadow_jobs.with_label_values(&["dropped"]).inc_by(n as u64);
             continue;
         };
         let metrics_job = metrics.clone();
         let done = tokio::task::spawn_blocking(move || {
-            let scored = shadow.model.score_frame(&job.frame, "shadow input");
-            match scored {
-                Ok(s) => compare(&metrics_job, &shadow.version, &job, &s),
-                Err(e) => {
-                    tracing::warn!(version = %shadow.version, error = %e, "the shadow model could not score an input");
-                    metrics_job.shadow_jobs.with_label_values(&["error"]).inc();
+            for job in &batch {
+                match shadow.model.score_frame(&job.frame, "shadow input") {
+                    Ok(s) => compare(&metrics_job, &shadow.version, job, &s),
+                    Err(e) => {
+                        tracing::warn!(version = %shadow.version, error = %e, "the shadow model could not score an input");
+                        metrics_job.shadow_jobs.with_label_values(&["error"]).inc();
+                    }
                 }
             }
         })
         .await;
-        waiting.fetch_sub(1, Ordering::AcqRel);
+        waiting.fetch_sub(n, Ordering::AcqRel);
         if let Err(e) = done {
             tracing::error!(error = %e, "shadow scoring failed unexpectedly");
             metrics.shadow_jobs.with_label_values(&["error"]).inc();
