@@ -445,15 +445,13 @@ impl Scorer {
             Input::Columns(columns) => Frame::from_columns(&columns, &model.meta.features, input_name)?,
         };
         let scores = model.score_frame(&frame, input_name)?;
-        let (rows, explanations_capped) = match explain.rows {
-            ExplainRows::None => (Vec::new(), false),
-            ExplainRows::Anomalies => capped_rows(scores.anomalies.clone(), &scores.scores),
-            ExplainRows::All => capped_rows((0..frame.n_rows).collect(), &scores.scores),
-        };
-        let explanations = match explain.rows {
+        let asked = match explain.rows {
             ExplainRows::None => None,
-            _ => model.explain(&frame, &rows, explain.top),
+            ExplainRows::Anomalies => Some(capped_rows(scores.anomalies.clone(), &scores.scores)),
+            ExplainRows::All => Some(capped_rows((0..frame.n_rows).collect(), &scores.scores)),
         };
+        let explanations_capped = asked.as_ref().is_some_and(|(_, capped)| *capped);
+        let explanations = asked.and_then(|(rows, _)| model.explain(&frame, &rows, explain.top));
         Ok(Scored { frame: Arc::new(frame), scores, explanations, explanations_capped, model: served })
     }
 

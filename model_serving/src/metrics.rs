@@ -259,7 +259,8 @@ impl Metrics {
     pub fn set_drift(&self, report: &crate::drift::DriftReport) {
         self.drift_psi.reset();
         self.drift_out_of_range.reset();
-        for f in report.features.iter().filter(|_| report.tracking) {
+        // A report that does not track drift has no features.
+        for f in &report.features {
             self.drift_psi.with_label_values(&[f.name.as_str()]).set(f.psi);
             self.drift_out_of_range.with_label_values(&[f.name.as_str()]).set(f.out_of_range);
         }

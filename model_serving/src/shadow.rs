@@ -25,7 +25,8 @@ use crate::served_model::CurrentModel;
 struct Job {
     frame: Arc<Frame>,
     served_scores: Vec<f32>,
-    served_flags: Vec<bool>,
+    /// The served model's threshold: its flags are worked out in the worker, off the request path.
+    served_threshold: f64,
 }
 
 /// The shadow model, its follower and its queue.
@@ -73,7 +74,7 @@ impl Shadow {
             self.metrics.shadow_jobs.with_label_values(&["dropped"]).inc();
             return;
         }
-        let job = Job { frame, served_scores: scores.scores.clone(), served_flags: scores.flags() };
+        let job = Job { frame, served_scores: scores.scores.clone(), served_threshold: scores.threshold };
         if self.jobs.send(job).is_err() {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             self.metrics.shadow_jobs.with_label_values(&["dropped"]).inc();
@@ -140,8 +141,8 @@ fn compare(metrics: &Metrics, version: &str, job: &Job, shadow: &Scores) {
     metrics.shadow_rows_scored.inc_by(flags.len() as u64);
     metrics.shadow_anomalies_flagged.inc_by(shadow.anomalies.len() as u64);
     let mut cells = [[0u64; 2]; 2];
-    for (a, b) in job.served_flags.iter().zip(&flags) {
-        cells[usize::from(*a)][usize::from(*b)] += 1;
+    for (score, b) in job.served_scores.iter().zip(&flags) {
+        cells[usize::from(f64::from(*score) > job.served_threshold)][usize::from(*b)] += 1;
     }
     let name = |flagged: usize| if flagged == 1 { "anomalous" } else { "normal" };
     for (a, row) in cells.iter().enumerate() {
