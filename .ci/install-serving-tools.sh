@@ -5,6 +5,8 @@
 #   schemathesis (st)      PyPI 4.32.5, in its own venv ($HOME/.venv-schemathesis, where
 #                          tests/schemathesis.rs looks after SCHEMATHESIS_BIN and PATH): its
 #                          dependencies stay apart from openapi-spec-validator's
+#   chromium, chromedriver Debian packages `chromium`, `chromium-driver` (tests/ui.rs drives the
+#                          live page in headless chromium over WebDriver)
 # Idempotent: installs only what is missing, runs `apt-get update` at most once.
 set -euo pipefail
 
@@ -12,10 +14,14 @@ sudo_if_needed() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-if ! command -v promtool >/dev/null 2>&1; then
-  echo "installing promtool (Debian package prometheus)"
+packages=()
+command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${packages[*]}"
   sudo_if_needed apt-get update -qq
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
 
 if ! command -v openapi-spec-validator >/dev/null 2>&1 || ! openapi-spec-validator --version >/dev/null 2>&1; then
@@ -33,4 +39,5 @@ fi
 
 echo "promtool: $(promtool --version 2>&1 | head -n 1)"
 echo "openapi-spec-validator: $(openapi-spec-validator --version 2>&1 | head -n 1)"
+echo "chromium: $(chromium --version 2>&1 | head -n 1); $(chromedriver --version 2>&1 | head -n 1)"
 echo "schemathesis: $("$st_venv/bin/st" --version 2>&1 | head -n 1)"

@@ -1,7 +1,9 @@
 //! Input drift on live traffic: the last DRIFT_WINDOW scored rows, each feature's value kept as
 //! its bin of the model's training deciles (one byte per feature and row: bounded memory), with
 //! running counts per bin, so `/drift` and a metrics scrape read the population stability index
-//! without going over the rows. Also the anomaly rate over the same rows. Knows nothing of HTTP.
+//! without going over the rows. Also the rows' scores, grouped by the request (or engine task)
+//! that scored them with its time (`/scores/recent`, the live chart of `/ui`), and the anomaly
+//! rate over the same rows. Knows nothing of HTTP.
 //!
 //! The window belongs to one model version: when another is swapped in, it starts afresh
 //! against the new model's reference. A model without a reference (trained before drift
@@ -9,9 +11,10 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use model_core::drift::{DRIFT_BINS, FeatureReference, OUTSIDE, bin_rows, psi, reading};
-use model_core::{Frame, ModelMetadata};
+use model_core::{Frame, ModelMetadata, Scores};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -57,15 +60,48 @@ pub struct FeatureDrift {
     pub edges: Vec<f64>,
 }
 
+/// What `/scores/recent` answers: the scores of the rows in the window, by the request that
+/// scored them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"model_version": "20261203T070006849Z-d1d0f099", "threshold": 0.85, "window": 10000,
+    "rows": 5, "batches": [{"at": 1764745200.125, "scores": [0.12, 0.3, 0.2]}, {"at": 1764745201.5, "scores": [0.4, 2.7]}]}))]
+pub struct RecentScores {
+    /// The model version the window belongs to.
+    pub model_version: String,
+    /// Rows scoring above this are anomalous.
+    pub threshold: f64,
+    /// DRIFT_WINDOW: the most rows kept (0: nothing is kept).
+    pub window: usize,
+    /// Rows in the window now.
+    pub rows: usize,
+    /// Oldest first. A request larger than the window keeps its last rows only, and the oldest
+    /// batch may have lost its first rows to newer ones.
+    pub batches: Vec<RecentBatch>,
+}
+
+/// The rows one request or engine task had scored.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecentBatch {
+    /// When they were scored, in seconds since the Unix epoch.
+    pub at: f64,
+    /// In row order.
+    pub scores: Vec<f32>,
+}
+
 /// The window of one model version.
 #[derive(Debug)]
 struct Window {
     version: String,
     features: Vec<String>,
     reference: Vec<FeatureReference>,
-    /// One byte per feature per row, oldest row first.
+    /// Whether the model carries a training distribution: without one only scores are kept.
+    binned: bool,
+    /// One byte per feature per row, oldest row first (empty when not `binned`).
     rows: VecDeque<u8>,
-    anomalous: VecDeque<bool>,
+    scores: VecDeque<f32>,
+    threshold: f64,
+    /// When each group of rows was scored and how many of them are still in the window.
+    batches: VecDeque<(f64, usize)>,
     counts: Vec<[u64; DRIFT_BINS]>,
     outside: Vec<u64>,
     anomalies: u64,
@@ -89,42 +125,74 @@ impl DriftTracker {
         self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds the last rows of `frame` (at most the window) scored by the model `version` of
-    /// `meta`, and whether each was anomalous. Binning happens before the lock is taken.
-    pub fn observe(&self, version: &str, meta: &ModelMetadata, frame: &Frame, anomalous: &[bool]) {
+    /// Adds the last rows of `frame` (at most the window) and their `scores` from the model
+    /// `version` of `meta`. Binning happens before the lock is taken.
+    pub fn observe(&self, version: &str, meta: &ModelMetadata, frame: &Frame, scores: &Scores) {
         let d = frame.n_cols();
-        if self.capacity == 0 || meta.reference.len() != d || d == 0 {
+        if self.capacity == 0 || d == 0 || scores.scores.len() != frame.n_rows {
             return;
         }
+        let binned = meta.reference.len() == d;
         let first = frame.n_rows.saturating_sub(self.capacity);
-        let bytes = bin_rows(&meta.reference, &frame.values[first * d..]);
-        let flags = anomalous.get(first..).unwrap_or(&[]);
+        let bytes = if binned { bin_rows(&meta.reference, &frame.values[first * d..]) } else { Vec::new() };
+        let kept = &scores.scores[first..];
+        let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |t| t.as_secs_f64());
         let mut guard = self.lock();
         if guard.as_ref().is_none_or(|w| w.version != version) {
             *guard = Some(Window {
                 version: version.to_string(),
                 features: meta.features.clone(),
                 reference: meta.reference.clone(),
+                binned,
                 rows: VecDeque::new(),
-                anomalous: VecDeque::new(),
+                scores: VecDeque::new(),
+                threshold: scores.threshold,
+                batches: VecDeque::new(),
                 counts: vec![[0; DRIFT_BINS]; d],
                 outside: vec![0; d],
                 anomalies: 0,
             });
         }
         let Some(w) = guard.as_mut() else { return };
-        for (row, flag) in bytes.chunks_exact(d).zip(flags.iter().chain(std::iter::repeat(&false))) {
-            if w.anomalous.len() == self.capacity {
-                w.forget_oldest(d);
-            }
-            for (j, b) in row.iter().enumerate() {
-                w.counts[j][usize::from(b & !OUTSIDE)] += 1;
-                w.outside[j] += u64::from(b & OUTSIDE != 0);
-            }
-            w.rows.extend(row);
-            w.anomalous.push_back(*flag);
-            w.anomalies += u64::from(*flag);
+        for _ in 0..(w.scores.len() + kept.len()).saturating_sub(self.capacity) {
+            w.forget_oldest(d);
         }
+        if w.binned {
+            for row in bytes.chunks_exact(d) {
+                for (j, b) in row.iter().enumerate() {
+                    w.counts[j][usize::from(b & !OUTSIDE)] += 1;
+                    w.outside[j] += u64::from(b & OUTSIDE != 0);
+                }
+            }
+            w.rows.extend(&bytes);
+        }
+        let threshold = w.threshold;
+        w.anomalies += kept.iter().filter(|s| f64::from(**s) > threshold).count() as u64;
+        w.scores.extend(kept);
+        if !kept.is_empty() {
+            w.batches.push_back((at, kept.len()));
+        }
+    }
+
+    /// The scores in the window, for the model `version` being served (`meta`).
+    pub fn recent(&self, version: &str, meta: &ModelMetadata) -> RecentScores {
+        let mut recent = RecentScores {
+            model_version: version.to_string(),
+            threshold: meta.threshold.value,
+            window: self.capacity,
+            rows: 0,
+            batches: Vec::new(),
+        };
+        let guard = self.lock();
+        let Some(w) = guard.as_ref().filter(|w| w.version == version) else { return recent };
+        recent.rows = w.scores.len();
+        let mut scores = w.scores.iter();
+        recent.batches = w
+            .batches
+            .iter()
+            .map(|(at, n)| RecentBatch { at: *at, scores: scores.by_ref().take(*n).copied().collect() })
+            .collect();
+        recent
     }
 
     /// The window's drift, for the model `version` being served (`meta`).
@@ -169,7 +237,7 @@ impl DriftTracker {
                 .collect();
             return report;
         };
-        let n = w.anomalous.len();
+        let n = w.scores.len();
         report.rows = n;
         report.anomaly_rate = w.anomalies as f64 / n.max(1) as f64;
         report.features = w
@@ -196,14 +264,22 @@ impl DriftTracker {
 
 impl Window {
     fn forget_oldest(&mut self, d: usize) {
-        for j in 0..d {
-            if let Some(b) = self.rows.pop_front() {
-                self.counts[j][usize::from(b & !OUTSIDE)] -= 1;
-                self.outside[j] -= u64::from(b & OUTSIDE != 0);
+        if self.binned {
+            for j in 0..d {
+                if let Some(b) = self.rows.pop_front() {
+                    self.counts[j][usize::from(b & !OUTSIDE)] -= 1;
+                    self.outside[j] -= u64::from(b & OUTSIDE != 0);
+                }
             }
         }
-        if let Some(flag) = self.anomalous.pop_front() {
-            self.anomalies -= u64::from(flag);
+        if let Some(score) = self.scores.pop_front() {
+            self.anomalies -= u64::from(f64::from(score) > self.threshold);
+        }
+        if let Some(front) = self.batches.front_mut() {
+            front.1 -= 1;
+            if front.1 == 0 {
+                self.batches.pop_front();
+            }
         }
     }
 }

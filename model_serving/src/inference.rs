@@ -26,7 +26,7 @@ use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
 
-use crate::drift::{DriftReport, DriftTracker};
+use crate::drift::{DriftReport, DriftTracker, RecentScores};
 use crate::metrics::Metrics;
 use crate::served_model::{CurrentModel, ServedModel};
 use crate::shadow::Shadow;
@@ -380,6 +380,11 @@ impl Scorer {
         self.drift.report(&served.version, &served.model.meta)
     }
 
+    /// The scores of the rows in the drift window, for `served`.
+    pub fn recent_scores(&self, served: &ServedModel) -> RecentScores {
+        self.drift.recent(&served.version, &served.model.meta)
+    }
+
     /// The slot a registry follower swaps new models into.
     pub fn slot(&self) -> &Arc<CurrentModel> {
         &self.current
@@ -474,7 +479,7 @@ impl Scorer {
                 scorer.metrics.scoring_duration.observe(started.elapsed().as_secs_f64());
                 let scored = scored?;
                 let model = &scored.model;
-                scorer.drift.observe(&model.version, &model.model.meta, &scored.frame, &scored.scores.flags());
+                scorer.drift.observe(&model.version, &model.model.meta, &scored.frame, &scored.scores);
                 if let Some(shadow) = &scorer.shadow {
                     shadow.offer(scored.frame.clone(), &scored.scores);
                 }

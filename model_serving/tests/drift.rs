@@ -1,6 +1,7 @@
 //! Input drift as an operator reads it: `/drift` and the drift metrics after real requests,
 //! stable for training-like input, shifted for a moved sensor, bounded by DRIFT_WINDOW, and a
-//! plain "not tracked" for a model trained before drift tracking.
+//! plain "not tracked" for a model trained before drift tracking; `/scores/recent` holds the
+//! same window's scores by request, as `/compute` answered them.
 
 mod common;
 
@@ -18,10 +19,11 @@ async fn drift(r: &common::Running) -> Value {
     serde_json::from_str(&get(r, "/drift").await).unwrap()
 }
 
-async fn score(r: &common::Running, rows: &[[f64; 6]]) {
+async fn score(r: &common::Running, rows: &[[f64; 6]]) -> Value {
     let resp = r.client.post(format!("{}/compute", r.base)).header("content-type", "text/csv").body(csv_body(rows));
     let resp = resp.send().await.unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
 }
 
 fn feature<'a>(report: &'a Value, name: &str) -> &'a Value {
@@ -82,4 +84,38 @@ async fn a_model_trained_before_drift_tracking_reports_no_drift() {
     assert!(report["reason"].as_str().unwrap().contains("retrain"), "{report}");
     assert!(report["features"].as_array().unwrap().is_empty());
     assert!(!get(&r, "/metrics").await.contains("model_serving_drift_psi{"));
+    // Its scores are still kept for the live page.
+    let recent: Value = serde_json::from_str(&get(&r, "/scores/recent").await).unwrap();
+    assert!(recent["rows"].as_u64().unwrap() > 0, "{recent}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recent_scores_are_the_windows_rows_by_request_as_compute_answered_them() {
+    let r = start_with(&[("DRIFT_WINDOW", "50")]).await;
+    let empty: Value = serde_json::from_str(&get(&r, "/scores/recent").await).unwrap();
+    assert_eq!((empty["rows"].as_u64(), empty["window"].as_u64()), (Some(0), Some(50)), "{empty}");
+    assert!(empty["batches"].as_array().unwrap().is_empty());
+
+    let rows = &common::fixture().test_rows;
+    let first = score(&r, &rows[..40]).await;
+    let second = score(&r, &rows[40..70]).await;
+    let recent: Value = serde_json::from_str(&get(&r, "/scores/recent").await).unwrap();
+    assert_eq!(recent["rows"], 50, "{recent}");
+    assert_eq!(recent["threshold"], first["threshold"]);
+    assert_eq!(recent["model_version"], first["model_version"]);
+    let batches = recent["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), 2, "{recent}");
+    // The first request lost its oldest 20 rows to the second one's 30.
+    assert_eq!(batches[0]["scores"].as_array().unwrap()[..], first["scores"].as_array().unwrap()[20..]);
+    assert_eq!(batches[1]["scores"], second["scores"]);
+    let (t0, t1) = (batches[0]["at"].as_f64().unwrap(), batches[1]["at"].as_f64().unwrap());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(t0 <= t1 && t1 <= now && now - t0 < 60.0, "scoring times: {t0} {t1} (now {now})");
+
+    // A request larger than the window keeps its last rows only.
+    let third = score(&r, &rows[..80]).await;
+    let recent: Value = serde_json::from_str(&get(&r, "/scores/recent").await).unwrap();
+    let batches = recent["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), 1, "{recent}");
+    assert_eq!(batches[0]["scores"].as_array().unwrap()[..], third["scores"].as_array().unwrap()[30..]);
 }

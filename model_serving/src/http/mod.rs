@@ -1,6 +1,7 @@
 //! The HTTP transport: axum router, handlers and their utoipa-annotated types, error mapping,
 //! and the middleware stack (request id, tracing, CORS, metrics, timeout). Scoring itself lives
-//! in [`crate::inference`], engine tasks in [`crate::core_engine`].
+//! in [`crate::inference`], engine tasks in [`crate::core_engine`]; the live page's files in
+//! `model_serving/ui/`.
 
 pub mod auth;
 pub mod body;
@@ -11,6 +12,7 @@ pub mod openapi;
 pub mod server;
 pub mod service;
 pub mod tasks;
+pub mod ui;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +101,7 @@ pub fn router(state: AppState) -> Result<Router, serde_json::Error> {
         .routes(routes!(service::ready))
         .routes(routes!(service::model))
         .routes(routes!(service::drift))
+        .routes(routes!(service::recent_scores))
         .routes(routes!(service::metrics))
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(openapi::root))
@@ -106,6 +109,10 @@ pub fn router(state: AppState) -> Result<Router, serde_json::Error> {
         // The Swagger UI page itself, the same as `/docs/{file}` with no file: not in the document.
         .route("/docs/", get(openapi::docs_index))
         .routes(routes!(openapi::docs_file))
+        .routes(routes!(ui::page))
+        // Not in the document, like `/docs/`.
+        .route("/ui/", get(ui::page_slash))
+        .routes(routes!(ui::asset))
         .split_for_parts();
     let document = openapi::Document::new(&api)?;
     Ok(routes

@@ -154,6 +154,17 @@ pub async fn drift(State(state): State<AppState>) -> Result<Json<crate::drift::D
     Ok(Json(state.scorer.drift_report(&served)))
 }
 
+/// The scores of the recent rows (the drift window's last DRIFT_WINDOW rows), grouped by the
+/// request or engine task that scored them, with its time: the live chart of `/ui`.
+#[utoipa::path(get, path = "/scores/recent", tag = "service", responses(
+    (status = 200, body = crate::drift::RecentScores),
+    (status = 503, description = "No model yet (model_not_ready)", body = ErrorBody)
+))]
+pub async fn recent_scores(State(state): State<AppState>) -> Result<Json<crate::drift::RecentScores>, ApiError> {
+    let served = state.scorer.require_model()?;
+    Ok(Json(state.scorer.recent_scores(&served)))
+}
+
 /// Prometheus metrics in text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "service", responses(
     (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4",
@@ -173,7 +184,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// Answer for paths that match no route.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!(
-        "no route {}; see /docs/ for the API (POST /compute, GET /status, /health/live, /health/ready, /model, /drift, /metrics)",
+        "no route {}; see /docs/ for the API (POST /compute, GET /ui, /status, /health/live, /health/ready, /model, /drift, /scores/recent, /metrics)",
         uri.path()
     ))
 }
