@@ -7,13 +7,16 @@
 //!   builds by default for a 32-column table.
 //!
 //! The weights are pseudo-random: scoring speed depends on the shapes, not on the values, and
-//! this keeps the benchmark free of a burn build. Usage: `bench_model OUT_DIR`.
+//! this keeps the benchmark free of a burn build. As a trained model does, each carries the
+//! training distribution of its features (drift tracking) and a threshold at the 99th percentile
+//! of training-like scores, so about 1 % of the bodies' rows are anomalous and explained, as on
+//! live traffic. Usage: `bench_model OUT_DIR`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use model_core::artifact::{FORMAT_VERSION, ModelMetadata, TrainingInfo};
-use model_core::{Architecture, Model, PointAggregation, Scaler, Threshold, ThresholdMethod, Window};
+use model_core::{Architecture, Frame, Model, PointAggregation, Scaler, Threshold, ThresholdMethod, Window};
 
 const FEATURES: usize = 32;
 
@@ -32,8 +35,14 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&out)?;
     let features: Vec<String> = (0..FEATURES).map(|i| format!("sensor_{i:02}")).collect();
     let mut rng = Lcg(42);
-    write_model(&out.join("model"), &features, 1, &mut rng)?;
-    write_model(&out.join("model_w4"), &features, 4, &mut rng)?;
+    // Training-like data: the bodies' distribution.
+    let training = Frame {
+        columns: features.clone(),
+        n_rows: 10_000,
+        values: (0..10_000 * FEATURES).map(|_| rng.next() * 2.0).collect(),
+    };
+    write_model(&out.join("model"), &training, 1, &mut rng)?;
+    write_model(&out.join("model_w4"), &training, 4, &mut rng)?;
 
     for rows in [100usize, 10_000] {
         let mut csv = String::from("timestamp,");
@@ -52,8 +61,10 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A model of `window` rows per input over `features`, default hidden layers, random weights.
-fn write_model(dir: &Path, features: &[String], window: usize, rng: &mut Lcg) -> anyhow::Result<()> {
+/// A model of `window` rows per input over the features of `training`, default hidden layers,
+/// random weights, calibrated on `training`.
+fn write_model(dir: &Path, training: &Frame, window: usize, rng: &mut Lcg) -> anyhow::Result<()> {
+    let features = &training.columns;
     let arch = Architecture::new(FEATURES * window, model_core::arch::DEFAULT_HIDDEN.to_vec());
     let weights = arch
         .layer_dims()
@@ -79,7 +90,7 @@ fn write_model(dir: &Path, features: &[String], window: usize, rng: &mut Lcg) ->
         scaler: Scaler { mean: vec![0.0; FEATURES], std: vec![1.0; FEATURES] },
         scoring: model_core::Scoring::default(),
         threshold: Threshold { value: 1.5, method: ThresholdMethod::Quantile { q: 0.99 }, calibration_scores: 1000 },
-        reference: Vec::new(),
+        reference: model_core::drift::reference(training),
         training: TrainingInfo {
             data_md5: "0".repeat(32),
             data_rows: 0,
@@ -95,6 +106,9 @@ fn write_model(dir: &Path, features: &[String], window: usize, rng: &mut Lcg) ->
         weights_md5: String::new(),
     };
     let mut model = Model::from_parts(meta, weights)?;
+    let mut scores = model.score_frame(training, "training-like data")?.scores;
+    scores.sort_by(f32::total_cmp);
+    model.meta.threshold.value = f64::from(scores[scores.len() * 99 / 100]);
     model.save(dir)?;
     Ok(())
 }

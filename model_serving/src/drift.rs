@@ -154,9 +154,7 @@ impl DriftTracker {
             });
         }
         let Some(w) = guard.as_mut() else { return };
-        for _ in 0..(w.scores.len() + kept.len()).saturating_sub(self.capacity) {
-            w.forget_oldest(d);
-        }
+        w.forget_oldest((w.scores.len() + kept.len()).saturating_sub(self.capacity), d);
         if w.binned {
             for row in bytes.chunks_exact(d) {
                 for (j, b) in row.iter().enumerate() {
@@ -263,23 +261,39 @@ impl DriftTracker {
 }
 
 impl Window {
-    fn forget_oldest(&mut self, d: usize) {
+    /// Drops the oldest `k` rows, in bulk: a large request that fills the window replaces it
+    /// without going over the old rows.
+    fn forget_oldest(&mut self, k: usize, d: usize) {
+        if k == 0 {
+            return;
+        }
+        if k >= self.scores.len() {
+            self.rows.clear();
+            self.scores.clear();
+            self.batches.clear();
+            self.counts.iter_mut().for_each(|c| *c = [0; DRIFT_BINS]);
+            self.outside.fill(0);
+            self.anomalies = 0;
+            return;
+        }
         if self.binned {
-            for j in 0..d {
-                if let Some(b) = self.rows.pop_front() {
-                    self.counts[j][usize::from(b & !OUTSIDE)] -= 1;
-                    self.outside[j] -= u64::from(b & OUTSIDE != 0);
-                }
+            for (b, j) in self.rows.range(..k * d).zip((0..d).cycle()) {
+                self.counts[j][usize::from(b & !OUTSIDE)] -= 1;
+                self.outside[j] -= u64::from(b & OUTSIDE != 0);
             }
+            self.rows.drain(..k * d);
         }
-        if let Some(score) = self.scores.pop_front() {
-            self.anomalies -= u64::from(f64::from(score) > self.threshold);
-        }
-        if let Some(front) = self.batches.front_mut() {
-            front.1 -= 1;
-            if front.1 == 0 {
-                self.batches.pop_front();
+        let threshold = self.threshold;
+        self.anomalies -= self.scores.range(..k).filter(|s| f64::from(**s) > threshold).count() as u64;
+        self.scores.drain(..k);
+        let mut left = k;
+        while let Some(front) = self.batches.front_mut() {
+            if front.1 > left {
+                front.1 -= left;
+                break;
             }
+            left -= front.1;
+            self.batches.pop_front();
         }
     }
 }

@@ -111,6 +111,13 @@ async fn recent_scores_are_the_windows_rows_by_request_as_compute_answered_them(
     let (t0, t1) = (batches[0]["at"].as_f64().unwrap(), batches[1]["at"].as_f64().unwrap());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     assert!(t0 <= t1 && t1 <= now && now - t0 < 60.0, "scoring times: {t0} {t1} (now {now})");
+    // The drift histograms lost the same 20 rows.
+    let report = drift(&r).await;
+    assert_eq!(report["rows"], 50);
+    for f in report["features"].as_array().unwrap() {
+        let current: f64 = f["current"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
+        assert!((current - 1.0).abs() < 1e-9, "{f}");
+    }
 
     // A request larger than the window keeps its last rows only.
     let third = score(&r, &rows[..80]).await;
