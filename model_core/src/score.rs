@@ -13,7 +13,7 @@ use crate::data::{Columns, Frame, read_csv_bytes};
 use crate::error::DataError;
 use crate::features::PointAggregation;
 use crate::forward::SGEMM_MIN_ROWS;
-pub use crate::scoring::{ERROR_SCALE_FLOOR, Scoring, feature_error_scale, smooth_trailing};
+pub use crate::scoring::{ERROR_SCALE_FLOOR, Scoring, feature_error_scale, smooth_trailing, trailing_mean};
 
 /// Scores of every input row and which of them are anomalous.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,11 +49,30 @@ impl Model {
     /// counts as at least sgemm's minimum batch).
     pub fn score_frame_chunked(&self, frame: &Frame, source: &str, chunk: usize) -> Result<Scores, DataError> {
         let len = self.meta.window.length.max(1);
+        let window_scores = self.window_scores_chunked(frame, source, chunk)?;
+        let scores = if len == 1 {
+            window_scores
+        } else {
+            per_row(&window_scores, len, frame.n_rows, self.meta.point_aggregation)
+        };
+        let threshold = self.meta.threshold.value;
+        let anomalies = scores.iter().enumerate().filter(|(_, s)| f64::from(**s) > threshold).map(|(i, _)| i).collect();
+        Ok(Scores { scores, threshold, anomalies })
+    }
+
+    /// The score of each window of `frame` (stride 1: window `i` holds rows `i..i + length`),
+    /// smoothed as the model says, before rows are given the scores of the windows covering
+    /// them: what a stream gives the reading at row `i + length - 1`, the window ending there.
+    pub fn window_scores(&self, frame: &Frame, source: &str) -> Result<Vec<f32>, DataError> {
+        self.window_scores_chunked(frame, source, CHUNK_WINDOWS)
+    }
+
+    fn window_scores_chunked(&self, frame: &Frame, source: &str, chunk: usize) -> Result<Vec<f32>, DataError> {
+        let len = self.meta.window.length.max(1);
         if frame.n_rows < len {
             return Err(DataError::TooFewRows { input: source.to_string(), rows: frame.n_rows, window: len });
         }
         let d = frame.n_cols();
-        let scaler = &self.meta.scaler;
         let n_windows = frame.n_rows - len + 1;
         // Never under sgemm's minimum batch: below it the per-row loops round differently.
         let chunk = chunk.max(SGEMM_MIN_ROWS);
@@ -68,9 +87,7 @@ impl Model {
             let end = if n_windows - first < chunk.saturating_add(SGEMM_MIN_ROWS) { n_windows } else { first + chunk };
             // The rows these windows cover, standardised exactly as `Scaler::transform` does.
             std.clear();
-            for row in frame.values[first * d..(end + len - 1) * d].chunks_exact(d.max(1)) {
-                std.extend(row.iter().zip(&scaler.mean).zip(&scaler.std).map(|((v, m), s)| ((v - m) / s) as f32));
-            }
+            self.standardise(&frame.values[first * d..(end + len - 1) * d], &mut std);
             let inputs = if len == 1 {
                 &std
             } else {
@@ -80,23 +97,47 @@ impl Model {
                 }
                 &windows
             };
-            match &self.detector {
-                Detector::Autoencoder(network) => {
-                    window_scores.extend(network.score_weighted(inputs, end - first, weights.as_deref()))
-                }
-                Detector::IsolationForest(forest) => window_scores.extend(forest.score(inputs, end - first)),
-            }
+            window_scores.extend(self.detect(inputs, end - first, weights.as_deref()));
             first = end;
         }
-        let window_scores = smooth_trailing(&window_scores, self.meta.scoring.smoothing);
-        let scores = if len == 1 {
-            window_scores
-        } else {
-            per_row(&window_scores, len, frame.n_rows, self.meta.point_aggregation)
-        };
-        let threshold = self.meta.threshold.value;
-        let anomalies = scores.iter().enumerate().filter(|(_, s)| f64::from(**s) > threshold).map(|(i, _)| i).collect();
-        Ok(Scores { scores, threshold, anomalies })
+        Ok(smooth_trailing(&window_scores, self.meta.scoring.smoothing))
+    }
+
+    /// The raw scores (before smoothing) of `n` windows given as their rows' values in the
+    /// model's feature order, one window after the other (`n * length * features` values): a
+    /// stream's windows, from any number of sources at once. Rounds exactly as
+    /// [`Model::window_scores`] does, however few windows come.
+    pub fn score_windows(&self, values: &[f64], n: usize) -> Vec<f32> {
+        let mut std = Vec::with_capacity(values.len().max(SGEMM_MIN_ROWS * self.input_width()));
+        self.standardise(values, &mut std);
+        // Padded to sgemm's minimum batch with zero windows, whose scores are dropped: below it
+        // the per-row loops round differently from a whole series' scoring.
+        let padded = n.max(SGEMM_MIN_ROWS);
+        std.resize(padded * self.input_width(), 0.0);
+        let weights = self.meta.scoring.input_weights(self.meta.window.length.max(1));
+        let mut scores = self.detect(&std, padded, weights.as_deref());
+        scores.truncate(n);
+        scores
+    }
+
+    /// Values per model input: the window's rows times the features.
+    fn input_width(&self) -> usize {
+        self.meta.window.length.max(1) * self.meta.features.len()
+    }
+
+    /// Appends `values` (rows of the model's features) standardised as `Scaler::transform` does.
+    fn standardise(&self, values: &[f64], out: &mut Vec<f32>) {
+        let scaler = &self.meta.scaler;
+        for row in values.chunks_exact(scaler.mean.len().max(1)) {
+            out.extend(row.iter().zip(&scaler.mean).zip(&scaler.std).map(|((v, m), s)| ((v - m) / s) as f32));
+        }
+    }
+
+    fn detect(&self, inputs: &[f32], n: usize, weights: Option<&[f64]>) -> Vec<f32> {
+        match &self.detector {
+            Detector::Autoencoder(network) => network.score_weighted(inputs, n, weights),
+            Detector::IsolationForest(forest) => forest.score(inputs, n),
+        }
     }
 
     /// Reads CSV (columns matched by name, order free, extras ignored) and scores it.

@@ -114,11 +114,12 @@ pub fn smooth_trailing(scores: &[f32], k: usize) -> Vec<f32> {
     if k <= 1 {
         return scores.to_vec();
     }
-    (0..scores.len())
-        .map(|i| {
-            let span = &scores[(i + 1).saturating_sub(k)..=i];
-            let sum: f64 = span.iter().map(|s| f64::from(*s)).sum();
-            crate::forward::finite_score(sum / span.len() as f64)
-        })
-        .collect()
+    (0..scores.len()).map(|i| trailing_mean(&scores[(i + 1).saturating_sub(k)..=i])).collect()
+}
+
+/// The smoothed score of the last window of `span` (it and the windows before it, at most
+/// `smoothing` in all): what a stream computes from the raw scores it kept.
+pub fn trailing_mean(span: &[f32]) -> f32 {
+    let sum: f64 = span.iter().map(|s| f64::from(*s)).sum();
+    crate::forward::finite_score(sum / span.len().max(1) as f64)
 }

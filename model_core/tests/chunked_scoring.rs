@@ -97,3 +97,34 @@ fn an_input_of_many_default_chunks_scores_as_one() {
     let reference = whole(&model, &frame);
     assert!(scores.scores.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
+
+/// A stream scores the window ending at each reading as it arrives, alone or batched with other
+/// sources' windows, then smooths with the raw scores it kept: bit for bit the window scores of
+/// the whole series.
+#[test]
+fn windows_scored_one_at_a_time_as_a_stream_does_equal_the_series_window_scores() {
+    let scaled = Scoring { error_scale: vec![0.5, 2.0, 0.01], smoothing: 5 };
+    for (window, scoring) in [(1, Scoring::default()), (4, Scoring::default()), (4, scaled.clone()), (7, scaled)] {
+        let mut model = common::toy_model(&FEATURES, window, vec![8, 4, 8]);
+        model.meta.scoring = scoring.clone();
+        let frame = frame(120);
+        let series = model.window_scores(&frame, "rows").expect("window scores");
+        assert_eq!(series.len(), 120 - window + 1);
+        let d = FEATURES.len();
+        let k = scoring.smoothing.max(1);
+        let mut raw = Vec::new();
+        for end in window..=frame.n_rows {
+            // One window alone, and the same window in a batch of three.
+            let values = &frame.values[(end - window) * d..end * d];
+            let alone = model.score_windows(values, 1);
+            let batch: Vec<f64> = [values, &frame.values[..window * d], values].concat();
+            let batched = model.score_windows(&batch, 3);
+            assert_eq!(alone[0].to_bits(), batched[0].to_bits());
+            assert_eq!(alone[0].to_bits(), batched[2].to_bits());
+            raw.push(alone[0]);
+            let smoothed = model_core::score::trailing_mean(&raw[raw.len().saturating_sub(k)..]);
+            let i = end - window;
+            assert_eq!(smoothed.to_bits(), series[i].to_bits(), "window {window} {scoring:?}, window {i}");
+        }
+    }
+}
