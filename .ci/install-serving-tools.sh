@@ -7,6 +7,8 @@
 #                          dependencies stay apart from openapi-spec-validator's
 #   chromium, chromedriver Debian packages `chromium`, `chromium-driver` (tests/ui.rs drives the
 #                          live page in headless chromium over WebDriver)
+#   mosquitto              Debian package `mosquitto` (tests/stream.rs starts its own broker on a
+#                          free port; /usr/sbin is searched too)
 # Idempotent: installs only what is missing, runs `apt-get update` at most once.
 set -euo pipefail
 
@@ -18,6 +20,7 @@ packages=()
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || packages+=(mosquitto)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing Debian packages: ${packages[*]}"
   sudo_if_needed apt-get update -qq
@@ -39,5 +42,6 @@ fi
 
 echo "promtool: $(promtool --version 2>&1 | head -n 1)"
 echo "openapi-spec-validator: $(openapi-spec-validator --version 2>&1 | head -n 1)"
-echo "chromium: $(chromium --version 2>&1 | head -n 1); $(chromedriver --version 2>&1 | head -n 1)"
+echo "chromedriver: $(chromedriver --version 2>&1 | head -n 1)"
+echo "mosquitto: $( (command -v mosquitto || echo /usr/sbin/mosquitto) )"
 echo "schemathesis: $("$st_venv/bin/st" --version 2>&1 | head -n 1)"

@@ -20,6 +20,7 @@ pub mod model_loader;
 pub mod served_model;
 pub mod shadow;
 pub mod shutdown;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +82,7 @@ pub struct Service {
     server: http::server::Server,
     dispatcher: JoinHandle<()>,
     engines: Option<Engines>,
+    stream: Option<stream::Stream>,
 }
 
 /// Loads the model, starts serving on `listener`, then announces to the engines.
@@ -122,6 +124,10 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
     let rules = HostRules::new(&config.engine_urls, &config.engine_callback_hosts, &config.engine_s3_hosts);
     let (tasks, dispatcher) = Tasks::start(worker_ctx, rules, config.max_tasks, cores);
 
+    let stream = match &config.mqtt_url {
+        Some(url) => Some(stream::start(url, &config, scorer.clone(), &metrics)?),
+        None => None,
+    };
     let config = Arc::new(config);
     let state = AppState {
         config: config.clone(),
@@ -131,6 +137,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         tasks,
         follow,
         started: std::time::Instant::now(),
+        broker_connected: stream.as_ref().map(stream::Stream::connected),
     };
     let addr = listener.local_addr().map_err(StartError::Listener)?;
     let app = http::router(state.clone())?;
@@ -153,7 +160,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Service, Sta
         };
         Engines::start(settings, http_client, metrics)
     });
-    Ok(Service { addr, state, server, dispatcher, engines })
+    Ok(Service { addr, state, server, dispatcher, engines, stream })
 }
 
 impl Service {
@@ -199,6 +206,8 @@ impl Service {
         if let Some(follow) = &self.state.follow {
             follow.stop();
         }
+        // Streamed messages in hand are finished at once: no broker waits for a drain.
+        let stream_side = self.stream.map(|s| tokio::spawn(s.shutdown(timeout / 2)));
         let mut engine_side = tokio::spawn(engine_shutdown(self.dispatcher, self.engines, drained + timeout / 2));
         tokio::time::sleep_until(drained).await;
         let engine_done = tokio::time::timeout_at(drained + timeout / 2, &mut engine_side).await.is_ok();
@@ -207,6 +216,9 @@ impl Service {
         if !engine_done && tokio::time::timeout_at(deadline, &mut engine_side).await.is_err() {
             tracing::warn!("marking the service sleeping on the engines did not finish by SHUTDOWN_TIMEOUT");
             engine_side.abort();
+        }
+        if let Some(stream_side) = stream_side {
+            let _ = stream_side.await;
         }
         served
     }

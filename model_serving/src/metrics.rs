@@ -250,6 +250,11 @@ impl Metrics {
         })
     }
 
+    /// Registers metrics of a part that is not always on (streaming).
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) -> Result<(), prometheus::Error> {
+        self.registry.register(collector)
+    }
+
     /// Registers the alias check age: only a service that follows an alias has it.
     pub fn follow_alias(&self) -> Result<(), prometheus::Error> {
         self.registry.register(Box::new(self.alias_check_age.clone()))

@@ -10,6 +10,7 @@
 //! the service with a message naming the variable, what it holds and what was expected.
 
 mod read;
+mod stream_values;
 mod values;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use object_storage::{AwsEnv, DEFAULT_REGION, S3Options};
 
+pub use stream_values::{MqttUrl, Secret};
 pub use values::{ApiKey, ConfigError, CorsOrigins, ENGINE_PING_DEADLINE, Environment, RegistryRoot, ShadowModel};
 
 /// A setting as docs/serving.md lists it.
@@ -135,6 +137,31 @@ settings! {
     SHADOW_QUEUE => shadow_queue: usize = "4", |v| values::whole_number(v, "a whole number of requests >= 0, e.g. 4");
     /// integer >= 0: recent input rows kept (a byte per feature each) to compare with the model's training distribution on `/drift` and in the drift metrics; 0: no drift tracking
     DRIFT_WINDOW => drift_window: usize = "10000", |v| values::whole_number(v, "a whole number of rows >= 0, e.g. 10000");
+    /// `mqtt://HOST[:PORT]` (port 1883 by default; TLS is not built in yet): subscribe to sensor readings on this MQTT broker and score them as they arrive (see Streaming); empty: no streaming
+    MQTT_URL => mqtt_url: Option<MqttUrl> = "", stream_values::mqtt_url;
+    /// comma-separated topic filters subscribed to with QoS 1; a `+` level is the source id unless a reading names its `source`
+    MQTT_TOPICS => mqtt_topics: Vec<String> = "sensors/+/readings", stream_values::topic_filters;
+    /// the id the broker keeps this replica's session under (clean_session=false, so readings published while it reconnects wait for it); empty: `model-serving-` and the host name
+    MQTT_CLIENT_ID => mqtt_client_id: String = "", stream_values::client_id;
+    /// user name for the broker; empty: none
+    MQTT_USERNAME => mqtt_username: Option<String> = "", stream_values::optional_text;
+    /// password for the broker (never logged); empty: none
+    MQTT_PASSWORD => mqtt_password: Option<Secret> = "", stream_values::secret;
+    /// bytes: a larger message is refused (counted and reported on MQTT_ERROR_TOPIC)
+    MQTT_MAX_MESSAGE_BYTES => mqtt_max_message_bytes: usize = "65536",
+        |v| values::at_least_one(v, "a number of bytes >= 1, e.g. 65536");
+    /// topic alert events are published to (QoS 1, not retained); `{source}` is the source id
+    MQTT_ALERT_TOPIC => mqtt_alert_topic: String = "anomalies/{source}", stream_values::topic_template;
+    /// topic every streaming score is published to (QoS 0); `{source}` is the source id; empty: scores are not published
+    MQTT_SCORE_TOPIC => mqtt_score_topic: Option<String> = "", stream_values::optional_topic_template;
+    /// topic a bad message's error is published to (QoS 0); `{source}` is the source id (`unknown` when the topic names none)
+    MQTT_ERROR_TOPIC => mqtt_error_topic: String = "errors/{source}", stream_values::topic_template;
+    /// integer >= 1: consecutive normal readings that close an open alert
+    MQTT_ALERT_CLEAR => mqtt_alert_clear: usize = "10", |v| values::at_least_one(v, "a whole number of readings >= 1, e.g. 10");
+    /// seconds a source may stay silent before its window is forgotten
+    MQTT_SOURCE_TTL => mqtt_source_ttl: Duration = "3600", |v| values::seconds(v, false);
+    /// integer >= 1: sources kept at once; readings of further sources are dropped (logged once a minute) until one is forgotten
+    MQTT_MAX_SOURCES => mqtt_max_sources: usize = "10000", |v| values::at_least_one(v, "a whole number of sources >= 1, e.g. 10000");
     /// seconds readiness answers 503 after SIGTERM while requests are still served, before the listener closes
     SHUTDOWN_DRAIN => shutdown_drain: Duration = "5", |v| values::seconds(v, true);
     /// seconds shutdown may take after the drain; connections still open then are dropped

@@ -64,7 +64,7 @@ impl Value<'_> {
         invalid(self.variable, self.text, expected)
     }
 
-    fn trimmed(&self) -> &str {
+    pub(super) fn trimmed(&self) -> &str {
         self.text.trim()
     }
 }

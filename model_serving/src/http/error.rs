@@ -59,6 +59,8 @@ pub enum ErrorCode {
     /// 503: no model yet: the followed registry alias (MODEL_REGISTRY, MODEL_NAME, MODEL_ALIAS)
     /// does not exist and MODEL_PATH holds no model; the service is unready until one is promoted.
     ModelNotReady,
+    /// 503 (readiness only): streaming is on (MQTT_URL) and the broker is not connected.
+    BrokerNotConnected,
 }
 
 impl ErrorCode {
@@ -81,7 +83,8 @@ impl ErrorCode {
             ErrorCode::QueueFull
             | ErrorCode::ShuttingDown
             | ErrorCode::MemoryBudgetExceeded
-            | ErrorCode::ModelNotReady => StatusCode::SERVICE_UNAVAILABLE,
+            | ErrorCode::ModelNotReady
+            | ErrorCode::BrokerNotConnected => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

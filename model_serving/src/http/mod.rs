@@ -60,6 +60,8 @@ pub struct AppState {
     pub follow: Option<FollowHandle>,
     /// When the service started (the alias check age before the first check).
     pub started: std::time::Instant,
+    /// Whether the MQTT broker is connected, when streaming is on (MQTT_URL).
+    pub broker_connected: Option<Arc<AtomicBool>>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -35,8 +35,9 @@ pub async fn live() -> Json<StatusBody> {
 /// Readiness probe: a model is loaded and the service is not shutting down.
 #[utoipa::path(get, path = "/health/ready", tag = "service", responses(
     (status = 200, body = StatusBody, example = json!({"status": "ready"})),
-    (status = 503, description = "Shutting down (shutting_down), or no model yet (model_not_ready: the followed \
-        registry alias does not exist and MODEL_PATH holds no model)", body = ErrorBody)
+    (status = 503, description = "Shutting down (shutting_down), no model yet (model_not_ready: the followed \
+        registry alias does not exist and MODEL_PATH holds no model), or the MQTT broker is not connected while \
+        streaming is on (broker_not_connected)", body = ErrorBody)
 ))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<StatusBody>, ApiError> {
     if state.lifecycle.is_draining() {
@@ -46,6 +47,15 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<StatusBody>, Ap
         ));
     }
     state.scorer.require_model()?;
+    if state.broker_connected.as_ref().is_some_and(|c| !c.load(std::sync::atomic::Ordering::SeqCst)) {
+        return Err(ApiError::new(
+            ErrorCode::BrokerNotConnected,
+            format!(
+                "streaming is on and the MQTT broker ({}) is not connected; the service keeps trying",
+                state.config.mqtt_url.as_ref().map(ToString::to_string).unwrap_or_default()
+            ),
+        ));
+    }
     Ok(Json(StatusBody { status: "ready".into() }))
 }
 

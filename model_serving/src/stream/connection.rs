@@ -1,0 +1,98 @@
+//! The MQTT connection: drives rumqttc's event loop, subscribes to MQTT_TOPICS (QoS 1) whenever
+//! the broker has no session for this client, reconnects with back-off after a failure, and
+//! hands each received publish to the worker. Acknowledgements are manual: the worker acks a
+//! message once it has been scored, so a message in hand when the process dies is sent again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, Publish, QoS};
+use tokio::sync::{mpsc, watch};
+
+use super::metrics::StreamMetrics;
+
+/// A received message and when it arrived.
+pub struct Received {
+    pub publish: Publish,
+    pub arrived: Instant,
+}
+
+/// First and longest wait before connecting again.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Runs until `stop` turns true and the worker has disconnected (or the worker is gone).
+pub async fn run(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    topics: Vec<String>,
+    to_worker: mpsc::Sender<Received>,
+    connected: Arc<AtomicBool>,
+    metrics: StreamMetrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = BACKOFF_FIRST;
+    let mut connections = 0u64;
+    // Once stopping, nothing new is handed over: unacked messages stay with the broker's
+    // session for the next start.
+    let mut forwarding = Some(to_worker);
+    loop {
+        let event = tokio::select! {
+            event = eventloop.poll() => event,
+            _ = stop.changed(), if forwarding.is_some() => {
+                forwarding = None;
+                continue;
+            }
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                connections += 1;
+                if connections > 1 {
+                    metrics.reconnects.inc();
+                }
+                backoff = BACKOFF_FIRST;
+                connected.store(true, Ordering::SeqCst);
+                metrics.connected.set(1);
+                tracing::info!(session_present = ack.session_present, "connected to the MQTT broker");
+                if !ack.session_present {
+                    for topic in &topics {
+                        if let Err(e) = client.subscribe(topic.clone(), QoS::AtLeastOnce).await {
+                            tracing::error!(%topic, error = %e, "subscribing failed");
+                        }
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                let Some(sender) = &forwarding else { continue };
+                if sender.send(Received { publish, arrived: Instant::now() }).await.is_err() {
+                    forwarding = None;
+                }
+            }
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
+                // The worker has finished and said goodbye: the connection is done.
+                connected.store(false, Ordering::SeqCst);
+                metrics.connected.set(0);
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let was_connected = connected.swap(false, Ordering::SeqCst);
+                metrics.connected.set(0);
+                if forwarding.is_none() && *stop.borrow() {
+                    return;
+                }
+                if was_connected {
+                    tracing::warn!(error = %e, "lost the MQTT broker; connecting again");
+                } else {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot reach the MQTT broker; trying again");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => { forwarding = None; }
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
