@@ -22,7 +22,9 @@ const CLEAR: usize = 5;
 
 struct Broker {
     port: u16,
-    _process: tokio::process::Child,
+    program: PathBuf,
+    conf: PathBuf,
+    process: Option<tokio::process::Child>,
     _dir: tempfile::TempDir,
 }
 
@@ -38,31 +40,61 @@ fn mosquitto() -> Option<PathBuf> {
     found
 }
 
-/// A mosquitto of its own on a free port, listening only on 127.0.0.1.
-async fn broker() -> Option<Broker> {
+/// A mosquitto of its own on a free port, listening only on 127.0.0.1; with `persistence`, it
+/// keeps sessions and queued messages across a restart (in its own directory).
+async fn broker_with(persistence: bool) -> Option<Broker> {
     let program = mosquitto()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("mosquitto.conf");
+    // Started as root, mosquitto drops to its own user: its directory must be writable to it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let store = if persistence {
+        format!("persistence true\npersistence_location {}/\n", dir.path().display())
+    } else {
+        "persistence false\n".to_string()
+    };
     std::fs::write(
         &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n"),
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\n{store}max_queued_messages 100000\nmax_inflight_messages 1000\n"),
     )
     .unwrap();
-    let process = tokio::process::Command::new(program)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(started.elapsed() < WAIT, "mosquitto did not listen on {port}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut broker = Broker { port, program, conf, process: None, _dir: dir };
+    broker.start().await;
+    Some(broker)
+}
+
+async fn broker() -> Option<Broker> {
+    broker_with(false).await
+}
+
+impl Broker {
+    async fn start(&mut self) {
+        let process = tokio::process::Command::new(&self.program)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        self.process = Some(process);
+        let started = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(started.elapsed() < WAIT, "mosquitto did not listen on {}", self.port);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
-    Some(Broker { port, _process: process, _dir: dir })
+
+    /// SIGTERM, as an orderly restart sends: mosquitto saves its sessions and exits.
+    async fn stop(&mut self) {
+        let mut process = self.process.take().unwrap();
+        let pid = process.id().unwrap();
+        let status = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+        assert!(status.success());
+        tokio::time::timeout(WAIT, process.wait()).await.unwrap().unwrap();
+    }
 }
 
 /// A test client subscribed to `filters`; what it receives, as (topic, JSON).
@@ -295,4 +327,113 @@ async fn an_unreachable_broker_keeps_the_service_unready_and_a_malformed_url_sto
         assert!(error.contains("MQTT_URL=") && error.contains(expected), "{value}: {error}");
         assert!(!error.contains("secret"), "{error}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_partitions_split_the_sources_with_no_overlap() {
+    let Some(broker) = broker().await else { return };
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let mut replicas = Vec::new();
+    for i in 0..2 {
+        let running = common::start_with(&[
+            ("MQTT_URL", url.as_str()),
+            ("MQTT_CLIENT_ID", &format!("partition-test-{i}")),
+            ("MQTT_PARTITION", &format!("{i}/2")),
+            ("MQTT_SCORE_TOPIC", &format!("scores/p{i}/{{source}}")),
+        ])
+        .await;
+        wait_ready(&running).await;
+        replicas.push(running);
+    }
+    let (_listening, mut received) = listener(broker.port, "partition-test-listener", &["scores/#"]).await;
+    let (publisher, mut publisher_loop) =
+        AsyncClient::new(MqttOptions::new("partition-test-publisher", "127.0.0.1", broker.port), 10_000);
+    tokio::spawn(async move { while publisher_loop.poll().await.is_ok() {} });
+    let rows = &common::fixture().test_rows;
+    let sources: Vec<String> = (0..20).map(|k| format!("machine-{k}")).collect();
+    let readings = 8;
+    for i in 0..readings {
+        for source in &sources {
+            let body = reading(i, &rows[i]).to_string();
+            publisher.publish(format!("sensors/{source}/readings"), QoS::AtLeastOnce, false, body).await.unwrap();
+        }
+    }
+    let window = common::load_model().meta.window.length;
+    let total = sources.len() * (readings - window + 1);
+    let mut by_replica: [HashMap<String, usize>; 2] = Default::default();
+    for _ in 0..total {
+        let (topic, body) = tokio::time::timeout(WAIT, received.recv()).await.expect("all scores").unwrap();
+        let replica = usize::from(topic.starts_with("scores/p1/"));
+        *by_replica[replica].entry(body["source"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(300), received.recv()).await.is_err(), "no score twice");
+    let (zero, one) = (&by_replica[0], &by_replica[1]);
+    assert!(!zero.is_empty() && !one.is_empty(), "both replicas own sources: {zero:?} {one:?}");
+    assert!(zero.keys().all(|s| !one.contains_key(s)), "no source on both: {zero:?} {one:?}");
+    assert_eq!(zero.len() + one.len(), sources.len());
+    assert!(zero.values().chain(one.values()).all(|n| *n == readings - window + 1));
+}
+
+async fn metric(running: &common::Running, name: &str) -> f64 {
+    let text = running.client.get(format!("{}/metrics", running.base)).send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
+}
+
+async fn wait_for_metric(running: &common::Running, name: &str, want: f64) {
+    let started = Instant::now();
+    loop {
+        let have = metric(running, name).await;
+        if have == want {
+            return;
+        }
+        assert!(started.elapsed() < WAIT, "{name} is {have}, expected {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_reconnects_after_a_broker_restart_and_no_reading_published_across_it_is_lost() {
+    let Some(mut broker) = broker_with(true).await else { return };
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let running = common::start_with(&[("MQTT_URL", url.as_str()), ("MQTT_CLIENT_ID", "restart-test-service")]).await;
+    wait_ready(&running).await;
+    // A QoS 1 publisher with a persistent session of its own, which keeps trying while the
+    // broker is away.
+    let mut options = MqttOptions::new("restart-test-publisher", "127.0.0.1", broker.port);
+    options.set_clean_session(false);
+    let (publisher, mut publisher_loop) = AsyncClient::new(options, 10_000);
+    tokio::spawn(async move {
+        loop {
+            if publisher_loop.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let rows = &common::fixture().test_rows;
+    let window = common::load_model().meta.window.length;
+    let publish = |i: usize| {
+        let body = reading(i, &rows[i]).to_string();
+        let publisher = publisher.clone();
+        async move { publisher.publish("sensors/restarted/readings", QoS::AtLeastOnce, false, body).await.unwrap() }
+    };
+    for i in 0..50 {
+        publish(i).await;
+    }
+    let scored = "model_serving_stream_readings_total{outcome=\"scored\"}";
+    wait_for_metric(&running, scored, (50 - window + 1) as f64).await;
+
+    broker.stop().await;
+    let ready = running.client.get(format!("{}/health/ready", running.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "unready while the broker is away");
+    // Published while the broker is down: the publisher's session carries them.
+    for i in 50..100 {
+        publish(i).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    broker.start().await;
+
+    wait_for_metric(&running, scored, (100 - window + 1) as f64).await;
+    wait_ready(&running).await;
+    assert!(metric(&running, "model_serving_stream_reconnects_total").await >= 1.0);
+    assert_eq!(metric(&running, "model_serving_stream_readings_total{outcome=\"late\"}").await, 0.0);
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use object_storage::{AwsEnv, DEFAULT_REGION, S3Options};
 
-pub use stream_values::{MqttUrl, Secret};
+pub use stream_values::{MqttUrl, Partition, Secret};
 pub use values::{ApiKey, ConfigError, CorsOrigins, ENGINE_PING_DEADLINE, Environment, RegistryRoot, ShadowModel};
 
 /// A setting as docs/serving.md lists it.
@@ -162,6 +162,8 @@ settings! {
     MQTT_SOURCE_TTL => mqtt_source_ttl: Duration = "3600", |v| values::seconds(v, false);
     /// integer >= 1: sources kept at once; readings of further sources are dropped (logged once a minute) until one is forgotten
     MQTT_MAX_SOURCES => mqtt_max_sources: usize = "10000", |v| values::at_least_one(v, "a whole number of sources >= 1, e.g. 10000");
+    /// `INDEX/COUNT`: this replica scores only the sources whose id hashes to INDEX of COUNT (in a StatefulSet, INDEX from the pod's ordinal); every replica still receives every message of a wildcard subscription, so publishers that can route should use per-partition topics (MQTT_TOPICS=sensors/INDEX/+/readings)
+    MQTT_PARTITION => mqtt_partition: Partition = "0/1", stream_values::partition;
     /// seconds readiness answers 503 after SIGTERM while requests are still served, before the listener closes
     SHUTDOWN_DRAIN => shutdown_drain: Duration = "5", |v| values::seconds(v, true);
     /// seconds shutdown may take after the drain; connections still open then are dropped

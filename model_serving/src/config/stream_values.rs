@@ -153,3 +153,52 @@ pub fn client_id(v: &Value) -> Result<String, ConfigError> {
         .unwrap_or_else(|| "local".into());
     Ok(format!("model-serving-{host}"))
 }
+
+/// MQTT_PARTITION: this replica owns the sources whose id hashes to `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Partition {
+    /// Whether `source` is this replica's: FNV-1a of its id, modulo the count (stable across
+    /// builds and platforms, so every replica agrees).
+    pub fn owns(&self, source: &str) -> bool {
+        let hash =
+            source.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        hash % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+pub fn partition(v: &Value) -> Result<Partition, ConfigError> {
+    const EXPECTED: &str =
+        "INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 0/1 (everything) or 2/3 (the third of three replicas)";
+    let (index, count) = v.trimmed().split_once('/').ok_or_else(|| invalid(v, EXPECTED))?;
+    let (Ok(index), Ok(count)) = (index.trim().parse::<u32>(), count.trim().parse::<u32>()) else {
+        return Err(invalid(v, EXPECTED));
+    };
+    if count == 0 || index >= count {
+        return Err(invalid(v, EXPECTED));
+    }
+    Ok(Partition { index, count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_belongs_to_exactly_one_partition_and_they_share_the_sources() {
+        let parts: Vec<Partition> = (0..3).map(|index| Partition { index, count: 3 }).collect();
+        let mut sizes = [0usize; 3];
+        for k in 0..3000 {
+            let source = format!("sensor-{k}");
+            let owners: Vec<usize> = (0..3).filter(|i| parts[*i].owns(&source)).collect();
+            assert_eq!(owners.len(), 1, "{source}");
+            sizes[owners[0]] += 1;
+        }
+        assert!(sizes.iter().all(|n| (800..1200).contains(n)), "{sizes:?}");
+        assert!(Partition { index: 0, count: 1 }.owns("anything"));
+    }
+}

@@ -12,7 +12,7 @@ const DELAY_BUCKETS: [f64; 14] =
 pub struct StreamMetrics {
     /// Messages received, by outcome (ok, bad).
     pub messages: IntCounterVec,
-    /// Readings, by outcome (scored, warming_up, late, no_room).
+    /// Readings, by outcome (scored, warming_up, late, no_room, other_partition).
     pub readings: IntCounterVec,
     /// Alert events published, by event (open, close).
     pub alerts: IntCounterVec,
@@ -35,7 +35,8 @@ impl StreamMetrics {
                 Opts::new(
                     "stream_readings_total",
                     "Readings received, by outcome (scored; warming_up: a source's first window - 1; late: not after the \
-                     source's last time stamp; no_room: MQTT_MAX_SOURCES reached)",
+                     source's last time stamp; no_room: MQTT_MAX_SOURCES reached; other_partition: another replica's source, \
+                     MQTT_PARTITION)",
                 ),
                 &["outcome"],
             )?,

@@ -83,6 +83,7 @@ pub fn start(url: &MqttUrl, config: &Config, scorer: Scorer, metrics: &Metrics) 
             max_sources: config.mqtt_max_sources,
         },
         max_message_bytes: config.mqtt_max_message_bytes,
+        partition: config.mqtt_partition,
         metrics,
     };
     let worker = tokio::spawn(worker.run(from_connection));

@@ -15,6 +15,7 @@ use super::connection::Received;
 use super::message::{self, Reading};
 use super::metrics::StreamMetrics;
 use super::sources::{Admitted, AlertEvent, Limits, Shape, Sources};
+use crate::config::Partition;
 use crate::inference::Scorer;
 use crate::served_model::ServedModel;
 
@@ -42,6 +43,7 @@ pub struct Worker {
     pub topics: Topics,
     pub limits: Limits,
     pub max_message_bytes: usize,
+    pub partition: Partition,
     pub metrics: StreamMetrics,
 }
 
@@ -128,6 +130,10 @@ impl Worker {
                 Ok(readings) => {
                     self.metrics.messages.with_label_values(&["ok"]).inc();
                     for reading in readings {
+                        if !self.partition.owns(&reading.source) {
+                            self.metrics.readings.with_label_values(&["other_partition"]).inc();
+                            continue;
+                        }
                         let outcome = sources.admit(&reading, now, &mut windows);
                         let label = match outcome {
                             Admitted::Window => "scored",
@@ -149,6 +155,12 @@ impl Worker {
                     }
                 }
                 Err(error) => {
+                    // Reported once, by the replica that owns the topic's source (partition 0
+                    // when the topic names none).
+                    let reporter = from_topic.as_deref().map_or(self.partition.index == 0, |s| self.partition.owns(s));
+                    if !reporter {
+                        continue;
+                    }
                     self.metrics.messages.with_label_values(&["bad"]).inc();
                     let source = from_topic.unwrap_or_else(|| "unknown".into());
                     if logged.get(&source).is_none_or(|at| at.elapsed() >= LOG_EVERY) {
