@@ -352,9 +352,9 @@ async fn two_partitions_split_the_sources_with_no_overlap() {
     let rows = &common::fixture().test_rows;
     let sources: Vec<String> = (0..20).map(|k| format!("machine-{k}")).collect();
     let readings = 8;
-    for i in 0..readings {
+    for (i, row) in rows.iter().enumerate().take(readings) {
         for source in &sources {
-            let body = reading(i, &rows[i]).to_string();
+            let body = reading(i, row).to_string();
             publisher.publish(format!("sensors/{source}/readings"), QoS::AtLeastOnce, false, body).await.unwrap();
         }
     }
