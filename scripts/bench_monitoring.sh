@@ -74,7 +74,7 @@ echo "service on core 0, hey on core 1; ${DURATION}s per run, $ROUNDS rounds"
 echo
 
 declare -A RATE P50 P99
-for round in $(seq "$ROUNDS"); do
+for _ in $(seq "$ROUNDS"); do
   for drift in off on; do
     if [ "$drift" = off ]; then start MODEL_PATH="$WORK/model" DRIFT_WINDOW=0; else start MODEL_PATH="$WORK/model"; fi
     for body in body_10000.csv body_100.csv; do
@@ -111,7 +111,7 @@ for body in body_10000.csv body_100.csv; do
   # hey's rate is per worker: 4 workers at an eighth of saturation each.
   qps=$(awk -v s="$saturated" 'BEGIN {q = s / 8; printf "%.2f", (q < 0.5 ? 0.5 : q)}')
   declare -A SP50=() SP99=() JOBS=()
-  for round in $(seq "$ROUNDS"); do
+  for _ in $(seq "$ROUNDS"); do
     for shadow in off on; do
       if [ "$shadow" = off ]; then
         start MODEL_REGISTRY="$REGISTRY" MODEL_NAME=bench-32-w1

@@ -159,3 +159,40 @@ fn the_grace_period_covers_the_pre_stop_sleep_the_drain_and_the_shutdown_timeout
         config.shutdown_timeout
     );
 }
+
+/// The streaming StatefulSet of the minikube overlay: no injected service variables, a broker
+/// session per pod, and as many partitions as replicas, each pod taking its ordinal; and the
+/// settings it gives are ones the service takes.
+#[test]
+fn the_streaming_replicas_partition_the_sources_by_their_ordinal() {
+    use serde::Deserialize;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kubernetes/overlays/minikube/streaming.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let docs: Vec<Value> =
+        serde_norway::Deserializer::from_str(&text).map(|d| Value::deserialize(d).unwrap()).collect();
+    let set = docs.iter().find(|d| d["kind"] == "StatefulSet").expect("a StatefulSet");
+    let pod = &set["spec"]["template"]["spec"];
+    assert_eq!(pod["enableServiceLinks"], Value::Bool(false), "Kubernetes must inject no variables");
+    let env = pod["containers"][0]["env"].as_sequence().unwrap();
+    let value =
+        |name: &str| env.iter().find(|e| e["name"] == name).map(|e| e["value"].as_str().unwrap_or("").to_string());
+    let replicas = set["spec"]["replicas"].as_u64().unwrap();
+    assert_eq!(value("MQTT_PARTITION"), Some(format!("$(POD_INDEX)/{replicas}")));
+    assert_eq!(value("MQTT_CLIENT_ID").as_deref(), Some("$(POD_NAME)"));
+    let index = env.iter().find(|e| e["name"] == "POD_INDEX").unwrap();
+    assert_eq!(index["valueFrom"]["fieldRef"]["fieldPath"], "metadata.labels['apps.kubernetes.io/pod-index']");
+    // As the kubelet expands them for the last pod, the settings are valid.
+    let mut vars = std::collections::HashMap::new();
+    for name in ["MQTT_URL", "MQTT_CLIENT_ID", "MQTT_PARTITION"] {
+        let v = value(name)
+            .unwrap()
+            .replace("$(POD_INDEX)", &(replicas - 1).to_string())
+            .replace("$(POD_NAME)", "stream-1");
+        vars.insert(name.to_string(), v);
+    }
+    let config = model_serving::config::Config::from_vars(&vars).unwrap();
+    assert_eq!(
+        config.mqtt_partition,
+        model_serving::config::Partition { index: replicas as u32 - 1, count: replicas as u32 }
+    );
+}
