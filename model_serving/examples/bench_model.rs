@@ -5,6 +5,8 @@
 //!   reference the targets compare against.
 //! - `model_w4`: window 4 (128 inputs, about 4x the arithmetic), what `model-creation train`
 //!   builds by default for a 32-column table.
+//! - `model_f`: `model`'s shape with synth.py's feature names (f0..f31), the names the streaming
+//!   reference consumer reads (`scripts/bench_streaming.sh`).
 //!
 //! The weights are pseudo-random: scoring speed depends on the shapes, not on the values, and
 //! this keeps the benchmark free of a burn build. As a trained model does, each carries the
@@ -57,7 +59,10 @@ fn main() -> anyhow::Result<()> {
         }
         std::fs::write(out.join(format!("body_{rows}.csv")), csv)?;
     }
-    println!("wrote {0}/model, {0}/model_w4, body_100.csv and body_10000.csv", out.display());
+    // After the bodies, which stay as they were before this model existed.
+    let synth_names = Frame { columns: (0..FEATURES).map(|i| format!("f{i}")).collect(), ..training };
+    write_model(&out.join("model_f"), &synth_names, 1, &mut rng)?;
+    println!("wrote {0}/model, {0}/model_w4, {0}/model_f, body_100.csv and body_10000.csv", out.display());
     Ok(())
 }
 

@@ -55,9 +55,11 @@ async fn broker_with(persistence: bool) -> Option<Broker> {
     } else {
         "persistence false\n".to_string()
     };
+    // No limit on unacknowledged messages in flight to a client: a burst reaches the service
+    // all at once, as fast as the broker can send it.
     std::fs::write(
         &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n{store}max_queued_messages 100000\nmax_inflight_messages 1000\n"),
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\n{store}max_queued_messages 1000000\nmax_inflight_messages 0\n"),
     )
     .unwrap();
     let mut broker = Broker { port, program, conf, process: None, _dir: dir };
@@ -436,4 +438,33 @@ async fn the_service_reconnects_after_a_broker_restart_and_no_reading_published_
     wait_ready(&running).await;
     assert!(metric(&running, "model_serving_stream_reconnects_total").await >= 1.0);
     assert_eq!(metric(&running, "model_serving_stream_readings_total{outcome=\"late\"}").await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_far_larger_than_the_queues_is_scored_whole_without_a_hang() {
+    let Some(broker) = broker().await else { return };
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let running = common::start_with(&[
+        ("MQTT_URL", url.as_str()),
+        ("MQTT_CLIENT_ID", "burst-test-service"),
+        // Every reading also publishes a score: the service's outgoing queue fills too.
+        ("MQTT_SCORE_TOPIC", "scores/{source}"),
+    ])
+    .await;
+    wait_ready(&running).await;
+    let mut options = MqttOptions::new("burst-test-publisher", "127.0.0.1", broker.port);
+    options.set_inflight(1000);
+    let (publisher, mut publisher_loop) = AsyncClient::new(options, 10_000);
+    tokio::spawn(async move { while publisher_loop.poll().await.is_ok() {} });
+    let rows = &common::fixture().test_rows;
+    let (sources, per_source) = (50, 400);
+    for i in 0..per_source {
+        for k in 0..sources {
+            let body = reading(i, &rows[i % rows.len()]).to_string();
+            publisher.publish(format!("sensors/burst-{k}/readings"), QoS::AtLeastOnce, false, body).await.unwrap();
+        }
+    }
+    let window = common::load_model().meta.window.length;
+    let scored = "model_serving_stream_readings_total{outcome=\"scored\"}";
+    wait_for_metric(&running, scored, (sources * (per_source - window + 1)) as f64).await;
 }

@@ -2,12 +2,19 @@
 //! the broker has no session for this client, reconnects with back-off after a failure, and
 //! hands each received publish to the worker. Acknowledgements are manual: the worker acks a
 //! message once it has been scored, so a message in hand when the process dies is sent again.
+//!
+//! The event loop is polled without pause, even while the worker's queue is full: the worker's
+//! acks and alerts go out through it, so waiting for the worker here would deadlock both under
+//! load. Messages that find the queue full wait in `overflow`, bounded by the broker's own limit
+//! on unacknowledged messages per client (mosquitto's `max_inflight_messages`, 20 by default).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, Publish, QoS};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 
 use super::metrics::StreamMetrics;
@@ -37,11 +44,27 @@ pub async fn run(
     // Once stopping, nothing new is handed over: unacked messages stay with the broker's
     // session for the next start.
     let mut forwarding = Some(to_worker);
+    let mut overflow: VecDeque<Received> = VecDeque::new();
     loop {
-        let event = tokio::select! {
-            event = eventloop.poll() => event,
-            _ = stop.changed(), if forwarding.is_some() => {
+        let step = tokio::select! {
+            event = eventloop.poll() => Step::Event(event),
+            permit = room(forwarding.as_ref()), if !overflow.is_empty() => match permit {
+                Some(permit) => {
+                    if let Some(received) = overflow.pop_front() {
+                        permit.send(received);
+                    }
+                    Step::Forwarded
+                }
+                None => Step::StopForwarding,
+            },
+            _ = stop.changed(), if forwarding.is_some() => Step::StopForwarding,
+        };
+        let event = match step {
+            Step::Event(event) => event,
+            Step::Forwarded => continue,
+            Step::StopForwarding => {
                 forwarding = None;
+                overflow.clear();
                 continue;
             }
         };
@@ -65,8 +88,15 @@ pub async fn run(
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 let Some(sender) = &forwarding else { continue };
-                if sender.send(Received { publish, arrived: Instant::now() }).await.is_err() {
-                    forwarding = None;
+                let received = Received { publish, arrived: Instant::now() };
+                if !overflow.is_empty() {
+                    overflow.push_back(received);
+                    continue;
+                }
+                match sender.try_send(received) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(received)) => overflow.push_back(received),
+                    Err(TrySendError::Closed(_)) => forwarding = None,
                 }
             }
             Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
@@ -95,4 +125,18 @@ pub async fn run(
             }
         }
     }
+}
+
+/// What woke the loop.
+enum Step {
+    Event(Result<Event, rumqttc::ConnectionError>),
+    /// A waiting message went to the worker.
+    Forwarded,
+    /// Stopping, or the worker is gone: nothing more is handed over.
+    StopForwarding,
+}
+
+/// Room for one message in the worker's queue (None when it is gone).
+async fn room(sender: Option<&mpsc::Sender<Received>>) -> Option<mpsc::Permit<'_, Received>> {
+    sender?.reserve().await.ok()
 }

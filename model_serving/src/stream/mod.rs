@@ -55,7 +55,12 @@ pub fn start(url: &MqttUrl, config: &Config, scorer: Scorer, metrics: &Metrics) 
         let password = config.mqtt_password.as_ref().map(|p| p.0.clone()).unwrap_or_default();
         options.set_credentials(user.clone(), password);
     }
-    let (client, eventloop) = AsyncClient::new(options, CHANNEL_MESSAGES);
+    let (client, mut eventloop) = AsyncClient::new(options, CHANNEL_MESSAGES);
+    // Each alert goes out at once: without TCP_NODELAY a lone small publish waits for the
+    // broker's delayed ACK (tens of milliseconds).
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     let (to_worker, from_connection) = mpsc::channel(CHANNEL_MESSAGES);
     let connected = Arc::new(AtomicBool::new(false));
     let (stop, stopped) = watch::channel(false);
