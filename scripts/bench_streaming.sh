@@ -64,9 +64,17 @@ max_inflight_messages 1000
 # Without it a lone small message waits for the receiver's delayed ACK (tens of ms).
 set_tcp_nodelay true
 EOF
-taskset -c 1 "$MOSQUITTO" -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
-PIDS+=($!)
-sleep 0.5
+# A fresh broker for each side: nothing one side left queued (a persistent session's backlog)
+# weighs on the other.
+BROKER=""
+fresh_broker() {
+  if [ -n "$BROKER" ]; then kill "$BROKER" 2>/dev/null || true; wait "$BROKER" 2>/dev/null || true; fi
+  taskset -c 1 "$MOSQUITTO" -c "$WORK/mosquitto.conf" >>"$WORK/mosquitto.log" 2>&1 &
+  BROKER=$!
+  PIDS+=("$BROKER")
+  sleep 0.5
+}
+fresh_broker
 
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc) cores; $("$MOSQUITTO" -h 2>&1 | head -n 1)"
 echo "$SOURCES sources x $FEATURES features, one reading per message (QoS 1), ${SECONDS_EACH}s per rate"
@@ -95,6 +103,7 @@ for rate in $RATES; do
   python3 -c "import sys; sys.exit(0 if $got >= 0.8 * $rate else 1)" || break
 done
 kill "$OURS"; wait "$OURS" 2>/dev/null || true
+fresh_broker
 
 # 3. The reference: mqtt_consumer.py on core 0, one thread, until it has every reading.
 ref_best=0
