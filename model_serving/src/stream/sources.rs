@@ -140,12 +140,9 @@ impl Sources {
             s.raw.pop_front();
         }
         s.raw.push_back(raw);
-        let (front, back) = s.raw.as_slices();
-        let score = if back.is_empty() {
-            model_core::score::trailing_mean(front)
-        } else {
-            model_core::score::trailing_mean(&[front, back].concat())
-        };
+        // In place (no copy per reading): at most `smoothing` scores to move, and only when the
+        // ring has wrapped.
+        let score = model_core::score::trailing_mean(s.raw.make_contiguous());
         let above = f64::from(score) > threshold;
         let event = if above {
             s.normal_run = 0;
@@ -176,12 +173,6 @@ impl Sources {
         let ttl = self.limits.ttl;
         self.map.retain(|_, s| now.saturating_duration_since(s.seen) <= ttl);
         before - self.map.len()
-    }
-
-    /// Forgets every window (a new model of another shape): sources warm up again.
-    pub fn reset(&mut self, shape: Shape) {
-        self.shape = shape;
-        self.map.clear();
     }
 }
 

@@ -69,30 +69,29 @@ fn shape_of(model: &ServedModel) -> Shape {
 impl Worker {
     /// Runs until the connection stops handing messages over, then disconnects.
     pub async fn run(self, mut from_connection: mpsc::Receiver<Received>) {
-        let mut sources: Option<(String, Vec<String>, Sources)> = None;
+        // The features the windows were kept for, and the windows.
+        let mut sources: Option<(Vec<String>, Sources)> = None;
         let mut logged: HashMap<String, Instant> = HashMap::new();
         let mut swept = Instant::now();
         let mut batch = Vec::with_capacity(BATCH_MESSAGES);
         while from_connection.recv_many(&mut batch, BATCH_MESSAGES).await > 0 {
-            let Some(served) = self.scorer.current() else {
-                // No model yet: the messages stay unacked with the broker until one is loaded.
+            // No model yet: the batch is held (unacknowledged, so the broker sends no more than
+            // its in-flight limit meanwhile) and scored once one is loaded.
+            let served = loop {
+                if let Some(served) = self.scorer.current() {
+                    break served;
+                }
                 tracing::warn!(messages = batch.len(), "no model to score streamed readings with yet");
-                batch.clear();
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
             };
             let shape = shape_of(&served);
             let features = &served.model.meta.features;
             // A new model takes over the windows when it reads them alike; else they warm up again.
-            match &mut sources {
-                Some((version, kept_features, s)) if s.shape() == shape && kept_features == features => {
-                    version.clone_from(&served.version);
-                }
-                _ => {
-                    sources = Some((served.version.clone(), features.clone(), Sources::new(shape, self.limits)));
-                }
+            let reusable = sources.as_ref().is_some_and(|(kept, s)| s.shape() == shape && kept == features);
+            if !reusable {
+                sources = Some((features.clone(), Sources::new(shape, self.limits)));
             }
-            let Some((_, _, sources)) = sources.as_mut() else { continue };
+            let Some((_, sources)) = sources.as_mut() else { continue };
             self.handle(&served, sources, &mut batch, &mut logged).await;
             if swept.elapsed() >= SWEEP_EVERY {
                 let forgotten = sources.forget_idle(Instant::now());
