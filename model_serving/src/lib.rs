@@ -50,6 +50,8 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
     #[error("serializing the OpenAPI document failed")]
     OpenApi(#[from] serde_json::Error),
+    #[error("cannot start streaming from MQTT_URL")]
+    Stream(#[from] stream::StartError),
     #[error(
         "SHADOW_MODEL_URI names a registry alias, and MODEL_REGISTRY is not set; set MODEL_REGISTRY to the registry"
     )]

@@ -322,12 +322,18 @@ async fn an_unreachable_broker_keeps_the_service_unready_and_a_malformed_url_sto
         ("broker:1883", "expected mqtt://HOST[:PORT]"),
         ("mqtt://user:secret@broker", "no credentials in the URL"),
         ("mqtt://broker:99999", "a port number"),
-        ("mqtts://broker", "TLS (mqtts://) is not built into this service yet"),
+        ("mqtts://broker:0", "a port number"),
     ] {
         let vars = HashMap::from([("MQTT_URL".to_string(), value.to_string())]);
         let error = model_serving::config::Config::from_vars(&vars).unwrap_err().to_string();
         assert!(error.contains("MQTT_URL=") && error.contains(expected), "{value}: {error}");
         assert!(!error.contains("secret"), "{error}");
+    }
+    // TLS on the usual port unless one is given.
+    for (value, port, tls) in [("mqtts://broker", 8883, true), ("ssl://broker:8884", 8884, true), ("mqtt://broker", 1883, false)] {
+        let vars = HashMap::from([("MQTT_URL".to_string(), value.to_string())]);
+        let url = model_serving::config::Config::from_vars(&vars).unwrap().mqtt_url.unwrap();
+        assert_eq!((url.host.as_str(), url.port, url.tls), ("broker", port, tls), "{value}");
     }
 }
 
@@ -467,4 +473,115 @@ async fn a_burst_far_larger_than_the_queues_is_scored_whole_without_a_hang() {
     let window = common::load_model().meta.window.length;
     let scored = "model_serving_stream_readings_total{outcome=\"scored\"}";
     wait_for_metric(&running, scored, (sources * (per_source - window + 1)) as f64).await;
+}
+
+/// A test CA and a broker certificate it signed for 127.0.0.1 (openssl), in `dir`.
+fn test_ca(dir: &std::path::Path) -> Option<()> {
+    let path = |name: &str| dir.join(name).display().to_string();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let (ca_key, ca_crt) = (path("ca.key"), path("ca.crt"));
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=stream test CA", "-keyout", &ca_key, "-out", &ca_crt];
+    ca.extend(ec);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    let (key, csr, crt, ext) = (path("broker.key"), path("broker.csr"), path("broker.crt"), path("ext.cnf"));
+    let mut request = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", &key, "-out", &csr];
+    request.extend(ec);
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    let sign = [
+        "x509", "-req", "-days", "2", "-in", &csr, "-CA", &ca_crt, "-CAkey", &ca_key, "-CAcreateserial", "-out", &crt,
+        "-extfile", &ext,
+    ];
+    for args in [&ca[..], &request[..], &sign[..]] {
+        let out = common::run_tool("openssl", args, None)?;
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // mosquitto drops to its own user: it must read its key.
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["ca.crt", "broker.key", "broker.crt"] {
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    Some(())
+}
+
+/// A mosquitto with a plain listener (for the test's own clients) and a TLS one (for the
+/// service), its certificate signed by a test CA: (broker, TLS port, the CA file).
+async fn tls_broker() -> Option<(Broker, u16, PathBuf)> {
+    let mut broker = broker().await?;
+    let dir = broker._dir.path().to_path_buf();
+    test_ca(&dir)?;
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut conf = std::fs::read_to_string(&broker.conf).unwrap();
+    conf.push_str(&format!(
+        "listener {tls_port} 127.0.0.1\ncafile {0}/ca.crt\ncertfile {0}/broker.crt\nkeyfile {0}/broker.key\n",
+        dir.display()
+    ));
+    std::fs::write(&broker.conf, conf).unwrap();
+    broker.stop().await;
+    broker.start().await;
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", tls_port)).await.is_err() {
+        assert!(started.elapsed() < WAIT, "mosquitto did not listen on {tls_port} (TLS)");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Some((broker, tls_port, dir.join("ca.crt")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_broker_certificate_is_checked_against_the_system_roots_and_mqtt_ca_file() {
+    let Some((broker, tls_port, ca)) = tls_broker().await else { return };
+    let url = format!("mqtts://127.0.0.1:{tls_port}");
+    let ca = ca.display().to_string();
+
+    // Trusting the broker's CA: connected over TLS, readings scored, scores published.
+    let running = common::start_with(&[
+        ("MQTT_URL", url.as_str()),
+        ("MQTT_CA_FILE", ca.as_str()),
+        ("MQTT_CLIENT_ID", "tls-test-service"),
+        ("MQTT_SCORE_TOPIC", "scores/{source}"),
+    ])
+    .await;
+    wait_ready(&running).await;
+    let (_listening, mut received) = listener(broker.port, "tls-test-listener", &["scores/#"]).await;
+    let (publisher, mut publisher_loop) =
+        AsyncClient::new(MqttOptions::new("tls-test-publisher", "127.0.0.1", broker.port), 100);
+    tokio::spawn(async move { while publisher_loop.poll().await.is_ok() {} });
+    let rows = &common::fixture().test_rows;
+    let window = common::load_model().meta.window.length;
+    let readings = window + 4;
+    for (i, row) in rows.iter().enumerate().take(readings) {
+        publisher.publish("sensors/tls/readings", QoS::AtLeastOnce, false, reading(i, row).to_string()).await.unwrap();
+    }
+    for _ in 0..readings - window + 1 {
+        let (topic, _) = tokio::time::timeout(WAIT, received.recv()).await.expect("a score over TLS").unwrap();
+        assert_eq!(topic, "scores/tls");
+    }
+    running.service.shutdown().await.unwrap();
+
+    // The system's roots alone do not know the test CA: the certificate is refused, the service
+    // stays unready and keeps trying; HTTP scoring goes on.
+    let untrusting = common::start_with(&[("MQTT_URL", url.as_str()), ("MQTT_CLIENT_ID", "tls-test-untrusting")]).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ready = untrusting.client.get(format!("{}/health/ready", untrusting.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(metric(&untrusting, "model_serving_stream_connected").await, 0.0);
+
+    // A CA file that cannot be used stops the start, naming it.
+    let empty = broker._dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    for (file, expected) in [
+        (broker._dir.path().join("missing.pem"), "cannot read its certificates"),
+        (empty, "holds no certificate"),
+    ] {
+        let file = file.display().to_string();
+        let vars = HashMap::from([
+            ("MODEL_PATH".to_string(), common::fixture().model_dir.display().to_string()),
+            ("MQTT_URL".to_string(), url.clone()),
+            ("MQTT_CA_FILE".to_string(), file.clone()),
+        ]);
+        let config = model_serving::config::Config::from_vars(&vars).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let Err(error) = model_serving::start(config, listener).await else { panic!("{file}: started") };
+        let error = format!("{:#}", anyhow::Error::from(error));
+        assert!(error.contains(&format!("MQTT_CA_FILE {file}")) && error.contains(expected), "{error}");
+    }
 }

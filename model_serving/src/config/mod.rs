@@ -137,8 +137,10 @@ settings! {
     SHADOW_QUEUE => shadow_queue: usize = "4", |v| values::whole_number(v, "a whole number of requests >= 0, e.g. 4");
     /// integer >= 0: recent input rows kept (a byte per feature each) to compare with the model's training distribution on `/drift` and in the drift metrics; 0: no drift tracking
     DRIFT_WINDOW => drift_window: usize = "10000", |v| values::whole_number(v, "a whole number of rows >= 0, e.g. 10000");
-    /// `mqtt://HOST[:PORT]` (port 1883 by default; TLS is not built in yet): subscribe to sensor readings on this MQTT broker and score them as they arrive (see Streaming); empty: no streaming
+    /// `mqtt://HOST[:PORT]` (port 1883 by default) or `mqtts://HOST[:PORT]` (TLS, port 8883 by default, the broker's certificate checked against the system's roots and MQTT_CA_FILE): subscribe to sensor readings on this MQTT broker and score them as they arrive (see Streaming); empty: no streaming
     MQTT_URL => mqtt_url: Option<MqttUrl> = "", stream_values::mqtt_url;
+    /// PEM file of CA certificates trusted for an `mqtts://` broker besides the system's roots (SSL_CERT_FILE, SSL_CERT_DIR or the system store), e.g. a plant's private CA; empty: the system's roots only
+    MQTT_CA_FILE => mqtt_ca_file: Option<PathBuf> = "", stream_values::optional_path;
     /// comma-separated topic filters subscribed to with QoS 1; a `+` level is the source id unless a reading names its `source`
     MQTT_TOPICS => mqtt_topics: Vec<String> = "sensors/+/readings", stream_values::topic_filters;
     /// the id the broker keeps this replica's session under (clean_session=false, so readings published while it reconnects wait for it); empty: `model-serving-` and the host name

@@ -4,19 +4,22 @@
 
 use super::values::{ConfigError, Value};
 
-/// MQTT_URL: the broker, `mqtt://host[:port]`.
+/// MQTT_URL: the broker, `mqtt://host[:port]` or, over TLS, `mqtts://host[:port]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttUrl {
     pub host: String,
     pub port: u16,
+    /// `mqtts://`: TLS, the broker's certificate checked against the trusted roots.
+    pub tls: bool,
 }
 
 impl std::fmt::Display for MqttUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
         if self.host.contains(':') {
-            write!(f, "mqtt://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "mqtt://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
     }
 }
@@ -26,22 +29,18 @@ fn invalid(v: &Value, expected: &str) -> ConfigError {
 }
 
 pub fn mqtt_url(v: &Value) -> Result<Option<MqttUrl>, ConfigError> {
-    const EXPECTED: &str = "mqtt://HOST[:PORT], e.g. mqtt://broker:1883";
+    const EXPECTED: &str = "mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS), e.g. mqtt://broker:1883";
     let text = v.trimmed();
     if text.is_empty() {
         return Ok(None);
     }
     let (scheme, rest) = text.split_once("://").ok_or_else(|| invalid(v, EXPECTED))?;
-    match scheme.to_ascii_lowercase().as_str() {
-        "mqtt" | "tcp" => {}
-        "mqtts" | "ssl" => {
-            return Err(invalid(
-                v,
-                "mqtt://HOST[:PORT]: TLS (mqtts://) is not built into this service yet; terminate TLS in a sidecar or proxy",
-            ));
-        }
+    // The usual default ports: 1883 in the clear, 8883 over TLS.
+    let (tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
+        "mqtt" | "tcp" => (false, 1883),
+        "mqtts" | "ssl" => (true, 8883),
         _ => return Err(invalid(v, EXPECTED)),
-    }
+    };
     if rest.contains('@') {
         // Not repeated: the value holds a password.
         return Err(ConfigError::Invalid {
@@ -68,12 +67,12 @@ pub fn mqtt_url(v: &Value) -> Result<Option<MqttUrl>, ConfigError> {
         return Err(invalid(v, EXPECTED));
     }
     let port = match port {
-        None => 1883,
+        None => default_port,
         Some(p) => {
             p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| invalid(v, "a port number from 1 to 65535"))?
         }
     };
-    Ok(Some(MqttUrl { host: host.to_string(), port }))
+    Ok(Some(MqttUrl { host: host.to_string(), port, tls }))
 }
 
 /// MQTT_TOPICS: comma-separated MQTT topic filters (`+` a whole level, `#` the last one).
@@ -117,6 +116,11 @@ pub fn optional_topic_template(v: &Value) -> Result<Option<String>, ConfigError>
 pub fn optional_text(v: &Value) -> Result<Option<String>, ConfigError> {
     let text = v.trimmed();
     Ok((!text.is_empty()).then(|| text.to_string()))
+}
+
+/// A file name, or None when empty (MQTT_CA_FILE); the file is read when streaming starts.
+pub fn optional_path(v: &Value) -> Result<Option<std::path::PathBuf>, ConfigError> {
+    Ok(optional_text(v)?.map(std::path::PathBuf::from))
 }
 
 /// MQTT_PASSWORD's value; its `Debug` never shows it.

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod message;
 pub mod metrics;
 pub mod sources;
+pub mod tls;
 pub mod worker;
 
 use std::sync::Arc;
@@ -29,6 +30,15 @@ use crate::metrics::Metrics;
 /// window), so memory stays bounded however fast readings come.
 const CHANNEL_MESSAGES: usize = 4 * worker::BATCH_MESSAGES;
 
+/// Why streaming could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("setting up the streaming metrics failed")]
+    Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
 /// The running stream.
 #[derive(Debug)]
 pub struct Stream {
@@ -40,7 +50,7 @@ pub struct Stream {
 
 /// Starts streaming from `url`. Never waits for the broker: an unreachable one keeps
 /// [`Stream::connected`] false (readiness 503) while the connection retries.
-pub fn start(url: &MqttUrl, config: &Config, scorer: Scorer, metrics: &Metrics) -> Result<Stream, prometheus::Error> {
+pub fn start(url: &MqttUrl, config: &Config, scorer: Scorer, metrics: &Metrics) -> Result<Stream, StartError> {
     let metrics = metrics::StreamMetrics::new(metrics)?;
     let mut options = MqttOptions::new(config.mqtt_client_id.clone(), url.host.clone(), url.port);
     options
@@ -51,6 +61,10 @@ pub fn start(url: &MqttUrl, config: &Config, scorer: Scorer, metrics: &Metrics) 
         // instead of breaking the connection.
         .set_max_packet_size(config.mqtt_max_message_bytes.saturating_mul(2).max(16 * 1024), 1024 * 1024)
         .set_inflight(u16::try_from(worker::BATCH_MESSAGES).unwrap_or(u16::MAX));
+    if url.tls {
+        let tls = tls::client_config(config.mqtt_ca_file.as_deref())?;
+        options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
+    }
     if let Some(user) = &config.mqtt_username {
         let password = config.mqtt_password.as_ref().map(|p| p.0.clone()).unwrap_or_default();
         options.set_credentials(user.clone(), password);
