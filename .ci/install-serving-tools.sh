@@ -9,6 +9,8 @@
 #                          live page in headless chromium over WebDriver)
 #   mosquitto              Debian package `mosquitto` (tests/stream.rs starts its own broker on a
 #                          free port; /usr/sbin is searched too)
+#   openssl                Debian package `openssl` (tests/stream.rs makes a test CA and the TLS
+#                          broker's certificate; usually present with ca-certificates)
 # Idempotent: installs only what is missing, runs `apt-get update` at most once.
 set -euo pipefail
 
@@ -21,6 +23,7 @@ command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || packages+=(mosquitto)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing Debian packages: ${packages[*]}"
   sudo_if_needed apt-get update -qq
