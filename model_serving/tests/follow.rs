@@ -16,10 +16,6 @@ use object_storage::Store;
 
 const NAME: &str = "ae";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 struct Binary {
     child: tokio::process::Child,
     base: String,
@@ -29,28 +25,10 @@ struct Binary {
 impl Binary {
     /// Starts model-serving with `vars` and waits until it answers HTTP (not necessarily ready).
     async fn start(vars: &[(&str, String)]) -> Binary {
-        let port = free_port();
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_model-serving"));
-        command
-            .env_clear()
-            .env("SERVICE_HOST", "127.0.0.1")
-            .env("SERVICE_PORT", port.to_string())
-            .env("LOG_LEVEL", "warn")
-            .env("MODEL_NAME", NAME)
-            .kill_on_drop(true);
-        for (k, v) in vars {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("start model-serving");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while client.get(format!("{base}/health/live")).send().await.is_err() {
-            assert!(child.try_wait().unwrap().is_none(), "model-serving exited before it answered");
-            assert!(Instant::now() < deadline, "model-serving did not answer within 60 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Binary { child, base, client }
+        let mut all = vec![("MODEL_NAME", NAME.to_string())];
+        all.extend(vars.iter().cloned());
+        let (child, base) = common::spawn_binary(&all).await;
+        Binary { child, base, client: reqwest::Client::new() }
     }
 
     async fn ready(&self) -> u16 {

@@ -330,7 +330,9 @@ async fn an_unreachable_broker_keeps_the_service_unready_and_a_malformed_url_sto
         assert!(!error.contains("secret"), "{error}");
     }
     // TLS on the usual port unless one is given.
-    for (value, port, tls) in [("mqtts://broker", 8883, true), ("ssl://broker:8884", 8884, true), ("mqtt://broker", 1883, false)] {
+    for (value, port, tls) in
+        [("mqtts://broker", 8883, true), ("ssl://broker:8884", 8884, true), ("mqtt://broker", 1883, false)]
+    {
         let vars = HashMap::from([("MQTT_URL".to_string(), value.to_string())]);
         let url = model_serving::config::Config::from_vars(&vars).unwrap().mqtt_url.unwrap();
         assert_eq!((url.host.as_str(), url.port, url.tls), ("broker", port, tls), "{value}");
@@ -486,10 +488,24 @@ fn test_ca(dir: &std::path::Path) -> Option<()> {
     let (key, csr, crt, ext) = (path("broker.key"), path("broker.csr"), path("broker.crt"), path("ext.cnf"));
     let mut request = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", &key, "-out", &csr];
     request.extend(ec);
-    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        .unwrap();
     let sign = [
-        "x509", "-req", "-days", "2", "-in", &csr, "-CA", &ca_crt, "-CAkey", &ca_key, "-CAcreateserial", "-out", &crt,
-        "-extfile", &ext,
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        &csr,
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &crt,
+        "-extfile",
+        &ext,
     ];
     for args in [&ca[..], &request[..], &sign[..]] {
         let out = common::run_tool("openssl", args, None)?;
@@ -568,10 +584,9 @@ async fn over_tls_the_broker_certificate_is_checked_against_the_system_roots_and
     // A CA file that cannot be used stops the start, naming it.
     let empty = broker._dir.path().join("empty.pem");
     std::fs::write(&empty, "not a certificate\n").unwrap();
-    for (file, expected) in [
-        (broker._dir.path().join("missing.pem"), "cannot read its certificates"),
-        (empty, "holds no certificate"),
-    ] {
+    for (file, expected) in
+        [(broker._dir.path().join("missing.pem"), "cannot read its certificates"), (empty, "holds no certificate")]
+    {
         let file = file.display().to_string();
         let vars = HashMap::from([
             ("MODEL_PATH".to_string(), common::fixture().model_dir.display().to_string()),
@@ -584,4 +599,204 @@ async fn over_tls_the_broker_certificate_is_checked_against_the_system_roots_and
         let error = format!("{:#}", anyhow::Error::from(error));
         assert!(error.contains(&format!("MQTT_CA_FILE {file}")) && error.contains(expected), "{error}");
     }
+}
+
+/// `kill -TERM`, then the exit status within `limit`.
+async fn terminate(child: &mut tokio::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    tokio::time::timeout(limit, child.wait()).await.expect("model-serving exits after SIGTERM").unwrap()
+}
+
+async fn binary_metric(base: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_messages_in_hand_and_the_next_start_gets_the_rest() {
+    let Some(broker) = broker().await else { return };
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let model_dir = common::fixture().model_dir.display().to_string();
+    let service = |run: &str| {
+        vec![
+            ("MODEL_PATH", model_dir.clone()),
+            ("MQTT_URL", url.clone()),
+            ("MQTT_CLIENT_ID", "sigterm-test-service".to_string()),
+            ("MQTT_SCORE_TOPIC", format!("scores/{run}/{{source}}")),
+            ("SHUTDOWN_DRAIN", "0".to_string()),
+        ]
+    };
+    let (_listening, mut received) = listener(broker.port, "sigterm-test-listener", &["scores/#"]).await;
+    // A first start makes the broker keep a session (and its subscription) for the service.
+    let (mut first, _) = common::spawn_binary(&service("first")).await;
+    assert!(terminate(&mut first, WAIT).await.success());
+
+    // A backlog waits for it at the broker.
+    let mut options = MqttOptions::new("sigterm-test-publisher", "127.0.0.1", broker.port);
+    options.set_inflight(1000);
+    let (publisher, mut publisher_loop) = AsyncClient::new(options, 10_000);
+    let (acked_tx, mut acked) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(event) = publisher_loop.poll().await {
+            if let Event::Incoming(Packet::PubAck(_)) = event {
+                let _ = acked_tx.send(());
+            }
+        }
+    });
+    let rows = &common::fixture().test_rows;
+    let (sources, per_source) = (100, 200);
+    for i in 0..per_source {
+        for k in 0..sources {
+            let body = reading(i, &rows[i % rows.len()]).to_string();
+            publisher.publish(format!("sensors/held-{k}/readings"), QoS::AtLeastOnce, false, body).await.unwrap();
+        }
+    }
+    for _ in 0..sources * per_source {
+        tokio::time::timeout(WAIT, acked.recv()).await.expect("the broker takes the backlog").unwrap();
+    }
+
+    // SIGTERM as soon as the backlog is being scored: it exits promptly and cleanly.
+    let (mut second, base) = common::spawn_binary(&service("second")).await;
+    let scored = "model_serving_stream_readings_total{outcome=\"scored\"}";
+    let started = Instant::now();
+    while binary_metric(&base, scored).await == 0.0 {
+        assert!(started.elapsed() < WAIT, "nothing scored");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stopping = Instant::now();
+    let status = terminate(&mut second, WAIT).await;
+    assert!(status.success(), "{status}");
+    println!("stopped {:?} after SIGTERM", stopping.elapsed());
+
+    // The next start gets every reading the second did not finish, and none it did.
+    let (_third, _) = common::spawn_binary(&service("third")).await;
+    let window = common::load_model().meta.window.length;
+    let mut by_run: [HashMap<String, Vec<usize>>; 2] = Default::default();
+    let mut finished = 0;
+    while finished < sources {
+        let (topic, body) = tokio::time::timeout(WAIT, received.recv()).await.expect("every reading scored").unwrap();
+        let run = usize::from(topic.starts_with("scores/third/"));
+        let ts = body["ts"].as_f64().unwrap() as usize;
+        by_run[run].entry(body["source"].as_str().unwrap().to_string()).or_default().push(ts);
+        finished += usize::from(ts == per_source - 1);
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(300), received.recv()).await.is_err(), "no score twice");
+    let [second_run, third_run] = &by_run;
+    let count = |run: &HashMap<String, Vec<usize>>| run.values().map(Vec::len).sum::<usize>();
+    println!("window {window}: scored by the second start {}, by the third {}", count(second_run), count(third_run));
+    assert!(!second_run.is_empty(), "the second start scored readings before it stopped");
+    assert!(!third_run.is_empty(), "SIGTERM came before the backlog was done: the third start gets the rest");
+    for k in 0..sources {
+        let source = format!("held-{k}");
+        let done = second_run.get(&source).cloned().unwrap_or_default();
+        let rest = third_run.get(&source).cloned().unwrap_or_default();
+        let contiguous = |v: &[usize]| v.windows(2).all(|p| p[1] == p[0] + 1);
+        assert!(contiguous(&done) && contiguous(&rest), "{source}: in order, none missing: {done:?} {rest:?}");
+        if let Some(first) = done.first() {
+            assert_eq!(*first, window - 1, "{source}");
+        }
+        // The third start warms the source's window up again (window - 1 readings), then scores
+        // every reading the second one did not: nothing lost, nothing scored twice.
+        match (done.last(), rest.first()) {
+            (Some(last), Some(next)) => assert_eq!(*next, last + window, "{source}: {done:?} {rest:?}"),
+            (None, Some(next)) => assert!(*next < 2 * window - 1, "{source}: {rest:?}"),
+            (Some(last), None) => assert_eq!(*last, per_source - 1, "{source}"),
+            (None, None) => panic!("{source}: never scored"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_model_with_the_same_features_takes_over_the_windows() {
+    use model_registry::{PublishInfo, Registry};
+    let Some(broker) = broker().await else { return };
+    let root = tempfile::tempdir().unwrap();
+    let registry = Registry::from_store(object_storage::Store::local(root.path()));
+    let info = || PublishInfo {
+        published_by: "stream test".into(),
+        git_commit: None,
+        metrics: None,
+        metrics_data: None,
+        dvc_lock_md5: None,
+    };
+    let first = common::load_model();
+    // The same features and window, other weights in effect: every score halves.
+    let mut second = common::load_model();
+    second.meta.version = "halved".into();
+    for scale in &mut second.meta.scoring.error_scale {
+        *scale *= 2.0;
+    }
+    second.meta.threshold.value /= 2.0;
+    let second_dir = tempfile::tempdir().unwrap();
+    second.save(second_dir.path()).unwrap();
+    let v1 = registry.publish("ae", &common::fixture().model_dir, info()).await.unwrap().version;
+    let v2 = registry.publish("ae", second_dir.path(), info()).await.unwrap().version;
+    registry.set_alias("ae", "champion", &v1, "test").await.unwrap();
+
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let registry_root = root.path().display().to_string();
+    let running = common::start_with(&[
+        ("MODEL_REGISTRY", registry_root.as_str()),
+        ("MODEL_NAME", "ae"),
+        ("MODEL_REFRESH_INTERVAL", "0"),
+        ("MQTT_URL", url.as_str()),
+        ("MQTT_CLIENT_ID", "reload-test-service"),
+        ("MQTT_SCORE_TOPIC", "scores/{source}"),
+    ])
+    .await;
+    wait_ready(&running).await;
+    let (_listening, mut received) = listener(broker.port, "reload-test-listener", &["scores/#"]).await;
+    let (publisher, mut publisher_loop) =
+        AsyncClient::new(MqttOptions::new("reload-test-publisher", "127.0.0.1", broker.port), 1000);
+    tokio::spawn(async move { while publisher_loop.poll().await.is_ok() {} });
+    let rows = &common::fixture().test_rows[..80];
+    let window = first.meta.window.length;
+    let publish = |range: std::ops::Range<usize>| {
+        let publisher = publisher.clone();
+        async move {
+            for i in range {
+                let body = reading(i, &rows[i]).to_string();
+                publisher.publish("sensors/kept/readings", QoS::AtLeastOnce, false, body).await.unwrap();
+            }
+        }
+    };
+    let mut scores = Vec::new();
+    let mut collect = async |until: usize| {
+        while scores.len() < until {
+            let (_, body) = tokio::time::timeout(WAIT, received.recv()).await.expect("scores").unwrap();
+            let version = body["model_version"].as_str().unwrap().to_string();
+            scores.push((body["ts"].as_f64().unwrap() as usize, body["score"].as_f64().unwrap() as f32, version));
+        }
+    };
+    publish(0..40).await;
+    collect(40 - window + 1).await;
+
+    registry.set_alias("ae", "champion", &v2, "test").await.unwrap();
+    running.service.check_model_now();
+    let started = Instant::now();
+    loop {
+        let model: Value =
+            running.client.get(format!("{}/model", running.base)).send().await.unwrap().json().await.unwrap();
+        if model["version"] == v2.as_str() {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "the promotion was not picked up: {model}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    publish(40..80).await;
+    collect(80 - window + 1).await;
+
+    let series = frame(rows);
+    let (before, after) =
+        (first.window_scores(&series, "series").unwrap(), second.window_scores(&series, "series").unwrap());
+    for (ts, score, version) in &scores {
+        let (want, wanted_version) = if *ts < 40 { (&before, &v1) } else { (&after, &v2) };
+        assert_eq!(version, wanted_version, "reading {ts}");
+        // The window ending at the reading, kept across the reload: no warm-up again.
+        assert_eq!(score.to_bits(), want[ts - (window - 1)].to_bits(), "reading {ts} ({version})");
+    }
+    assert_eq!(scores.iter().map(|s| s.0).collect::<Vec<_>>(), (window - 1..80).collect::<Vec<_>>());
+    let warming = metric(&running, "model_serving_stream_readings_total{outcome=\"warming_up\"}").await;
+    assert_eq!(warming, (window - 1) as f64, "warmed up once");
 }

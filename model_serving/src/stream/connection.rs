@@ -100,9 +100,11 @@ pub async fn run(
                 }
             }
             Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
-                // The worker has finished and said goodbye: the connection is done.
+                // The worker has finished and said goodbye: the connection is done once the
+                // broker has read it.
                 connected.store(false, Ordering::SeqCst);
                 metrics.connected.set(0);
+                until_closed(&mut eventloop).await;
                 return;
             }
             Ok(_) => {}
@@ -126,6 +128,21 @@ pub async fn run(
         }
     }
 }
+
+/// After DISCONNECT, reads until the broker closes the connection (at most [`CLOSE_WAIT`]).
+/// Closing a socket with unread data in it sends a reset, and a broker still sending a backlog
+/// leaves data unread: the reset can discard the last acks and the DISCONNECT before the broker
+/// reads them, and it sends those messages again to the next start. What arrives meanwhile is
+/// not acked: the broker keeps it for the next start.
+async fn until_closed(eventloop: &mut EventLoop) {
+    let closed = async { while eventloop.poll().await.is_ok() {} };
+    if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
+        tracing::debug!("the MQTT broker did not close the connection after DISCONNECT");
+    }
+}
+
+/// How long the broker may take to close the connection after DISCONNECT.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// What woke the loop.
 enum Step {

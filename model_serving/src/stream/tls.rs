@@ -43,16 +43,19 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsErr
             return Err(TlsError::NoCertificate { path: path.to_path_buf() });
         }
         for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| TlsError::CaFile { path: path.to_path_buf(), reason: e.to_string() })?;
+            roots.add(cert).map_err(|e| TlsError::CaFile { path: path.to_path_buf(), reason: e.to_string() })?;
             from_file += 1;
         }
     }
     if roots.is_empty() {
         return Err(TlsError::NoRoots);
     }
-    tracing::info!(system = added, system_ignored = ignored, ca_file = from_file, "trusted CA certificates for the MQTT broker");
+    tracing::info!(
+        system = added,
+        system_ignored = ignored,
+        ca_file = from_file,
+        "trusted CA certificates for the MQTT broker"
+    );
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

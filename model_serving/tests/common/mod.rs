@@ -200,6 +200,33 @@ pub fn run_tool(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Option<st
     Some(child.wait_with_output().unwrap())
 }
 
+/// The model-serving binary, started with only `vars` (and SERVICE_HOST/PORT) in its
+/// environment: the child (killed when dropped) and its base URL once it answers HTTP (not
+/// necessarily ready).
+pub async fn spawn_binary(vars: &[(&str, String)]) -> (tokio::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_model-serving"));
+    command
+        .env_clear()
+        .env("SERVICE_HOST", "127.0.0.1")
+        .env("SERVICE_PORT", port.to_string())
+        .env("LOG_LEVEL", "warn")
+        .kill_on_drop(true);
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("start model-serving");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while client.get(format!("{base}/health/live")).send().await.is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "model-serving exited before it answered");
+        assert!(std::time::Instant::now() < deadline, "model-serving did not answer within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (child, base)
+}
+
 pub use s3_test_server::{ACCESS_KEY as S3_ACCESS_KEY, SECRET_KEY as S3_SECRET_KEY};
 
 /// An S3 server in-process (s3s-fs over a directory), SigV4 checked with the test keys.
