@@ -7,8 +7,8 @@ use crate::metrics::Metrics;
 /// Delay buckets from 50 µs to a minute: fine below a millisecond, where a stream that keeps
 /// up scores a reading (a histogram quantile is only as precise as the bucket it falls in).
 const DELAY_BUCKETS: [f64; 21] = [
-    0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.0025, 0.005, 0.01, 0.025,
-    0.05, 0.1, 0.25, 1.0, 10.0, 60.0,
+    0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.0025, 0.005, 0.01,
+    0.025, 0.05, 0.1, 0.25, 1.0, 10.0, 60.0,
 ];
 
 #[derive(Debug, Clone)]
