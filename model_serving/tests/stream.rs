@@ -131,6 +131,13 @@ async fn listener(port: u16, id: &str, filters: &[&str]) -> (AsyncClient, mpsc::
     (client, rx)
 }
 
+/// A test publisher (its event loop driven in the background).
+fn publisher(port: u16, id: &str) -> AsyncClient {
+    let (client, mut eventloop) = AsyncClient::new(MqttOptions::new(id, "127.0.0.1", port), 10_000);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    client
+}
+
 async fn wait_ready(running: &common::Running) {
     let started = Instant::now();
     loop {
@@ -194,9 +201,7 @@ async fn readings_of_several_sources_are_scored_as_their_windows_and_alerts_open
     wait_ready(&running).await;
     let (_listening, mut received) =
         listener(broker.port, "stream-test-listener", &["anomalies/#", "scores/#", "errors/#"]).await;
-    let (publisher, mut publisher_loop) =
-        AsyncClient::new(MqttOptions::new("stream-test-publisher", "127.0.0.1", broker.port), 10_000);
-    tokio::spawn(async move { while publisher_loop.poll().await.is_ok() {} });
+    let publisher = publisher(broker.port, "stream-test-publisher");
 
     // Three sources: pump-2's temperature reads 15 degrees high for 20 readings.
     let rows = &common::fixture().test_rows;
@@ -356,9 +361,7 @@ async fn two_partitions_split_the_sources_with_no_overlap() {
         replicas.push(running);
     }
     let (_listening, mut received) = listener(broker.port, "partition-test-listener", &["scores/#"]).await;
-    let (publisher, mut publisher_loop) =
-        AsyncClient::new(MqttOptions::new("partition-test-publisher", "127.0.0.1", broker.port), 10_000);
-    tokio::spawn(async move { while publisher_loop.poll().await.is_ok() {} });
+    let publisher = publisher(broker.port, "partition-test-publisher");
     let rows = &common::fixture().test_rows;
     let sources: Vec<String> = (0..20).map(|k| format!("machine-{k}")).collect();
     let readings = 8;
@@ -558,9 +561,7 @@ async fn over_tls_the_broker_certificate_is_checked_against_the_system_roots_and
     .await;
     wait_ready(&running).await;
     let (_listening, mut received) = listener(broker.port, "tls-test-listener", &["scores/#"]).await;
-    let (publisher, mut publisher_loop) =
-        AsyncClient::new(MqttOptions::new("tls-test-publisher", "127.0.0.1", broker.port), 100);
-    tokio::spawn(async move { while publisher_loop.poll().await.is_ok() {} });
+    let publisher = publisher(broker.port, "tls-test-publisher");
     let rows = &common::fixture().test_rows;
     let window = common::load_model().meta.window.length;
     let readings = window + 4;
@@ -747,9 +748,7 @@ async fn a_promoted_model_with_the_same_features_takes_over_the_windows() {
     .await;
     wait_ready(&running).await;
     let (_listening, mut received) = listener(broker.port, "reload-test-listener", &["scores/#"]).await;
-    let (publisher, mut publisher_loop) =
-        AsyncClient::new(MqttOptions::new("reload-test-publisher", "127.0.0.1", broker.port), 1000);
-    tokio::spawn(async move { while publisher_loop.poll().await.is_ok() {} });
+    let publisher = publisher(broker.port, "reload-test-publisher");
     let rows = &common::fixture().test_rows[..80];
     let window = first.meta.window.length;
     let publish = |range: std::ops::Range<usize>| {
