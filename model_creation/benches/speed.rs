@@ -1,6 +1,8 @@
-//! Training and inference speed of the dense autoencoder, printed beside the fixed references
-//! measured on this machine kind (issue 2). Run through `scripts/bench_speed.sh`, which pins
-//! one thread (RAYON_NUM_THREADS=1).
+//! Training and inference speed of the dense autoencoder. With `BENCH_CASE=SHAPE:BATCH`, one
+//! training case as a JSON line, which `scripts/bench_speed.sh` runs beside the PyTorch and
+//! Keras references; without it, the full report (per-step split, the serving kernel), printed
+//! beside the fixed references measured on this machine kind for issue 2
+//! (`SPEED_REPORT=1 scripts/bench_speed.sh`, one thread).
 
 use std::time::Instant;
 
@@ -120,7 +122,32 @@ fn infer_rows_per_sec(net: &LeanNetwork, rows_per_call: usize, x: &[f32]) -> (f6
     ((calls * rows_per_call) as f64 / secs, secs / calls as f64 * 1e6)
 }
 
+/// `BENCH_CASE=A:32` (shape A or B, batch): that training case alone, as one JSON line, for
+/// `scripts/bench_speed.sh`, which runs the references beside it.
+fn one_case(case: &str) {
+    let parsed = case.split_once(':').and_then(|(shape, batch)| Some((shape, batch.parse::<usize>().ok()?)));
+    let (arch, batch) = match parsed {
+        Some(("A", batch)) => (Architecture::new(32, vec![32, 16, 16, 32]), batch),
+        Some(("B", batch)) => (Architecture::new(640, vec![128, 128, 128, 128, 8, 128, 128, 128, 128]), batch),
+        _ => {
+            eprintln!("BENCH_CASE={case}: expected SHAPE:BATCH with SHAPE A or B, e.g. A:32");
+            std::process::exit(2);
+        }
+    };
+    let x = data(arch.input);
+    let (rates, [forward, backward, adam]) = train_speed(&arch, batch, &x);
+    println!(
+        "{{\"rows_per_s\": {:.0}, \"best_rows_per_s\": {:.0}, \"forward_us\": {forward:.1}, \"backward_us\": {backward:.1}, \"adam_us\": {adam:.1}}}",
+        rates[rates.len() / 2],
+        rates[rates.len() - 1]
+    );
+}
+
 fn main() {
+    if let Ok(case) = std::env::var("BENCH_CASE") {
+        one_case(&case);
+        return;
+    }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset (all cores)".into());
     println!("RAYON_NUM_THREADS={threads}; {ROWS} synthetic rows; burn flex backend");
     let a = Architecture::new(32, vec![32, 16, 16, 32]);
