@@ -387,15 +387,16 @@ async fn two_partitions_split_the_sources_with_no_overlap() {
     assert!(zero.values().chain(one.values()).all(|n| *n == readings - window + 1));
 }
 
-async fn metric(running: &common::Running, name: &str) -> f64 {
-    let text = running.client.get(format!("{}/metrics", running.base)).send().await.unwrap().text().await.unwrap();
+/// A metric's value from the service at `base` (0 when absent).
+async fn metric(base: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
 }
 
 async fn wait_for_metric(running: &common::Running, name: &str, want: f64) {
     let started = Instant::now();
     loop {
-        let have = metric(running, name).await;
+        let have = metric(&running.base, name).await;
         if have == want {
             return;
         }
@@ -447,8 +448,8 @@ async fn the_service_reconnects_after_a_broker_restart_and_no_reading_published_
 
     wait_for_metric(&running, scored, (100 - window + 1) as f64).await;
     wait_ready(&running).await;
-    assert!(metric(&running, "model_serving_stream_reconnects_total").await >= 1.0);
-    assert_eq!(metric(&running, "model_serving_stream_readings_total{outcome=\"late\"}").await, 0.0);
+    assert!(metric(&running.base, "model_serving_stream_reconnects_total").await >= 1.0);
+    assert_eq!(metric(&running.base, "model_serving_stream_readings_total{outcome=\"late\"}").await, 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -580,7 +581,7 @@ async fn over_tls_the_broker_certificate_is_checked_against_the_system_roots_and
     tokio::time::sleep(Duration::from_millis(700)).await;
     let ready = untrusting.client.get(format!("{}/health/ready", untrusting.base)).send().await.unwrap();
     assert_eq!(ready.status(), 503);
-    assert_eq!(metric(&untrusting, "model_serving_stream_connected").await, 0.0);
+    assert_eq!(metric(&untrusting.base, "model_serving_stream_connected").await, 0.0);
 
     // A CA file that cannot be used stops the start, naming it.
     let empty = broker._dir.path().join("empty.pem");
@@ -607,11 +608,6 @@ async fn terminate(child: &mut tokio::process::Child, limit: Duration) -> std::p
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     tokio::time::timeout(limit, child.wait()).await.expect("model-serving exits after SIGTERM").unwrap()
-}
-
-async fn binary_metric(base: &str, name: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
-    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -661,7 +657,7 @@ async fn sigterm_finishes_the_messages_in_hand_and_the_next_start_gets_the_rest(
     let (mut second, base) = common::spawn_binary(&service("second")).await;
     let scored = "model_serving_stream_readings_total{outcome=\"scored\"}";
     let started = Instant::now();
-    while binary_metric(&base, scored).await == 0.0 {
+    while metric(&base, scored).await == 0.0 {
         assert!(started.elapsed() < WAIT, "nothing scored");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -796,6 +792,6 @@ async fn a_promoted_model_with_the_same_features_takes_over_the_windows() {
         assert_eq!(score.to_bits(), want[ts - (window - 1)].to_bits(), "reading {ts} ({version})");
     }
     assert_eq!(scores.iter().map(|s| s.0).collect::<Vec<_>>(), (window - 1..80).collect::<Vec<_>>());
-    let warming = metric(&running, "model_serving_stream_readings_total{outcome=\"warming_up\"}").await;
+    let warming = metric(&running.base, "model_serving_stream_readings_total{outcome=\"warming_up\"}").await;
     assert_eq!(warming, (window - 1) as f64, "warmed up once");
 }
