@@ -40,6 +40,29 @@ fn same_seed_gives_identical_weight_bytes() {
     assert_ne!(a, c, "another seed gives other weights");
 }
 
+/// Training shares a step out between cores (row slices, weight-gradient blocks, Adam), never
+/// the order of a sum: one core and two give the same bytes. The shape and batch are large
+/// enough for every shared-out path (batch 512 = two row slices; 512·128·128 products).
+#[test]
+fn weights_do_not_depend_on_the_number_of_cores() {
+    let (rows, cols) = (1500, 128);
+    let frame = Frame {
+        columns: (0..cols).map(|c| format!("s{c}")).collect(),
+        n_rows: rows,
+        values: (0..rows * cols).map(|i| ((i % cols) as f64 * 0.37 + (i / cols) as f64 * 0.011).sin()).collect(),
+    };
+    let mut params = Params::default();
+    params.model.hidden = vec![128, 8, 128];
+    params.train.epochs = 2;
+    params.train.batch_size = 512;
+    let on = |cores: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(cores).build().unwrap();
+        let model = pool.install(|| train(&frame, info(), &params, "wide.csv", &mut |_, _, _, _| {}).unwrap());
+        model.to_bytes().unwrap().1
+    };
+    assert!(on(1) == on(2), "one core and two cores trained different weights");
+}
+
 #[test]
 fn serving_forward_equals_burn_forward() {
     for hidden in [vec![32, 16, 16, 32], vec![128, 8, 128]] {

@@ -5,15 +5,16 @@
 //! run (never burn's process-global RNG), so the same seed, backend and batch size give
 //! bit-identical weights, even with other trainings running in the same process.
 
+pub mod adam;
 pub mod backend;
+mod dense;
 pub mod forest;
 pub mod model;
 
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
-use burn::nn::loss::{MseLoss, Reduction};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use model_core::features::{FeatureSpec, Scaler, Window};
 use model_core::forward::{LayerWeights, LeanNetwork};
@@ -22,6 +23,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 use crate::params::{Params, Scaling};
+use adam::FusedAdam;
 use backend::Backend;
 use model::{Autoencoder, AutoencoderConfig};
 
@@ -190,12 +192,13 @@ pub struct StepTimes {
 
 /// One model being trained: burn autoencoder on the autodiff device, Adam, seeded batch order.
 pub struct Trainer {
-    model: Autoencoder,
+    /// Always `Some` between calls: `epoch` moves it through each optimizer step, so the
+    /// parameters' buffers have one owner and Adam updates them in place.
+    model: Option<Autoencoder>,
     optim: ModuleOptimizer,
     device: Device,
     rng: rand_chacha::ChaCha8Rng,
     order: Vec<usize>,
-    batch: Vec<f32>,
     learning_rate: f64,
     batch_size: usize,
     dim: usize,
@@ -209,12 +212,11 @@ impl Trainer {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(1);
         Trainer {
-            model,
-            optim: AdamConfig::new().init(),
+            model: Some(model),
+            optim: ModuleOptimizer::from(FusedAdam::new()),
             device,
             rng,
             order: Vec::new(),
-            batch: Vec::with_capacity(batch_size * arch.input),
             learning_rate,
             batch_size: batch_size.max(1),
             dim: arch.input,
@@ -223,28 +225,36 @@ impl Trainer {
     }
 
     /// One pass over `n` rows in a fresh seeded order; returns the mean training loss.
+    ///
+    /// It runs on one of rayon's threads (every core by default, RAYON_NUM_THREADS to limit):
+    /// a step's row slices then start on that thread, whose caches hold the step's data, and
+    /// only the other slices move to other cores; with one thread, everything stays on it.
     pub fn epoch(&mut self, values: &[f32], n: usize) -> f64 {
+        rayon::scope(|_| self.epoch_on_this_thread(values, n))
+    }
+
+    fn epoch_on_this_thread(&mut self, values: &[f32], n: usize) -> f64 {
         let dim = self.dim;
         if self.order.len() != n {
             self.order = (0..n).collect();
         }
         self.order.shuffle(&mut self.rng);
-        let mse = MseLoss::new();
+        let Some(mut model) = self.model.take() else { return f64::NAN };
         let (mut sum, mut count) = (0.0f64, 0usize);
         for chunk in self.order.chunks(self.batch_size) {
-            self.batch.clear();
+            // Gathered straight into the tensor's buffer: one copy of the batch, not two.
+            let mut batch = Vec::with_capacity(chunk.len() * dim);
             for &i in chunk {
-                self.batch.extend_from_slice(&values[i * dim..(i + 1) * dim]);
+                batch.extend_from_slice(&values[i * dim..(i + 1) * dim]);
             }
             let started = Instant::now();
-            let x: Tensor<2> = Tensor::from_data(TensorData::new(self.batch.clone(), [chunk.len(), dim]), &self.device);
-            let y = self.model.forward(x.clone());
-            let loss = mse.forward(y, x, Reduction::Mean);
+            let x: Tensor<2> = Tensor::from_data(TensorData::new(batch, [chunk.len(), dim]), &self.device);
+            let loss = model.loss(x);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             let forward_done = Instant::now();
-            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
             let backward_done = Instant::now();
-            self.model = self.optim.step(self.learning_rate, self.model.clone(), grads);
+            model = self.optim.step(self.learning_rate, model, grads);
             self.times.steps += 1;
             self.times.forward += forward_done - started;
             self.times.backward += backward_done - forward_done;
@@ -252,6 +262,7 @@ impl Trainer {
             sum += value * chunk.len() as f64;
             count += chunk.len();
         }
+        self.model = Some(model);
         sum / count.max(1) as f64
     }
 
@@ -261,7 +272,7 @@ impl Trainer {
 
     /// The current weights in the artifact's layout.
     pub fn export(&self) -> Result<Vec<LayerWeights>, String> {
-        self.model.valid().export()
+        self.model.as_ref().ok_or("the model was lost in a failed epoch")?.valid().export()
     }
 }
 
