@@ -1,5 +1,5 @@
 //! An s3s-fs wrapper that answers as real S3 does where s3s-fs does not: HEAD on a directory
-//! key, and GetObject with `If-None-Match`.
+//! key, GetObject with `If-None-Match`, and listings (their ETags, an empty delimiter).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,6 +52,47 @@ fn none_match_fails(condition: &s3s::dto::ETagCondition, etag: Option<&s3s::dto:
         (None, _) => true,
         (Some(wanted), Some(have)) => wanted.value() == have.value(),
         (Some(_), None) => false,
+    }
+}
+
+/// Who listed a bucket, to ask s3s-fs for each listed object's HEAD as them.
+struct Asker {
+    bucket: String,
+    credentials: Option<s3s::auth::Credentials>,
+    region: Option<s3s::region::Region>,
+}
+
+impl Asker {
+    fn of<T>(req: &s3s::S3Request<T>, bucket: String) -> Asker {
+        Asker { bucket, credentials: req.credentials.clone(), region: req.region.clone() }
+    }
+}
+
+impl DirAwareFs {
+    /// s3s-fs lists objects without their ETags; real S3 lists them, and dvc hashes an S3
+    /// prefix from them. Each is the ETag a HEAD of the object answers (multipart ones included).
+    async fn fill_e_tags(&self, asker: &Asker, contents: Option<&mut Vec<s3s::dto::Object>>) -> s3s::S3Result<()> {
+        for object in contents.into_iter().flatten() {
+            let Some(key) = object.key.clone().filter(|_| object.e_tag.is_none()) else { continue };
+            let input = s3s::dto::HeadObjectInput::builder()
+                .bucket(asker.bucket.clone())
+                .key(key)
+                .build()
+                .map_err(|e| s3s::s3_error!(InternalError, "{e}"))?;
+            let head = s3s::S3Request {
+                input,
+                method: http::Method::HEAD,
+                uri: http::Uri::default(),
+                headers: http::HeaderMap::default(),
+                extensions: http::Extensions::default(),
+                credentials: asker.credentials.clone(),
+                region: asker.region.clone(),
+                service: None,
+                trailing_headers: None,
+            };
+            object.e_tag = s3s::S3::head_object(&self.inner, head).await?.output.e_tag;
+        }
+        Ok(())
     }
 }
 
@@ -141,16 +182,30 @@ impl s3s::S3 for DirAwareFs {
 
     async fn list_objects(
         &self,
-        req: s3s::S3Request<s3s::dto::ListObjectsInput>,
+        mut req: s3s::S3Request<s3s::dto::ListObjectsInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsOutput>> {
-        self.inner.list_objects(req).await
+        if req.input.delimiter.as_deref() == Some("") {
+            req.input.delimiter = None;
+        }
+        let asker = Asker::of(&req, req.input.bucket.clone());
+        let mut resp = self.inner.list_objects(req).await?;
+        self.fill_e_tags(&asker, resp.output.contents.as_mut()).await?;
+        Ok(resp)
     }
 
     async fn list_objects_v2(
         &self,
-        req: s3s::S3Request<s3s::dto::ListObjectsV2Input>,
+        mut req: s3s::S3Request<s3s::dto::ListObjectsV2Input>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
-        self.inner.list_objects_v2(req).await
+        // Real S3 takes an empty delimiter as none (s3fs, under dvc, sends `delimiter=` on every
+        // listing); s3s-fs would cut every key at its first character.
+        if req.input.delimiter.as_deref() == Some("") {
+            req.input.delimiter = None;
+        }
+        let asker = Asker::of(&req, req.input.bucket.clone());
+        let mut resp = self.inner.list_objects_v2(req).await?;
+        self.fill_e_tags(&asker, resp.output.contents.as_mut()).await?;
+        Ok(resp)
     }
 
     async fn put_object(
