@@ -55,6 +55,14 @@ fn none_match_fails(condition: &s3s::dto::ETagCondition, etag: Option<&s3s::dto:
     }
 }
 
+/// Real S3 takes an empty delimiter as none (s3fs, under dvc, sends `delimiter=` on every
+/// listing); s3s-fs would cut every key at its first character.
+fn no_empty_delimiter(delimiter: &mut Option<s3s::dto::Delimiter>) {
+    if delimiter.as_deref() == Some("") {
+        *delimiter = None;
+    }
+}
+
 /// Who listed a bucket, to ask s3s-fs for each listed object's HEAD as them.
 struct Asker {
     bucket: String,
@@ -184,9 +192,7 @@ impl s3s::S3 for DirAwareFs {
         &self,
         mut req: s3s::S3Request<s3s::dto::ListObjectsInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsOutput>> {
-        if req.input.delimiter.as_deref() == Some("") {
-            req.input.delimiter = None;
-        }
+        no_empty_delimiter(&mut req.input.delimiter);
         let asker = Asker::of(&req, req.input.bucket.clone());
         let mut resp = self.inner.list_objects(req).await?;
         self.fill_e_tags(&asker, resp.output.contents.as_mut()).await?;
@@ -197,11 +203,7 @@ impl s3s::S3 for DirAwareFs {
         &self,
         mut req: s3s::S3Request<s3s::dto::ListObjectsV2Input>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
-        // Real S3 takes an empty delimiter as none (s3fs, under dvc, sends `delimiter=` on every
-        // listing); s3s-fs would cut every key at its first character.
-        if req.input.delimiter.as_deref() == Some("") {
-            req.input.delimiter = None;
-        }
+        no_empty_delimiter(&mut req.input.delimiter);
         let asker = Asker::of(&req, req.input.bucket.clone());
         let mut resp = self.inner.list_objects_v2(req).await?;
         self.fill_e_tags(&asker, resp.output.contents.as_mut()).await?;
