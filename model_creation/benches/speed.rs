@@ -122,17 +122,31 @@ fn infer_rows_per_sec(net: &LeanNetwork, rows_per_call: usize, x: &[f32]) -> (f6
     ((calls * rows_per_call) as f64 / secs, secs / calls as f64 * 1e6)
 }
 
+/// Shape A: d=32, 32-16-16-32.
+fn shape_a() -> Architecture {
+    Architecture::new(32, vec![32, 16, 16, 32])
+}
+
+/// Shape B: d=640, 128×4-8-128×4.
+fn shape_b() -> Architecture {
+    Architecture::new(640, vec![128, 128, 128, 128, 8, 128, 128, 128, 128])
+}
+
+fn shape(name: &str) -> Option<Architecture> {
+    match name {
+        "A" => Some(shape_a()),
+        "B" => Some(shape_b()),
+        _ => None,
+    }
+}
+
 /// `BENCH_CASE=A:32` (shape A or B, batch): that training case alone, as one JSON line, for
 /// `scripts/bench_speed.sh`, which runs the references beside it.
 fn one_case(case: &str) {
-    let parsed = case.split_once(':').and_then(|(shape, batch)| Some((shape, batch.parse::<usize>().ok()?)));
-    let (arch, batch) = match parsed {
-        Some(("A", batch)) => (Architecture::new(32, vec![32, 16, 16, 32]), batch),
-        Some(("B", batch)) => (Architecture::new(640, vec![128, 128, 128, 128, 8, 128, 128, 128, 128]), batch),
-        _ => {
-            eprintln!("BENCH_CASE={case}: expected SHAPE:BATCH with SHAPE A or B, e.g. A:32");
-            std::process::exit(2);
-        }
+    let parsed = case.split_once(':').and_then(|(s, batch)| Some((shape(s)?, batch.parse::<usize>().ok()?)));
+    let Some((arch, batch)) = parsed else {
+        eprintln!("BENCH_CASE={case}: expected SHAPE:BATCH with SHAPE A or B, e.g. A:32");
+        std::process::exit(2);
     };
     let x = data(arch.input);
     let (rates, [forward, backward, adam]) = train_speed(&arch, batch, &x);
@@ -150,8 +164,7 @@ fn main() {
     }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset (all cores)".into());
     println!("RAYON_NUM_THREADS={threads}; {ROWS} synthetic rows; burn flex backend");
-    let a = Architecture::new(32, vec![32, 16, 16, 32]);
-    let b = Architecture::new(640, vec![128, 128, 128, 128, 8, 128, 128, 128, 128]);
+    let (a, b) = (shape_a(), shape_b());
     let xa = data(32);
     let xb = data(640);
 

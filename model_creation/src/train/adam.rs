@@ -65,7 +65,9 @@ impl Optimizer for FusedAdam {
             let state = moments.map(|(m, v)| AdamState::new(AdaptiveMomentumState::new(time - 1, m, v)));
             return self.stock.step(lr, tensor, grad, state);
         };
-        drop((tensor, grad));
+        // The flex primitives above are clones: dropping the originals leaves each buffer one
+        // owner, so the loop below updates p, m and v in place instead of copying them first.
+        drop((tensor, grad, moments));
         let gs = g.storage::<f32>();
         let mut m = m.unwrap_or_else(|| zeros_like(&g));
         let mut v = v.unwrap_or_else(|| zeros_like(&g));

@@ -37,18 +37,18 @@ pub struct Slot {
     pub b: usize,
 }
 
-/// The slots of layers `(d_in, d_out)` laid out one after another, and θ's length.
-pub fn slots(layer_dims: &[(usize, usize)]) -> (Vec<Slot>, usize) {
+/// The slots of layers `(d_in, d_out)` laid out one after another (θ's length is
+/// `Architecture::n_params`).
+pub fn slots(layer_dims: &[(usize, usize)]) -> Vec<Slot> {
     let mut at = 0;
-    let slots = layer_dims
+    layer_dims
         .iter()
         .map(|&(d_in, d_out)| {
             let slot = Slot { d_in, d_out, w: at, b: at + d_in * d_out };
             at = slot.b + d_out;
             slot
         })
-        .collect();
-    (slots, at)
+        .collect()
 }
 
 /// Mean squared reconstruction error of `x` (`[n, d]`) through the network θ, as one autodiff
@@ -63,7 +63,7 @@ pub fn reconstruction_loss(x: &Tensor<2>, theta: &Tensor<1>, slots: &[Slot]) -> 
     let acts = forward(slots, &contiguous(&theta), &contiguous(&x), n);
     let loss = FlexTensor::from_data(TensorData::new(vec![(acts.sum / acts.residual.len().max(1) as f64) as f32], [1]));
     let out = match op.prepare::<NoCheckpointing>(nodes).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(Saved { x, theta, acts, n }, loss),
+        OpsKind::Tracked(prep) => prep.finish(Saved { x, theta, acts }, loss),
         OpsKind::UnTracked(prep) => {
             acts.recycle();
             prep.finish(loss)
@@ -91,7 +91,6 @@ struct Saved {
     x: FlexTensor,
     theta: FlexTensor,
     acts: Activations,
-    n: usize,
 }
 
 impl Backward<Flex, 2> for ReconstructionLoss {
@@ -103,7 +102,8 @@ impl Backward<Flex, 2> for ReconstructionLoss {
         let Some(theta_node) = theta_node else { return };
         let s = ops.state;
         let upstream = contiguous(&seed).first().copied().unwrap_or(1.0);
-        let dtheta = backward(&self.slots, &contiguous(&s.theta), &contiguous(&s.x), s.acts, s.n, upstream);
+        let n = s.x.layout().shape()[0];
+        let dtheta = backward(&self.slots, &contiguous(&s.theta), &contiguous(&s.x), s.acts, n, upstream);
         let len = dtheta.len();
         grads.register::<Flex>(theta_node.id, FlexTensor::from_data(TensorData::new(dtheta, [len])));
     }

@@ -43,7 +43,8 @@ impl AutoencoderConfig {
     /// (tests, a server) would otherwise interleave their draws and lose determinism.
     pub fn init_seeded(&self, device: &Device, seed: u64) -> Autoencoder {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let (slots, len) = dense::slots(&self.arch().layer_dims());
+        let arch = self.arch();
+        let (slots, len) = (dense::slots(&arch.layer_dims()), arch.n_params());
         let mut theta = Vec::with_capacity(len);
         for s in &slots {
             let k = (1.0 / s.d_in as f64).sqrt() as f32;
