@@ -79,6 +79,20 @@ pub enum Error {
     NotAModel { dir: PathBuf, file: &'static str },
     #[error("a model is already published at {location}: publish a new version, or pass --force to replace it")]
     AlreadyPublished { location: String },
+    #[error("'{url}': {message}")]
+    BadUrl { url: String, message: String },
+    #[error(
+        "stage '{stage}': dependency '{url}' does not exist: check the URL, and that the object (or some object under the prefix) is in the bucket"
+    )]
+    MissingUrl { stage: String, url: String },
+    #[error("failed to import '{url}': it does not exist (no such object, and no object under that prefix)")]
+    MissingImportSource { url: String },
+    #[error("'{}' is not an import (no dependency to update): `update` takes a .dvc file written by `import-url`", file.display())]
+    NotAnImport { file: PathBuf },
+    #[error("'{}' exists already: remove it, or pass --force to replace it", path.display())]
+    ImportTargetExists { path: PathBuf },
+    #[error("could not start the async runtime for S3 requests")]
+    Runtime(#[source] std::io::Error),
     #[error("{op} {}", path.display())]
     Io {
         op: &'static str,
@@ -104,7 +118,11 @@ mod tests {
     /// here, and one with a source gets a sample in the test below.
     fn has_source(e: &Error) -> bool {
         match e {
-            Error::BadIgnorePattern { .. } | Error::BadMetrics { .. } | Error::Io { .. } | Error::Storage(_) => true,
+            Error::BadIgnorePattern { .. }
+            | Error::BadMetrics { .. }
+            | Error::Io { .. }
+            | Error::Runtime(_)
+            | Error::Storage(_) => true,
             Error::NoRepo { .. }
             | Error::AlreadyInitialized { .. }
             | Error::Yaml { .. }
@@ -133,7 +151,12 @@ mod tests {
             | Error::OutputsNotRestored { .. }
             | Error::CorruptObject { .. }
             | Error::NotAModel { .. }
-            | Error::AlreadyPublished { .. } => false,
+            | Error::AlreadyPublished { .. }
+            | Error::BadUrl { .. }
+            | Error::MissingUrl { .. }
+            | Error::MissingImportSource { .. }
+            | Error::NotAnImport { .. }
+            | Error::ImportTargetExists { .. } => false,
         }
     }
 
@@ -147,6 +170,7 @@ mod tests {
             Error::BadIgnorePattern { file: "/r/.dvcignore".into(), source: bad_glob },
             Error::BadMetrics { file: "metrics.json".into(), line: 1, source: bad_json },
             Error::Storage(object_storage::StorageError::Io { op: "writing", path: "/c/x".into(), source: io() }),
+            Error::Runtime(io()),
         ];
         for e in &samples {
             assert!(has_source(e), "{e:?}");

@@ -111,13 +111,27 @@ pub(crate) fn list_files(dir: &Path, ignore: &DvcIgnore) -> Result<Vec<(String, 
 
 /// The `.dir` manifest exactly as Python's `json.dumps(entries, sort_keys=True)` writes it.
 pub(crate) fn manifest_bytes(entries: &[DirEntry]) -> Vec<u8> {
+    json_list(entries, "md5")
+}
+
+/// An S3 prefix's listing as dvc hashes it: the same form as a manifest, with each entry's ETag
+/// (held in `md5`) under the key `etag`.
+pub(crate) fn listing_bytes(entries: &[DirEntry]) -> Vec<u8> {
+    json_list(entries, "etag")
+}
+
+/// `[{"<hash_key>": .., "relpath": ..}, ..]`; `hash_key` sorts before `relpath`, as
+/// `sort_keys=True` orders them.
+fn json_list(entries: &[DirEntry], hash_key: &str) -> Vec<u8> {
     let mut s = String::with_capacity(entries.len() * 70 + 2);
     s.push('[');
     for (i, e) in entries.iter().enumerate() {
         if i > 0 {
             s.push_str(", ");
         }
-        s.push_str("{\"md5\": ");
+        s.push_str("{\"");
+        s.push_str(hash_key);
+        s.push_str("\": ");
         crate::pyjson::string(&mut s, &e.md5);
         s.push_str(", \"relpath\": ");
         crate::pyjson::string(&mut s, &e.relpath);

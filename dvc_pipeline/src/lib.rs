@@ -6,12 +6,13 @@
 //! vars, foreach/matrix) with `interp` and `params`, `pipeline` (the DAG), [`checksum`] (md5 of
 //! bytes) + `hashing` (of paths) + `state` + `ignore`, `lock` (dvc.lock and `.dvc` files),
 //! `cache`, `runcache`, `project` (an opened repository: [`Project`]), [`repro`], [`status`],
-//! `add`, [`workspace`] (checkout, gc, metrics), [`config`], [`remote`], [`transfer`]
+//! `add`, `external` (S3 dependencies) and [`imports`] (`import-url`, `update`), [`workspace`] (checkout, gc, metrics), [`config`], [`remote`], [`transfer`]
 //! (push/fetch) and [`publish`].
 
 // The API model_creation and the tests use; everything else is crate-internal.
 pub mod checksum;
 pub mod config;
+pub mod imports;
 pub mod publish;
 pub mod remote;
 pub mod repro;
@@ -23,6 +24,7 @@ mod add;
 mod cache;
 mod dvcfile;
 mod error;
+mod external;
 mod hashing;
 mod ignore;
 mod interp;

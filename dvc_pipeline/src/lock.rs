@@ -8,6 +8,7 @@ use atomic_file::Durability;
 
 use crate::checksum::Algo;
 use crate::error::Result;
+use crate::external::Found;
 use crate::hashing::HashInfo;
 use crate::params::ParamValues;
 use crate::repo::write_file;
@@ -19,7 +20,10 @@ pub(crate) struct LockOut {
     pub(crate) path: String,
     /// `Md5` when `hash: md5` is present (DVC 3), `Dos2Unix` for DVC 2.x entries.
     pub(crate) algo: Algo,
+    /// md5 hex (`.dir` for a directory or an S3 prefix); empty when not recorded.
     pub(crate) md5: String,
+    /// An S3 object dependency's ETag (without quotes), in place of an md5.
+    pub(crate) etag: Option<String>,
     pub(crate) size: Option<u64>,
     pub(crate) nfiles: Option<u64>,
     pub(crate) isexec: bool,
@@ -31,21 +35,42 @@ impl LockOut {
             path: path.to_string(),
             algo: Algo::Md5,
             md5: h.md5.clone(),
+            etag: None,
             size: Some(h.size),
             nfiles: h.nfiles,
             isexec: h.isexec,
         }
     }
 
-    /// The entry as dvc.lock holds it (`path, hash, md5, size, nfiles, isexec`).
+    /// The entry of an S3 dependency (`path` as written: `s3://...` or `remote://...`).
+    pub(crate) fn from_found(path: &str, found: &Found) -> Self {
+        let (md5, etag, size, nfiles) = match found {
+            Found::Object { etag, size } => (String::new(), Some(etag.clone()), *size, None),
+            Found::Prefix { md5, size, nfiles, .. } => (md5.clone(), None, *size, Some(*nfiles)),
+        };
+        LockOut { path: path.to_string(), algo: Algo::Md5, md5, etag, size: Some(size), nfiles, isexec: false }
+    }
+
+    /// Whether an S3 dependency's entry still describes what the URL holds, compared as dvc
+    /// compares: an object by its ETag (exact, case-sensitive), a prefix by its listing's md5,
+    /// which counts only with `nfiles` recorded.
+    pub(crate) fn matches_found(&self, found: &Found) -> bool {
+        match found {
+            Found::Object { etag, .. } => self.etag.as_deref() == Some(etag.as_str()),
+            Found::Prefix { md5, .. } => self.nfiles.is_some_and(|n| n > 0) && &self.md5 == md5,
+        }
+    }
+
+    /// The entry as dvc.lock holds it (`path, hash, md5, size, nfiles, isexec`; an S3
+    /// object: `path, hash, etag, size`).
     pub(crate) fn to_node(&self) -> Node {
-        self.node_in_order(&["path", "hash", "md5", "size", "nfiles", "isexec"])
+        self.node_in_order(&["path", "hash", "md5", "etag", "size", "nfiles", "isexec"])
     }
 
     /// The entry as a `.dvc` file holds it, in the key order dvc writes there
-    /// (`md5, size, nfiles, isexec, hash, path`).
-    fn to_dvc_node(&self) -> Node {
-        self.node_in_order(&["md5", "size", "nfiles", "isexec", "hash", "path"])
+    /// (`md5, size, nfiles, isexec, hash, path`; an import's S3 object: `etag, size, hash, path`).
+    pub(crate) fn to_dvc_node(&self) -> Node {
+        self.node_in_order(&["md5", "etag", "size", "nfiles", "isexec", "hash", "path"])
     }
 
     /// The fields present (`hash` only for DVC 3 entries, sizes when known, `isexec` when set)
@@ -55,7 +80,9 @@ impl LockOut {
             match key {
                 "path" => Some(Node::str(self.path.clone())),
                 "hash" => (self.algo == Algo::Md5).then(|| Node::str("md5")),
-                "md5" => Some(Node::str(self.md5.clone())),
+                // An S3 object's entry has an ETag and no md5.
+                "md5" => (self.etag.is_none()).then(|| Node::str(self.md5.clone())),
+                "etag" => self.etag.clone().map(Node::str),
                 "size" => self.size.map(|s| Node::new(Value::Int(s as i64))),
                 "nfiles" => self.nfiles.map(|n| Node::new(Value::Int(n as i64))),
                 "isexec" => self.isexec.then(|| Node::new(Value::Bool(true))),
@@ -108,14 +135,14 @@ impl LockStage {
 fn parse_outs(list: Option<&Node>, file: &Path, key: &str) -> Result<Vec<LockOut>> {
     match list {
         None | Some(Node { value: Value::Null, .. }) => Ok(Vec::new()),
-        Some(Node { value: Value::Seq(items), .. }) => items.iter().map(|i| parse_out(i, file, key)).collect(),
+        Some(Node { value: Value::Seq(items), .. }) => items.iter().map(|i| parse_entry(i, file, key)).collect(),
         Some(other) => Err(err_at(file, other.line, key, "expected a list")),
     }
 }
 
 /// One out (or dep) entry of dvc.lock or a `.dvc` file. No `hash:` is a DVC 2.x entry
 /// (md5-dos2unix); any value but `md5` is an error naming the file, line and value.
-fn parse_out(n: &Node, file: &Path, key: &str) -> Result<LockOut> {
+pub(crate) fn parse_entry(n: &Node, file: &Path, key: &str) -> Result<LockOut> {
     let s = |k: &str| n.get(k).and_then(|v| v.to_interp_string());
     let num = |k: &str| match n.get(k).map(|v| &v.value) {
         Some(Value::Int(i)) => Some(*i as u64),
@@ -131,6 +158,7 @@ fn parse_out(n: &Node, file: &Path, key: &str) -> Result<LockOut> {
         path,
         algo,
         md5: s("md5").unwrap_or_default(),
+        etag: s("etag"),
         size: num("size"),
         nfiles: num("nfiles"),
         isexec: matches!(n.get("isexec").map(|v| &v.value), Some(Value::Bool(true))),

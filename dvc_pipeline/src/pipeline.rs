@@ -97,7 +97,8 @@ impl Pipeline {
         }
         let mut deps_of = vec![Vec::new(); self.stages.len()];
         for (i, s) in self.stages.iter().enumerate() {
-            for d in &s.deps {
+            // S3 URLs are looked up when a command needs them, not while the pipeline loads.
+            for d in s.deps.iter().filter(|d| !crate::external::is_url(d)) {
                 let abs = s.abs(d);
                 // A dep may be an out, inside an out directory, or a directory holding outs.
                 let mut found = false;

@@ -5,11 +5,13 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use atomic_file::Durability;
+use object_storage::AwsEnv;
 
 use crate::cache::Cache;
 use crate::checksum::Algo;
 use crate::dvcfile::Stage;
 use crate::error::{Error, Result};
+use crate::external::{self, Lookups};
 use crate::hashing::{self, HashInfo};
 use crate::ignore::DvcIgnore;
 use crate::lock::{LockFile, LockOut, LockStage};
@@ -28,6 +30,8 @@ pub struct Project {
     pub(crate) state: HashState,
     /// The repository's `.dvcignore` rules.
     pub(crate) ignore: DvcIgnore,
+    /// S3 dependencies looked up during this command.
+    pub(crate) external: Lookups,
 }
 
 impl Drop for Project {
@@ -95,7 +99,23 @@ impl Project {
         let pipeline = Pipeline::load(&repo, &ignore)?;
         let cache = Cache::new(repo.cache_dir());
         let state = HashState::load(repo.tmp_dir().join("rs-hash-state"));
-        Ok(Project { repo, pipeline, cache, state, ignore })
+        let external = Lookups::new(AwsEnv::from_process());
+        Ok(Project { repo, pipeline, cache, state, ignore, external })
+    }
+
+    /// The same project with the AWS variables plain `s3://` dependencies use taken from `env`
+    /// instead of the process environment (`remote://NAME/...` ones use the remote's settings).
+    pub fn with_aws_env(mut self, env: AwsEnv) -> Project {
+        self.external = Lookups::new(env);
+        self
+    }
+
+    /// Whether a dependency exists: a workspace path, or an S3 object or prefix.
+    pub(crate) fn dep_exists(&self, stage: &Stage, dep: &str) -> Result<bool> {
+        if external::is_url(dep) {
+            return Ok(self.external.get(&self.repo, dep)?.is_some());
+        }
+        Ok(std::fs::metadata(stage.abs(dep)).is_ok())
     }
 
     pub(crate) fn lock_of(&self, stage: &Stage) -> Result<LockFile> {
@@ -117,7 +137,7 @@ impl Project {
         let mut st = StageStatus { always_changed: stage.always_changed, ..Default::default() };
         let Some(lock) = lock else {
             for d in &stage.deps {
-                let state = if std::fs::metadata(stage.abs(d)).is_ok() { "modified" } else { "deleted" };
+                let state = if self.dep_exists(stage, d)? { "modified" } else { "deleted" };
                 st.deps.push((d.clone(), state.into()));
             }
             for p in &stage.params {
@@ -153,6 +173,13 @@ impl Project {
     }
 
     fn entry_change(&self, stage: &Stage, rel: &str, entry: Option<&LockOut>) -> Result<Option<&'static str>> {
+        if external::is_url(rel) {
+            return Ok(match (self.external.get(&self.repo, rel)?, entry) {
+                (None, _) => Some("deleted"),
+                (Some(found), Some(e)) if e.matches_found(&found) => None,
+                (Some(_), _) => Some("modified"),
+            });
+        }
         let algo = entry.map_or(Algo::Md5, |e| e.algo);
         match (self.hash(&stage.abs(rel), algo)?, entry) {
             (None, _) => Ok(Some("deleted")),
@@ -174,6 +201,12 @@ impl Project {
         // `None`: the path does not exist. Any other failure (unreadable, a .dvcignore inside
         // a directory out) is returned as it is, not reported as a missing path.
         let build = |rel: &str, prev: Option<&LockOut>| -> Result<Option<LockOut>> {
+            if external::is_url(rel) {
+                return Ok(self.external.get(&self.repo, rel)?.map(|found| match prev {
+                    Some(p) if p.matches_found(&found) => p.clone(),
+                    _ => LockOut::from_found(rel, &found),
+                }));
+            }
             let abs = stage.abs(rel);
             if let Some(p) = prev
                 && let Some(h) = self.hash(&abs, p.algo)?
@@ -186,7 +219,7 @@ impl Project {
         let mut deps = Vec::new();
         for d in &stage.deps {
             let entry = build(d, old.and_then(|o| o.deps.iter().find(|e| &e.path == d)))?;
-            deps.push(entry.ok_or_else(|| Error::MissingDep { stage: stage.name.clone(), path: d.clone() })?);
+            deps.push(entry.ok_or_else(|| missing_dep(&stage.name, d))?);
         }
         deps.sort_by(|a, b| a.path.cmp(&b.path));
         let mut outs = Vec::new();
@@ -203,6 +236,7 @@ impl Project {
                     path: o.path.clone(),
                     algo: Algo::Md5,
                     md5: String::new(),
+                    etag: None,
                     size: None,
                     nfiles: None,
                     isexec: false,
@@ -274,6 +308,15 @@ impl Project {
             }
         }
         Ok(out)
+    }
+}
+
+/// The error for a dependency that does not exist (a path, or a URL with nothing behind it).
+pub(crate) fn missing_dep(stage: &str, dep: &str) -> Error {
+    if external::is_url(dep) {
+        Error::MissingUrl { stage: stage.to_string(), url: dep.to_string() }
+    } else {
+        Error::MissingDep { stage: stage.to_string(), path: dep.to_string() }
     }
 }
 

@@ -77,8 +77,8 @@ fn run_stage(
     let lock = project.lock_of(stage)?;
     let old = lock.get(&stage.name);
     for d in &stage.deps {
-        if std::fs::metadata(stage.abs(d)).is_err() {
-            return Err(Error::MissingDep { stage: name.to_string(), path: d.clone() });
+        if !project.dep_exists(stage, d)? {
+            return Err(crate::project::missing_dep(name, d));
         }
     }
     let status = project.stage_status(stage, old)?;
@@ -133,8 +133,11 @@ fn run_stage(
 }
 
 /// As dvc's `_can_hash`: a stage is run-cached only with deps (files or params) and outs, and
-/// never with persistent outs or `always_changed`.
+/// never with persistent outs, `always_changed` or a dependency outside the workspace (an S3 URL).
 fn run_cacheable(stage: &Stage) -> bool {
+    if stage.deps.iter().any(|d| crate::external::is_url(d)) {
+        return false;
+    }
     let has_deps = !stage.deps.is_empty() || !stage.params.is_empty();
     has_deps && !stage.always_changed && !stage.outs.is_empty() && !stage.outs.iter().any(|o| o.persist)
 }

@@ -1,13 +1,13 @@
 //! The DVC-compatible pipeline commands of `model-creation` (init, repro, status, dag, add,
-//! checkout, remote, push, pull, fetch, gc, metrics, publish): argument parsing and output
-//! only; the work is done by the `dvc_pipeline` and `object_storage` crates.
+//! import-url, update, checkout, remote, push, pull, fetch, gc, metrics, publish): argument
+//! parsing and output only; the work is done by the `dvc_pipeline` and `object_storage` crates.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use dvc_pipeline::repro::{Outcome, ReproOptions};
-use dvc_pipeline::{Project, Repo, config, remote, status, transfer, workspace};
+use dvc_pipeline::{Project, Repo, config, imports, remote, status, transfer, workspace};
 
 /// Pipeline and data commands, named and shaped like dvc's.
 #[derive(Debug, Subcommand)]
@@ -40,6 +40,25 @@ pub enum PipelineCommand {
     Add {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Copy S3 data (an object, or every object under a prefix) into the workspace and track it
+    /// with a frozen PATH.dvc that records the source's ETag, as `dvc import-url`.
+    #[command(name = "import-url")]
+    ImportUrl {
+        /// s3://bucket/key, s3://bucket/prefix/ or remote://NAME/path (a remote's endpoint and
+        /// keys); plain s3:// URLs take endpoint and keys from the AWS_* variables.
+        url: String,
+        /// Where the data goes (an existing directory receives it under the URL's last name).
+        path: PathBuf,
+        /// Replace an existing PATH and PATH.dvc.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Fetch imports again whose source changed since `import-url` (or the last update).
+    Update {
+        /// The imports' .dvc files.
+        #[arg(required = true)]
+        targets: Vec<PathBuf>,
     },
     /// Restore tracked outputs from the cache.
     Checkout,
@@ -195,6 +214,23 @@ pub fn run(cmd: PipelineCommand) -> Result<()> {
             for p in paths {
                 let f = dvc_pipeline::add(&project, &p)?;
                 println!("Added '{}': track '{}' in git.", p.display(), project.repo.rel(&f));
+            }
+        }
+        PipelineCommand::ImportUrl { url, path, force } => {
+            let project = Project::open(&cwd()?)?;
+            println!("Importing '{url}' -> '{}'", path.display());
+            let done = imports::import_url(&project, &url, &path, force)?;
+            println!("To track the import in git: git add {}", project.repo.rel(&done.dvc_file));
+        }
+        PipelineCommand::Update { targets } => {
+            let project = Project::open(&cwd()?)?;
+            for target in targets {
+                let done = imports::update(&project, &target)?;
+                if done.changed {
+                    println!("Updated '{}' from its source", project.repo.rel(&done.out));
+                } else {
+                    println!("'{}' didn't change, skipping", project.repo.rel(&done.dvc_file));
+                }
             }
         }
         PipelineCommand::Checkout => {

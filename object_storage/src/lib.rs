@@ -41,6 +41,18 @@ pub enum Conditional {
     Found { bytes: Bytes, etag: Option<String> },
 }
 
+/// What a store says about one object without reading it ([`Store::head`], [`Store::list_info`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The key, relative to the store root (and, from a listing, including the listed prefix).
+    pub key: String,
+    /// The ETag exactly as the store gave it (S3: usually the quoted md5 of a single PUT, or
+    /// `"<hex>-N"` for a multipart upload; a local directory: size, time and inode).
+    pub etag: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+}
+
 /// A place objects live: an S3 bucket prefix or a local directory.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -158,9 +170,24 @@ impl Store {
 
     /// All keys below `prefix` (relative to the store root), in no particular order.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self.list_info(prefix).await?.into_iter().map(|o| o.key).collect())
+    }
+
+    /// Every object below `prefix` (relative to the store root) with its ETag and size, in no
+    /// particular order: one listing, no request per object.
+    pub async fn list_info(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         match self {
-            Store::Local(l) => l.list(prefix).await,
-            Store::S3(s) => s.list(prefix).await,
+            Store::Local(l) => l.list_info(prefix).await,
+            Store::S3(s) => s.list_info(prefix).await,
+        }
+    }
+
+    /// The object's ETag and size, or `None` when there is no such object (S3: a HEAD request;
+    /// a missing bucket reads as a missing object, as a HEAD cannot tell them apart).
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        match self {
+            Store::Local(l) => l.head(key).await,
+            Store::S3(s) => s.head(key).await,
         }
     }
 

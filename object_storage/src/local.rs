@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::download::{FileSink, ObjectCheck};
 use crate::fs::{blocking, is_temp_name};
-use crate::{Conditional, Result, StorageError, check_key};
+use crate::{Conditional, ObjectInfo, Result, StorageError, check_key};
 
 /// A store rooted at a local directory.
 #[derive(Clone, Debug)]
@@ -149,7 +149,7 @@ impl LocalStore {
         tokio::fs::try_exists(&path).await.map_err(|e| StorageError::io("checking", path, e))
     }
 
-    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+    pub(crate) async fn list_info(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let root = self.root.clone();
         let prefix = prefix.trim_matches('/').to_string();
         blocking(move || {
@@ -159,6 +159,18 @@ impl LocalStore {
             Ok(out)
         })
         .await
+    }
+
+    pub(crate) async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        let path = self.path(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.is_file() => {
+                Ok(Some(ObjectInfo { key: key.to_string(), etag: Some(file_etag(&meta)), size: meta.len() }))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(None),
+            Err(e) => Err(StorageError::io("reading", path, e)),
+        }
     }
 
     pub(crate) async fn remove_stale_temp_files(&self, keys: &[String], min_age: Duration) -> Result<usize> {
@@ -225,7 +237,7 @@ fn remove_stale_temps(dirs: &BTreeSet<PathBuf>, min_age: Duration) -> Result<usi
     Ok(removed)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> Result<()> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -240,7 +252,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
         } else if !is_temp_name(&entry.file_name().to_string_lossy())
             && let Ok(rel) = path.strip_prefix(root)
         {
-            out.push(rel.to_string_lossy().replace('\\', "/"));
+            // Removed meanwhile: not part of the listing.
+            let Ok(meta) = entry.metadata() else { continue };
+            let key = rel.to_string_lossy().replace('\\', "/");
+            out.push(ObjectInfo { key, etag: Some(file_etag(&meta)), size: meta.len() });
         }
     }
     Ok(())

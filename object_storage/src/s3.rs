@@ -23,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use crate::download::{FileSink, ObjectCheck, Piece, write_pieces};
 use crate::fs::blocking;
 use crate::settings::S3Options;
-use crate::{Conditional, Result, StorageError, check_key};
+use crate::{Conditional, ObjectInfo, Result, StorageError, check_key};
 
 /// Objects up to this size are received whole and written in one go; larger ones are written
 /// by a blocking thread while they arrive.
@@ -320,7 +320,25 @@ impl S3Store {
         .await
     }
 
-    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+    pub(crate) async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        let full = self.full_key(key)?;
+        self.retrying(|| async {
+            match self.client.head_object().bucket(&self.bucket).key(&full).send().await {
+                Ok(out) => Ok(Some(ObjectInfo {
+                    key: key.to_string(),
+                    etag: out.e_tag().map(str::to_string),
+                    size: out.content_length().map_or(0, |n| n.max(0) as u64),
+                })),
+                Err(e) => match self.map_err("HEAD", key, e) {
+                    StorageError::NotFound { .. } => Ok(None),
+                    other => Err(other),
+                },
+            }
+        })
+        .await
+    }
+
+    pub(crate) async fn list_info(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let rel = prefix.trim_matches('/');
         let mut full = match (self.prefix.is_empty(), rel.is_empty()) {
             (true, _) => rel.to_string(),
@@ -331,7 +349,7 @@ impl S3Store {
             full.push('/');
         }
         let strip = if self.prefix.is_empty() { 0 } else { self.prefix.len() + 1 };
-        let mut keys = Vec::new();
+        let mut objects = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -348,7 +366,11 @@ impl S3Store {
                 .await?;
             for obj in out.contents() {
                 if let Some(k) = obj.key() {
-                    keys.push(k[strip.min(k.len())..].to_string());
+                    objects.push(ObjectInfo {
+                        key: k[strip.min(k.len())..].to_string(),
+                        etag: obj.e_tag().map(str::to_string),
+                        size: obj.size().map_or(0, |n| n.max(0) as u64),
+                    });
                 }
             }
             match out.next_continuation_token() {
@@ -356,7 +378,7 @@ impl S3Store {
                 _ => break,
             }
         }
-        Ok(keys)
+        Ok(objects)
     }
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
