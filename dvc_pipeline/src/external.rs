@@ -19,18 +19,25 @@ use crate::hashing::{DirEntry, listing_bytes};
 use crate::repo::Repo;
 
 /// Whether a dependency is a URL rather than a workspace path.
-pub(crate) fn is_url(dep: &str) -> bool {
+pub fn is_url(dep: &str) -> bool {
     dep.starts_with("s3://") || dep.starts_with("remote://")
 }
 
 /// Where a URL's data lives: a store rooted at the bucket (or the remote's URL) and the key or
 /// prefix below it.
-pub(crate) struct Location {
-    pub(crate) store: Store,
+pub struct Location {
+    pub store: Store,
     /// Without leading or trailing `/`; empty for a whole bucket or remote.
-    pub(crate) key: String,
+    pub key: String,
     /// The URL names a prefix (it ends with `/`): never looked up as an object.
-    pub(crate) prefix_only: bool,
+    pub prefix_only: bool,
+}
+
+/// Resolves an `s3://` or `remote://NAME/` URL for commands that read or write S3 data
+/// themselves (`collect`, `batch-score`): a `remote://` URL takes its remote from the DVC
+/// repository around `cwd`.
+pub fn open(url: &str, cwd: &std::path::Path, env: &AwsEnv) -> Result<Location> {
+    locate(Repo::find(cwd).ok().as_ref(), url, env, &S3Settings::default())
 }
 
 /// What a URL currently holds.
@@ -51,7 +58,7 @@ pub(crate) enum Found {
 
 /// Resolves a URL to a store and key. `fs_config` is a `.dvc` file's per-dependency settings
 /// (dvc's `--fs-config`), which win over everything else.
-pub(crate) fn locate(repo: &Repo, url: &str, env: &AwsEnv, fs_config: &S3Settings) -> Result<Location> {
+pub(crate) fn locate(repo: Option<&Repo>, url: &str, env: &AwsEnv, fs_config: &S3Settings) -> Result<Location> {
     let bad = |message: String| Error::BadUrl { url: url.to_string(), message };
     let prefix_only = url.ends_with('/');
     if let Some(rest) = url.strip_prefix("s3://") {
@@ -66,6 +73,8 @@ pub(crate) fn locate(repo: &Repo, url: &str, env: &AwsEnv, fs_config: &S3Setting
     if name.is_empty() {
         return Err(bad("no remote name after remote://".into()));
     }
+    let repo = repo
+        .ok_or_else(|| bad("remote:// URLs name a remote of a DVC repository: run inside one (or use s3://)".into()))?;
     let remote = Config::load(repo)?.remote(Some(name))?;
     if !remote.url.starts_with("s3://") {
         return Err(bad(format!(
@@ -167,7 +176,7 @@ impl Lookups {
         if let Some(found) = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(url) {
             return Ok(found.clone());
         }
-        let location = locate(repo, url, &self.env, &S3Settings::default())?;
+        let location = locate(Some(repo), url, &self.env, &S3Settings::default())?;
         let found = block_on(lookup(url, &location))?;
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(url.to_string(), found.clone());
         Ok(found)

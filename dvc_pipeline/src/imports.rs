@@ -65,7 +65,7 @@ pub fn import_url(project: &Project, url: &str, out: &Path, force: bool) -> Resu
         }
     }
     let settings = S3Settings::default();
-    let location = external::locate(&project.repo, url, project.external.env(), &settings)?;
+    let location = external::locate(Some(&project.repo), url, project.external.env(), &settings)?;
     let found = external::block_on(external::lookup(url, &location))?
         .ok_or_else(|| Error::MissingImportSource { url: url.to_string() })?;
     fetch_and_record(project, url, None, &location, &found, &abs, &dvc_file)?;
@@ -96,7 +96,7 @@ pub fn update(project: &Project, dvc_file: &Path) -> Result<Imported> {
     let abs = crate::dvcfile::normalize(&dir.join(&out.path));
     let fs_config = dep_node.get("fs_config").cloned();
     let settings = fs_config.as_ref().map(settings_of).unwrap_or_default();
-    let location = external::locate(&project.repo, &dep.path, project.external.env(), &settings)?;
+    let location = external::locate(Some(&project.repo), &dep.path, project.external.env(), &settings)?;
     let found = external::block_on(external::lookup(&dep.path, &location))?
         .ok_or_else(|| Error::MissingImportSource { url: dep.path.clone() })?;
     let workspace_current = !out.md5.is_empty() && project.hash(&abs, out.algo)?.is_some_and(|h| h.md5 == out.md5);

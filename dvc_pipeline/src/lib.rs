@@ -12,6 +12,7 @@
 // The API model_creation and the tests use; everything else is crate-internal.
 pub mod checksum;
 pub mod config;
+pub mod external;
 pub mod imports;
 pub mod publish;
 pub mod remote;
@@ -24,7 +25,6 @@ mod add;
 mod cache;
 mod dvcfile;
 mod error;
-mod external;
 mod hashing;
 mod ignore;
 mod interp;

@@ -4,6 +4,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod benchmark;
+pub mod collect;
 pub mod commands;
 pub mod experiment;
 pub mod gate;

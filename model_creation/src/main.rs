@@ -103,6 +103,11 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Copy a new weekly batch of recordings into <prefix>/<ISO week>/ (one metadata JSON per
+    /// file, a manifest last); files collected before are not copied again.
+    Collect(model_creation::collect::CollectArgs),
+    /// Concatenate the latest complete collection batches into one training CSV.
+    Assemble(model_creation::collect::AssembleArgs),
     /// The model registry: publish versions, list, show, aliases, the promotion gate, rollback,
     /// pull, gc (exit status 0 done/promoted, 1 promotion refused, 2 error).
     Models(model_creation::registry_cli::ModelsArgs),
@@ -135,6 +140,15 @@ fn main() -> ExitCode {
         Command::Benchmark { data, params, baseline, json } => {
             model_creation::benchmark::command(&data, params.as_deref(), baseline == "iforest", json.as_deref())
         }
+        Command::Collect(args) => collect(&args),
+        Command::Assemble(args) => model_creation::collect::run_assemble(&args).map(|(weeks, files, rows)| {
+            println!(
+                "Assembled {rows} rows from {files} files of {} ({}) into {}",
+                plural(weeks.len(), "batch", "batches"),
+                weeks.join(", "),
+                args.out.display()
+            );
+        }),
         Command::Pipeline(cmd) => pipeline_cli::run(cmd),
         Command::Select(args) => model_creation::select::run(&args),
         Command::Exp(args) => model_creation::experiment::run(args),
@@ -147,6 +161,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn collect(args: &model_creation::collect::CollectArgs) -> anyhow::Result<()> {
+    let r = model_creation::collect::run_collect(args)?;
+    for name in &r.collected {
+        println!("collected {}/{name}", r.week);
+    }
+    for (source, at) in &r.already {
+        println!("already collected: {source} (as {at})");
+    }
+    for s in &r.skipped {
+        eprintln!("WARNING: skipped {}: {}", s.source, s.error);
+    }
+    let state = if r.manifest_written { "manifest written" } else { "nothing new, bucket unchanged" };
+    println!(
+        "batch {}: {} collected, {} already there, {} skipped; {state}",
+        r.week,
+        r.collected.len(),
+        r.already.len(),
+        r.skipped.len()
+    );
+    Ok(())
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `models` tells a refused promotion (1) from a failure (2), for CI and the training Job.

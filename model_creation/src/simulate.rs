@@ -132,23 +132,17 @@ pub fn generate(opts: &SimulateOptions) -> Dataset {
     Dataset { train, test, labels, anomalies }
 }
 
+/// 2025-01-01T00:00:00Z, where the default dataset's 10-minute steps start.
+const DEFAULT_START: i64 = 1_735_689_600;
+/// Seconds between two rows.
+pub const STEP_SECONDS: i64 = 600;
+
 /// Writes `train.csv`, `test.csv`, `labels.csv` and `anomalies.csv` into `dir`.
 pub fn write(dir: &Path, ds: &Dataset, opts: &SimulateOptions) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let start = 1_735_689_600i64; // 2025-01-01T00:00:00Z; 10-minute steps
     let write_table = |name: &str, rows: &[[f64; 6]], offset: usize| -> std::io::Result<()> {
-        write_with(&dir.join(name), Durability::Fast, |w| {
-            writeln!(w, "timestamp,{}", FEATURES.join(","))?;
-            for (i, r) in rows.iter().enumerate() {
-                let ts = start + 600 * (offset + i) as i64;
-                write!(w, "{}", iso8601(ts))?;
-                for v in r {
-                    write!(w, ",{v:.4}")?;
-                }
-                writeln!(w)?;
-            }
-            Ok(())
-        })
+        let start = DEFAULT_START + STEP_SECONDS * offset as i64;
+        write_with(&dir.join(name), Durability::Fast, |w| write_csv(w, rows, start, None))
     };
     write_table("train.csv", &ds.train, 0)?;
     write_table("test.csv", &ds.test, opts.train_rows)?;
@@ -166,6 +160,31 @@ pub fn write(dir: &Path, ds: &Dataset, opts: &SimulateOptions) -> std::io::Resul
         }
         Ok(())
     })
+}
+
+/// One table as CSV: `timestamp[,group column],<features>`, rows 10 minutes apart from `start`
+/// (seconds since the epoch); `group` is a column name and the value every row carries.
+pub fn write_csv(
+    w: &mut dyn std::io::Write,
+    rows: &[[f64; 6]],
+    start: i64,
+    group: Option<(&str, &str)>,
+) -> std::io::Result<()> {
+    match group {
+        Some((column, _)) => writeln!(w, "timestamp,{column},{}", FEATURES.join(","))?,
+        None => writeln!(w, "timestamp,{}", FEATURES.join(","))?,
+    }
+    for (i, r) in rows.iter().enumerate() {
+        write!(w, "{}", iso8601(start + STEP_SECONDS * i as i64))?;
+        if let Some((_, value)) = group {
+            write!(w, ",{value}")?;
+        }
+        for v in r {
+            write!(w, ",{v:.4}")?;
+        }
+        writeln!(w)?;
+    }
+    Ok(())
 }
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, no calendar crate needed).

@@ -1,0 +1,208 @@
+//! Fleet-scale data against the in-process S3 server, through the `model-creation` binary:
+//! weekly `collect` (a batch per ISO week, metadata per file, the manifest last; nothing is
+//! collected twice, a killed run is completed by the next) and `assemble`.
+
+mod pipeline_support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pipeline_support::*;
+
+/// The AWS variables that point plain s3:// URLs at the server.
+fn aws(server: &S3Server) -> [(&'static str, String); 3] {
+    [
+        ("AWS_ENDPOINT_URL", server.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", AK.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SK.to_string()),
+    ]
+}
+
+fn mc(server: &S3Server, dir: &Path, args: &[&str]) -> Output {
+    let vars = aws(server);
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run(&ours(), dir, args, &env)
+}
+
+fn mc_ok(server: &S3Server, dir: &Path, args: &[&str]) -> String {
+    let out = mc(server, dir, args);
+    assert!(
+        out.status.success(),
+        "model-creation {args:?}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every object under `bucket/prefix` on the server: (key below the prefix, bytes).
+fn objects(server: &S3Server, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let root = server.root.path().join(prefix);
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push((rel.to_string_lossy().into_owned(), std::fs::read(&path).expect("read object")));
+            }
+        }
+    }
+    walk(&root, &root, &mut out);
+    out.sort();
+    out
+}
+
+fn manifest(server: &S3Server, week: &str) -> serde_json::Value {
+    manifest_at(server, &format!("bucket/raw/{week}"))
+}
+
+fn manifest_at(server: &S3Server, batch: &str) -> serde_json::Value {
+    let path = server.root.path().join(batch).join("manifest.json");
+    serde_json::from_slice(&std::fs::read(&path).expect("manifest.json")).expect("manifest is JSON")
+}
+
+#[test]
+fn collect_twice_in_one_week_collects_once_and_lists_what_it_skipped() {
+    let server = S3Server::start(&["bucket"]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    write(
+        dir,
+        &[
+            ("drop/pump-a.csv", b"timestamp,flow\n2026-11-30T00:00:00Z,1.5\n2026-11-30T00:10:00Z,1.7\n"),
+            ("drop/pump-b.csv", b"timestamp,flow\n2026-11-30T00:00:00Z,2.5\n"),
+            ("drop/broken.csv", b"timestamp,flow\n2026-11-30T00:00:00Z\n"),
+            ("drop/.partial.csv.tmp", b"half a fi"),
+        ],
+    );
+    let first = mc_ok(&server, dir, &["collect", "--to", "s3://bucket/raw/", "--source", "drop", "--week", "2026-W49"]);
+    assert!(first.contains("2 collected, 0 already there, 1 skipped; manifest written"), "{first}");
+    let m = manifest(&server, "2026-W49");
+    let files: Vec<&str> =
+        m["files"].as_array().expect("files").iter().map(|f| f["file"].as_str().unwrap_or("")).collect();
+    assert_eq!(files, ["pump-a.csv", "pump-b.csv"]);
+    assert_eq!(m["files"][0]["rows"], 2);
+    assert_eq!(m["files"][0]["columns"], serde_json::json!(["timestamp", "flow"]));
+    assert_eq!(m["files"][0]["time_range"]["start"], "2026-11-30T00:00:00Z");
+    assert_eq!(m["files"][0]["time_range"]["end"], "2026-11-30T00:10:00Z");
+    assert_eq!(m["skipped"][0]["error"], "not a valid CSV: line 2: 1 fields where the header has 2");
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(server.root.path().join("bucket/raw/2026-W49/pump-a.csv.meta.json")).expect("meta"),
+    )
+    .expect("meta JSON");
+    assert_eq!(meta, m["files"][0], "each file's metadata is the manifest's entry");
+    assert!(meta["source"].as_str().is_some_and(|s| s.ends_with("drop/pump-a.csv")));
+
+    // The same week again, by glob this time: nothing new, and not one object rewritten.
+    let before = objects(&server, "bucket/raw");
+    let again =
+        mc_ok(&server, dir, &["collect", "--to", "s3://bucket/raw/", "--source", "drop/*.csv", "--week", "2026-W49"]);
+    assert!(again.contains("0 collected, 2 already there, 1 skipped; nothing new, bucket unchanged"), "{again}");
+    assert_eq!(objects(&server, "bucket/raw"), before);
+
+    // Next week a new file arrives beside the old ones: only it is collected.
+    write(dir, &[("drop/pump-c.csv", b"timestamp,flow\n2026-12-07T00:00:00Z,3.5\n")]);
+    let next = mc_ok(&server, dir, &["collect", "--to", "s3://bucket/raw/", "--source", "drop", "--week", "2026-W50"]);
+    assert!(next.contains("1 collected, 2 already there, 1 skipped"), "{next}");
+    let files = manifest(&server, "2026-W50")["files"].clone();
+    assert_eq!(files.as_array().map(Vec::len), Some(1));
+    assert_eq!(files[0]["file"], "pump-c.csv");
+
+    // The simulator: a week gives the same files every time, so a rerun collects nothing.
+    let sim =
+        mc_ok(&server, dir, &["collect", "--to", "s3://bucket/sim/", "--source", "simulator", "--week", "2026-W10"]);
+    assert!(sim.contains("3 collected"), "{sim}");
+    let sim_again =
+        mc_ok(&server, dir, &["collect", "--to", "s3://bucket/sim/", "--source", "simulator", "--week", "2026-W10"]);
+    assert!(sim_again.contains("0 collected, 3 already there"), "{sim_again}");
+    let other_week =
+        mc_ok(&server, dir, &["collect", "--to", "s3://bucket/sim/", "--source", "simulator", "--week", "2026-W11"]);
+    assert!(other_week.contains("3 collected"), "{other_week}");
+    let csv = std::fs::read_to_string(server.root.path().join("bucket/sim/2026-W11/machine-02.csv")).expect("csv");
+    assert!(csv.starts_with("timestamp,machine,temperature,"), "{csv}");
+    // ISO week 11 of 2026 begins on Monday 9 March.
+    assert!(csv.lines().nth(1).is_some_and(|l| l.starts_with("2026-03-09T00:00:00Z,m02,")), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 7 * 24 * 6);
+
+    // The training set: the latest complete batches, one header, every row, in week order.
+    mc_ok(&server, dir, &["assemble", "--from", "s3://bucket/sim/", "--weeks", "1", "--out", "train.csv"]);
+    let train = std::fs::read_to_string(dir.join("train.csv")).expect("train.csv");
+    assert_eq!(train.lines().count(), 1 + 3 * 7 * 24 * 6);
+    assert!(train.lines().nth(1).is_some_and(|l| l.starts_with("2026-03-09T00:00:00Z,m01,")));
+    let mixed = mc(&server, dir, &["assemble", "--from", "s3://bucket/raw/", "--weeks", "2", "--out", "mixed.csv"]);
+    assert!(mixed.status.success(), "{}", String::from_utf8_lossy(&mixed.stderr));
+
+    // Another S3 server as the source, through a DVC-style remote (its own endpoint and keys).
+    let edge = S3Server::start(&["edge"]);
+    write(edge.root.path(), &[("edge/drop/site-1.csv", b"timestamp,flow\n1,2\n"), ("edge/drop/site-2.csv", b"oops")]);
+    mc_ok(&server, dir, &["init"]);
+    mc_ok(&server, dir, &["remote", "add", "edge", "s3://edge"]);
+    mc_ok(&server, dir, &["remote", "modify", "edge", "endpointurl", &edge.endpoint]);
+    mc_ok(&server, dir, &["remote", "modify", "--local", "edge", "access_key_id", AK]);
+    mc_ok(&server, dir, &["remote", "modify", "--local", "edge", "secret_access_key", SK]);
+    let remote = mc_ok(
+        &server,
+        dir,
+        &["collect", "--to", "s3://bucket/site/", "--source", "remote://edge/drop/", "--week", "2026-W49"],
+    );
+    assert!(remote.contains("1 collected, 0 already there, 1 skipped"), "{remote}");
+    let m = manifest_at(&server, "bucket/site/2026-W49");
+    assert_eq!(m["files"][0]["source"], "remote://edge/drop/site-1.csv");
+    assert_eq!(m["skipped"][0]["source"], "remote://edge/drop/site-2.csv");
+
+    let bad = mc(&server, dir, &["collect", "--to", "s3://bucket/raw/", "--source", "nowhere", "--week", "2026-W49"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'nowhere' is neither a directory"), "{bad:?}");
+}
+
+#[test]
+fn a_killed_collect_is_completed_by_the_next_run_without_duplicates() {
+    let server = S3Server::start(&["bucket"]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    const FILES: usize = 300;
+    let row = "2026-11-30T00:00:00Z,1.25,2.5,3.75\n".repeat(600);
+    for i in 0..FILES {
+        write(dir, &[(&format!("drop/unit-{i:03}.csv"), format!("timestamp,a,b,c\n{i},0,0,0\n{row}").as_bytes())]);
+    }
+    let vars = aws(&server);
+    let mut child = Command::new(ours())
+        .args(["collect", "--to", "s3://bucket/raw/", "--source", "drop", "--week", "2026-W49"])
+        .current_dir(dir)
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start collect");
+    // Kill it as soon as a few files (with their metadata) are in the bucket.
+    let batch = server.root.path().join("bucket/raw/2026-W49");
+    let started = Instant::now();
+    let metas = || {
+        std::fs::read_dir(&batch)
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".meta.json")).count())
+            .unwrap_or(0)
+    };
+    while metas() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(60), "collect wrote nothing in a minute");
+        assert!(child.try_wait().expect("poll").is_none(), "collect finished before it could be killed");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("kill collect");
+    child.wait().expect("reap collect");
+    let partial = metas();
+    assert!(partial < FILES, "the kill came after the last file");
+    assert!(!batch.join("manifest.json").exists(), "a killed batch has no manifest");
+
+    let out = mc_ok(&server, dir, &["collect", "--to", "s3://bucket/raw/", "--source", "drop", "--week", "2026-W49"]);
+    assert!(out.contains(&format!("{} collected, {partial} already there", FILES - partial)), "{out}");
+    let m = manifest(&server, "2026-W49");
+    let mut listed: Vec<String> =
+        m["files"].as_array().expect("files").iter().map(|f| f["file"].as_str().unwrap_or("").to_string()).collect();
+    listed.sort();
+    let expected: Vec<String> = (0..FILES).map(|i| format!("unit-{i:03}.csv")).collect();
+    assert_eq!(listed, expected, "every file exactly once");
+    let data = objects(&server, "bucket/raw/2026-W49");
+    assert_eq!(data.len(), 2 * FILES + 1, "one object per file, one metadata per file, one manifest");
+}
