@@ -151,57 +151,83 @@ pub fn read_csv_fast_path(bytes: &[u8], columns: Columns<'_>) -> Option<Frame> {
 
 /// Reads CSV with a header from any reader. `source` names the input in errors.
 pub fn read_csv<R: Read>(reader: R, source: &str, columns: Columns<'_>) -> Result<Frame, DataError> {
-    let src = || source.to_string();
-    // Only the header is trimmed by csv: trimming every record there copies it, and only the
-    // selected cells need it (trimmed below exactly as csv's Trim::All would).
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::Headers).from_reader(Lines::new(reader));
-    let header = match rdr.byte_headers() {
-        Ok(header) => header.clone(),
-        Err(e) => return Err(csv_error(e, source, rdr.get_mut())),
-    };
-    let header_line = rdr.get_mut().line_at(header.position().map_or(0, csv::Position::byte));
-    let names = header_names(header.iter());
-    let (selected, wanted) = select_columns(&names, columns, source, header_line)?;
-
+    let mut rows = CsvRows::new(reader, source, columns)?;
     let mut values = Vec::new();
-    let mut n_rows = 0usize;
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match rdr.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
+    let n_rows = rows.read(usize::MAX, &mut values)?;
+    if n_rows == 0 {
+        return Err(DataError::NoRows { input: source.to_string(), needed: 1 });
+    }
+    Ok(Frame { columns: rows.columns, n_rows, values })
+}
+
+/// A CSV read a number of rows at a time, for inputs too large to hold (batch scoring): the
+/// values and the errors, line numbers included, are exactly [`read_csv`]'s.
+pub struct CsvRows<R: Read> {
+    rdr: csv::Reader<Lines<R>>,
+    source: String,
+    /// Header length (a lone blank field is a blank line only when the header has more).
+    width: usize,
+    selected: Vec<usize>,
+    columns: Vec<String>,
+    record: csv::ByteRecord,
+}
+
+impl<R: Read> CsvRows<R> {
+    /// Reads and checks the header.
+    pub fn new(reader: R, source: &str, columns: Columns<'_>) -> Result<Self, DataError> {
+        // Only the header is trimmed by csv: trimming every record there copies it, and only the
+        // selected cells need it (trimmed below exactly as csv's Trim::All would).
+        let mut rdr =
+            csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::Headers).from_reader(Lines::new(reader));
+        let header = match rdr.byte_headers() {
+            Ok(header) => header.clone(),
             Err(e) => return Err(csv_error(e, source, rdr.get_mut())),
-        }
-        // Asked for every record, so the line breaks `Lines` holds stay the few read ahead.
-        let line = rdr.get_mut().line_at(record.position().map_or(0, csv::Position::byte));
-        // A blank trailing line reads as one empty field; skip it rather than call it ragged.
-        if record.len() == 1 && record[0].trim_ascii().is_empty() && names.len() > 1 {
-            continue;
-        }
-        for (&col, name) in selected.iter().zip(&wanted) {
-            let raw = record[col].trim_ascii();
-            let v = decimal::parse_f64(raw).ok_or_else(|| DataError::NotNumeric {
-                input: src(),
-                line,
-                column: name.clone(),
-                value: String::from_utf8_lossy(raw).into_owned(),
-            })?;
-            if !v.is_finite() {
-                return Err(DataError::NotFinite {
-                    input: src(),
+        };
+        let header_line = rdr.get_mut().line_at(header.position().map_or(0, csv::Position::byte));
+        let names = header_names(header.iter());
+        let (selected, columns) = select_columns(&names, columns, source, header_line)?;
+        Ok(CsvRows { rdr, source: source.to_string(), width: names.len(), selected, columns, record: csv::ByteRecord::new() })
+    }
+
+    /// The columns read, in the order their values come.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Appends up to `max_rows` rows to `values` (row-major, [`CsvRows::columns`] wide);
+    /// returns how many (0: the end of the input).
+    pub fn read(&mut self, max_rows: usize, values: &mut Vec<f64>) -> Result<usize, DataError> {
+        let mut n_rows = 0usize;
+        while n_rows < max_rows {
+            match self.rdr.read_byte_record(&mut self.record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err(csv_error(e, &self.source, self.rdr.get_mut())),
+            }
+            // Asked for every record, so the line breaks `Lines` holds stay the few read ahead.
+            let line = self.rdr.get_mut().line_at(self.record.position().map_or(0, csv::Position::byte));
+            // A blank trailing line reads as one empty field; skip it rather than call it ragged.
+            if self.record.len() == 1 && self.record[0].trim_ascii().is_empty() && self.width > 1 {
+                continue;
+            }
+            for (&col, name) in self.selected.iter().zip(&self.columns) {
+                let raw = self.record[col].trim_ascii();
+                let bad = || String::from_utf8_lossy(raw).into_owned();
+                let v = decimal::parse_f64(raw).ok_or_else(|| DataError::NotNumeric {
+                    input: self.source.clone(),
                     line,
                     column: name.clone(),
-                    value: String::from_utf8_lossy(raw).into_owned(),
-                });
+                    value: bad(),
+                })?;
+                if !v.is_finite() {
+                    return Err(DataError::NotFinite { input: self.source.clone(), line, column: name.clone(), value: bad() });
+                }
+                values.push(v);
             }
-            values.push(v);
+            n_rows += 1;
         }
-        n_rows += 1;
+        Ok(n_rows)
     }
-    if n_rows == 0 {
-        return Err(DataError::NoRows { input: src(), needed: 1 });
-    }
-    Ok(Frame { columns: wanted, n_rows, values })
 }
 
 /// The reader under csv, numbering lines as an editor does: `\n`, `\r\n` and a lone `\r` each

@@ -148,21 +148,151 @@ impl Model {
     }
 }
 
+/// Scores rows as they arrive, holding only what the windows still to come need, and gives
+/// every row the score [`Model::score_frame`] gives it for the whole input, bit for bit: the
+/// same windows detected in the same chunks, the same smoothing and the same per-row
+/// aggregation. For inputs too large to hold (batch scoring of whole tables).
+pub struct RowScorer<'m> {
+    model: &'m Model,
+    len: usize,
+    d: usize,
+    /// Raw rows from row `rows_base` on (row-major, `d` wide).
+    rows: Vec<f64>,
+    rows_base: usize,
+    rows_in: usize,
+    /// Windows detected so far (window `i` starts at row `i`).
+    detected: usize,
+    /// Raw window scores from window `raw_base` on (smoothing needs the last `smoothing - 1`).
+    raw: Vec<f32>,
+    raw_base: usize,
+    /// Smoothed window scores from window `smoothed_base` on (rows need the last `len - 1`).
+    smoothed: Vec<f32>,
+    smoothed_base: usize,
+    /// The next row to be given its score.
+    next_row: usize,
+    std: Vec<f32>,
+    windows: Vec<f32>,
+}
+
+impl<'m> RowScorer<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        RowScorer {
+            model,
+            len: model.meta.window.length.max(1),
+            d: model.meta.features.len(),
+            rows: Vec::new(),
+            rows_base: 0,
+            rows_in: 0,
+            detected: 0,
+            raw: Vec::new(),
+            raw_base: 0,
+            smoothed: Vec::new(),
+            smoothed_base: 0,
+            next_row: 0,
+            std: Vec::new(),
+            windows: Vec::new(),
+        }
+    }
+
+    /// Takes `values` (whole rows of the model's features, in order) and hands `emit` the score
+    /// of each row that can be scored now, in row order.
+    pub fn push(&mut self, values: &[f64], emit: &mut dyn FnMut(f32)) {
+        self.rows.extend_from_slice(values);
+        self.rows_in += values.len() / self.d.max(1);
+        // As `window_scores_chunked`: a chunk is detected once more than a chunk and sgemm's
+        // minimum remain, so the chunks end where they end for the whole input.
+        while self.startable().saturating_sub(self.detected) >= CHUNK_WINDOWS + SGEMM_MIN_ROWS {
+            self.detect_next(CHUNK_WINDOWS);
+        }
+        self.emit_rows(self.detected, emit);
+    }
+
+    /// Scores the rest; fails as [`Model::score_frame`] does on an input shorter than a window.
+    pub fn finish(mut self, source: &str, emit: &mut dyn FnMut(f32)) -> Result<usize, DataError> {
+        if self.rows_in < self.len {
+            return Err(DataError::TooFewRows { input: source.to_string(), rows: self.rows_in, window: self.len });
+        }
+        let rest = self.startable() - self.detected;
+        if rest > 0 {
+            self.detect_next(rest);
+        }
+        self.emit_rows(self.rows_in, emit);
+        Ok(self.rows_in)
+    }
+
+    /// Windows whose rows have all arrived.
+    fn startable(&self) -> usize {
+        (self.rows_in + 1).saturating_sub(self.len)
+    }
+
+    fn detect_next(&mut self, n: usize) {
+        let (len, d, first) = (self.len, self.d, self.detected);
+        let from = (first - self.rows_base) * d;
+        self.std.clear();
+        self.model.standardise(&self.rows[from..from + (n + len - 1) * d], &mut self.std);
+        let inputs = if len == 1 {
+            &self.std
+        } else {
+            self.windows.clear();
+            for s in 0..n {
+                self.windows.extend_from_slice(&self.std[s * d..(s + len) * d]);
+            }
+            &self.windows
+        };
+        let weights = self.model.meta.scoring.input_weights(len);
+        self.raw.extend(self.model.detect(inputs, n, weights.as_deref()));
+        let k = self.model.meta.scoring.smoothing.max(1);
+        for w in first..first + n {
+            let span = &self.raw[(w + 1).saturating_sub(k).max(self.raw_base) - self.raw_base..=w - self.raw_base];
+            self.smoothed.push(if k <= 1 { span[span.len() - 1] } else { trailing_mean(span) });
+        }
+        self.detected += n;
+        // Keep only what later windows need: their rows and the scores smoothing looks back on.
+        drop_front(&mut self.rows, &mut self.rows_base, self.detected, d);
+        drop_front(&mut self.raw, &mut self.raw_base, (self.detected + 1).saturating_sub(k), 1);
+    }
+
+    /// Gives rows `next_row..upto` their scores.
+    fn emit_rows(&mut self, upto: usize, emit: &mut dyn FnMut(f32)) {
+        let last = self.detected.saturating_sub(1);
+        let agg = self.model.meta.point_aggregation;
+        for r in self.next_row..upto {
+            let lo = (r + 1).saturating_sub(self.len) - self.smoothed_base;
+            let covering = &self.smoothed[lo..=r.min(last) - self.smoothed_base];
+            emit(if self.len == 1 { covering[0] } else { aggregate(covering, agg) });
+        }
+        self.next_row = self.next_row.max(upto);
+        drop_front(&mut self.smoothed, &mut self.smoothed_base, (self.next_row + 1).saturating_sub(self.len), 1);
+    }
+}
+
+/// Drops the items of `buf` (each `width` values, the first at index `base`) before `keep_from`,
+/// once that is at least half of it, so the copying stays linear in what passes through.
+fn drop_front<T>(buf: &mut Vec<T>, base: &mut usize, keep_from: usize, width: usize) {
+    let drop = keep_from.saturating_sub(*base);
+    if drop > 0 && drop * width * 2 >= buf.len() {
+        buf.drain(..drop * width);
+        *base += drop;
+    }
+}
+
+/// One row's score from the windows covering it, in `per_row`'s order and arithmetic.
+fn aggregate(covering: &[f32], agg: PointAggregation) -> f32 {
+    match agg {
+        PointAggregation::Max => covering.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s)),
+        PointAggregation::Mean => {
+            let sum = covering.iter().fold(0.0f64, |sum, s| sum + f64::from(*s));
+            (sum / covering.len() as f64) as f32
+        }
+    }
+}
+
 /// [`crate::features::scores_per_row`] for stride-1 windows, without its three per-row
 /// accumulators: row `r` is covered by the windows starting at `r + 1 - len ..= r`, read here
 /// in the same order, so max and the f64 sum of the mean come out bit for bit the same.
 fn per_row(window_scores: &[f32], len: usize, n_rows: usize, agg: PointAggregation) -> Vec<f32> {
     let last = window_scores.len().saturating_sub(1);
     (0..n_rows)
-        .map(|r| {
-            let covering = &window_scores[(r + 1).saturating_sub(len)..=r.min(last)];
-            match agg {
-                PointAggregation::Max => covering.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s)),
-                PointAggregation::Mean => {
-                    let sum = covering.iter().fold(0.0f64, |sum, s| sum + f64::from(*s));
-                    (sum / covering.len() as f64) as f32
-                }
-            }
-        })
+        .map(|r| aggregate(&window_scores[(r + 1).saturating_sub(len)..=r.min(last)], agg))
         .collect()
 }

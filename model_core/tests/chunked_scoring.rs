@@ -128,3 +128,75 @@ fn windows_scored_one_at_a_time_as_a_stream_does_equal_the_series_window_scores(
         }
     }
 }
+
+/// Batch scoring reads a table a few rows at a time and hands each row's score on as soon as it
+/// is known: whatever the pieces, the scores are `score_frame`'s bit for bit, in row order.
+#[test]
+fn rows_scored_as_they_arrive_equal_the_whole_inputs_scores() {
+    let scaled = Scoring { error_scale: vec![0.5, 2.0, 0.01], smoothing: 5 };
+    for (window, aggregation, scoring) in [
+        (1, PointAggregation::Max, Scoring::default()),
+        (4, PointAggregation::Mean, scaled.clone()),
+        (7, PointAggregation::Max, scaled),
+    ] {
+        let mut model = common::toy_model(&FEATURES, window, vec![8, 4, 8]);
+        model.meta.point_aggregation = aggregation;
+        model.meta.scoring = scoring.clone();
+        for n in [window, window + 3, 2 * CHUNK_WINDOWS + 9, 3 * CHUNK_WINDOWS + window + 20] {
+            let frame = frame(n);
+            let whole = model.score_frame(&frame, "rows").expect("scores").scores;
+            for piece in [1, 5, 333, 4096, usize::MAX] {
+                let case = format!("window {window} {aggregation:?} {scoring:?}, {n} rows in pieces of {piece}");
+                let mut scorer = model_core::score::RowScorer::new(&model);
+                let mut got = Vec::with_capacity(n);
+                let d = FEATURES.len();
+                for rows in frame.values.chunks(piece.saturating_mul(d).min(frame.values.len())) {
+                    scorer.push(rows, &mut |s| got.push(s));
+                    assert!(got.len() * d <= frame.values.len(), "{case}");
+                }
+                assert_eq!(scorer.finish("rows", &mut |s| got.push(s)).expect("finish"), n, "{case}");
+                assert_eq!(got.len(), n, "{case}");
+                assert!(got.iter().zip(&whole).all(|(a, b)| a.to_bits() == b.to_bits()), "{case}");
+            }
+        }
+    }
+    let model = common::toy_model(&FEATURES, 4, vec![8, 4, 8]);
+    let mut scorer = model_core::score::RowScorer::new(&model);
+    scorer.push(&frame(3).values, &mut |_| panic!("no row of a short input is scored"));
+    let err = scorer.finish("short.csv", &mut |_| {}).expect_err("fewer rows than a window");
+    assert!(err.to_string().contains("short.csv"), "{err}");
+}
+
+/// A CSV read a few rows at a time gives `read_csv`'s values, and its errors name the same line.
+#[test]
+fn a_csv_read_in_pieces_gives_the_whole_reads_values_and_errors() {
+    use model_core::data::{CsvRows, read_csv};
+    let names: Vec<String> = ["b", "a"].iter().map(|s| s.to_string()).collect();
+    let text: String = "a,b,c\r\n".to_string() + &(0..1000).map(|i| format!("{i}.5, {},x\r\n", i * 3)).collect::<String>();
+    let whole = read_csv(text.as_bytes(), "t.csv", model_core::Columns::Named(&names)).expect("csv");
+    let mut rows = CsvRows::new(text.as_bytes(), "t.csv", model_core::Columns::Named(&names)).expect("header");
+    assert_eq!(rows.columns(), names);
+    let mut values = Vec::new();
+    let mut total = 0;
+    loop {
+        let n = rows.read(77, &mut values).expect("rows");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!((total, &values), (whole.n_rows, &whole.values));
+    let bad = text.replace("700.5", "seven");
+    let whole_err = read_csv(bad.as_bytes(), "t.csv", model_core::Columns::Named(&names)).expect_err("bad cell");
+    let mut rows = CsvRows::new(bad.as_bytes(), "t.csv", model_core::Columns::Named(&names)).expect("header");
+    let mut values = Vec::new();
+    let piece_err = loop {
+        match rows.read(64, &mut values) {
+            Ok(0) => panic!("the bad cell was read"),
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(piece_err.to_string(), whole_err.to_string());
+    assert!(piece_err.to_string().contains("702"), "{piece_err}");
+}
