@@ -186,7 +186,14 @@ impl<R: Read> CsvRows<R> {
         let header_line = rdr.get_mut().line_at(header.position().map_or(0, csv::Position::byte));
         let names = header_names(header.iter());
         let (selected, columns) = select_columns(&names, columns, source, header_line)?;
-        Ok(CsvRows { rdr, source: source.to_string(), width: names.len(), selected, columns, record: csv::ByteRecord::new() })
+        Ok(CsvRows {
+            rdr,
+            source: source.to_string(),
+            width: names.len(),
+            selected,
+            columns,
+            record: csv::ByteRecord::new(),
+        })
     }
 
     /// The columns read, in the order their values come.
@@ -220,7 +227,12 @@ impl<R: Read> CsvRows<R> {
                     value: bad(),
                 })?;
                 if !v.is_finite() {
-                    return Err(DataError::NotFinite { input: self.source.clone(), line, column: name.clone(), value: bad() });
+                    return Err(DataError::NotFinite {
+                        input: self.source.clone(),
+                        line,
+                        column: name.clone(),
+                        value: bad(),
+                    });
                 }
                 values.push(v);
             }

@@ -292,7 +292,5 @@ fn aggregate(covering: &[f32], agg: PointAggregation) -> f32 {
 /// in the same order, so max and the f64 sum of the mean come out bit for bit the same.
 fn per_row(window_scores: &[f32], len: usize, n_rows: usize, agg: PointAggregation) -> Vec<f32> {
     let last = window_scores.len().saturating_sub(1);
-    (0..n_rows)
-        .map(|r| aggregate(&window_scores[(r + 1).saturating_sub(len)..=r.min(last)], agg))
-        .collect()
+    (0..n_rows).map(|r| aggregate(&window_scores[(r + 1).saturating_sub(len)..=r.min(last)], agg)).collect()
 }

@@ -172,7 +172,8 @@ fn rows_scored_as_they_arrive_equal_the_whole_inputs_scores() {
 fn a_csv_read_in_pieces_gives_the_whole_reads_values_and_errors() {
     use model_core::data::{CsvRows, read_csv};
     let names: Vec<String> = ["b", "a"].iter().map(|s| s.to_string()).collect();
-    let text: String = "a,b,c\r\n".to_string() + &(0..1000).map(|i| format!("{i}.5, {},x\r\n", i * 3)).collect::<String>();
+    let text: String =
+        "a,b,c\r\n".to_string() + &(0..1000).map(|i| format!("{i}.5, {},x\r\n", i * 3)).collect::<String>();
     let whole = read_csv(text.as_bytes(), "t.csv", model_core::Columns::Named(&names)).expect("csv");
     let mut rows = CsvRows::new(text.as_bytes(), "t.csv", model_core::Columns::Named(&names)).expect("header");
     assert_eq!(rows.columns(), names);

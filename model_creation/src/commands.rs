@@ -147,13 +147,21 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// The header of a scores CSV (`score` and `batch-score` write the same file).
+pub const SCORES_HEADER: &str = "score,anomaly\n";
+
+/// One row of a scores CSV: the score, and 1 when it is above the threshold.
+pub fn write_score_row(w: &mut impl std::io::Write, score: f32, threshold: f64) -> std::io::Result<()> {
+    writeln!(w, "{score},{}", u8::from(f64::from(score) > threshold))
+}
+
 fn write_scores_csv(path: &Path, scores: &Scores) -> Result<()> {
-    let mut text = String::with_capacity(scores.scores.len() * 16);
-    text.push_str("score,anomaly\n");
-    for (s, flag) in scores.scores.iter().zip(scores.flags()) {
-        text.push_str(&format!("{s},{}\n", u8::from(flag)));
+    let mut text = Vec::with_capacity(scores.scores.len() * 16);
+    text.extend_from_slice(SCORES_HEADER.as_bytes());
+    for s in &scores.scores {
+        write_score_row(&mut text, *s, scores.threshold)?;
     }
-    write_atomic(path, text.as_bytes())?;
+    write_atomic(path, &text)?;
     Ok(())
 }
 

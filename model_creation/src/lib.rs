@@ -3,6 +3,7 @@
 //! `dvc_pipeline` crate; this crate adds the ML commands its stages run.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod batch_score;
 pub mod benchmark;
 pub mod collect;
 pub mod commands;
@@ -15,4 +16,5 @@ pub mod publish;
 pub mod registry_cli;
 pub mod select;
 pub mod simulate;
+pub mod stable_hash;
 pub mod train;

@@ -106,6 +106,9 @@ enum Command {
     /// Copy a new weekly batch of recordings into <prefix>/<ISO week>/ (one metadata JSON per
     /// file, a manifest last); files collected before are not copied again.
     Collect(model_creation::collect::CollectArgs),
+    /// Score every CSV under an S3 prefix into <name>.scores.csv and <name>.summary.json, then a
+    /// shard manifest (exit status 3 when a file failed); --summary merges the shards' manifests.
+    BatchScore(model_creation::batch_score::BatchScoreArgs),
     /// Concatenate the latest complete collection batches into one training CSV.
     Assemble(model_creation::collect::AssembleArgs),
     /// The model registry: publish versions, list, show, aliases, the promotion gate, rollback,
@@ -149,6 +152,7 @@ fn main() -> ExitCode {
                 args.out.display()
             );
         }),
+        Command::BatchScore(args) => return batch_score(&args),
         Command::Pipeline(cmd) => pipeline_cli::run(cmd),
         Command::Select(args) => model_creation::select::run(&args),
         Command::Exp(args) => model_creation::experiment::run(args),
@@ -183,6 +187,53 @@ fn collect(args: &model_creation::collect::CollectArgs) -> anyhow::Result<()> {
         r.skipped.len()
     );
     Ok(())
+}
+
+/// `batch-score`: 3 when a file failed (the others are scored), 1 on any other failure.
+fn batch_score(args: &model_creation::batch_score::BatchScoreArgs) -> ExitCode {
+    use model_creation::batch_score::{Ended, run};
+    match run(args) {
+        Ok(Ended::Scored(m)) => {
+            println!(
+                "shard {}/{}: {} files ({} already scored), {} rows, {} anomalies, {} failed, in {:.1}s",
+                m.shard,
+                m.shards,
+                m.files,
+                m.reused,
+                m.rows,
+                m.anomalies,
+                m.failures.len(),
+                m.seconds
+            );
+            for f in &m.failures {
+                // Most errors name the file already.
+                if f.error.contains(&f.input) {
+                    eprintln!("failed: {}", f.error);
+                } else {
+                    eprintln!("failed: {}: {}", f.input, f.error);
+                }
+            }
+            if m.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) }
+        }
+        Ok(Ended::Summarised(s)) => {
+            match serde_json::to_string_pretty(&s) {
+                Ok(text) => println!("{text}"),
+                Err(e) => eprintln!("error: encoding the summary: {e}"),
+            }
+            if !s.shards_missing.is_empty() {
+                eprintln!(
+                    "error: shard(s) {:?} of {} have no manifest: they have not finished",
+                    s.shards_missing, s.shards
+                );
+                return ExitCode::FAILURE;
+            }
+            if s.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) }
+        }
+        Err(e) => {
+            report(&e);
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

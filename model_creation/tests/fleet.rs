@@ -206,3 +206,160 @@ fn a_killed_collect_is_completed_by_the_next_run_without_duplicates() {
     let data = objects(&server, "bucket/raw/2026-W49");
     assert_eq!(data.len(), 2 * FILES + 1, "one object per file, one metadata per file, one manifest");
 }
+
+/// A small model trained on the simulated pump data, and the simulated test table.
+fn trained_model(server: &S3Server, dir: &Path) -> String {
+    mc_ok(server, dir, &["simulate", "--out", "sim"]);
+    mc_ok(
+        server,
+        dir,
+        &["train", "--data", "sim/train.csv", "--out", "model", "--plots", "plots", "--set", "train.epochs=3"],
+    );
+    std::fs::read_to_string(dir.join("sim/test.csv")).expect("test.csv")
+}
+
+/// The first `rows` data rows of a CSV, with its header.
+fn head(csv: &str, rows: usize) -> String {
+    csv.lines().take(rows + 1).map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn batch_score_equals_score_per_file_covers_each_file_once_across_shards_and_records_failures() {
+    let server = S3Server::start(&["bucket"]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let test = trained_model(&server, dir);
+    // Tables of many sizes (one of several thousand rows, read and scored in pieces), in
+    // sub-prefixes too, one without the model's columns and one that is not CSV at all.
+    let mut inputs: Vec<(String, String)> = Vec::new();
+    for (i, rows) in [2016usize, 4, 5, 40, 333, 1000, 1500, 2015].iter().enumerate() {
+        let key = if i % 3 == 0 { format!("site-{i}/part.csv") } else { format!("table-{i}.csv") };
+        inputs.push((key, head(&test, *rows)));
+    }
+    // More rows than batch-score reads at a time (8192).
+    let rows: String = test.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    inputs.push(("big.csv".into(), head(&test, 0) + &rows.repeat(5)));
+    for (key, body) in &inputs {
+        write(dir, &[(&format!("local/{key}"), body.as_bytes())]);
+        write(server.root.path(), &[(&format!("bucket/in/{key}"), body.as_bytes())]);
+    }
+    write(
+        server.root.path(),
+        &[("bucket/in/wrong-columns.csv", b"x,y\n1,2\n"), ("bucket/in/notes.CSV", b"\"unclosed\n")],
+    );
+    write(server.root.path(), &[("bucket/in/short.csv", head(&test, 3).as_bytes())]);
+    write(server.root.path(), &[("bucket/in/readme.txt", b"not scored: not a .csv")]);
+
+    // Three pods of an Indexed Job, at once.
+    let vars = aws(&server);
+    let pods: Vec<_> = (0..3)
+        .map(|i| {
+            Command::new(ours())
+                .args(["batch-score", "--model", "model", "--input", "s3://bucket/in/", "--output", "s3://bucket/out/"])
+                .args(["--shards", "3", "--threads", "2"])
+                .env("JOB_COMPLETION_INDEX", i.to_string())
+                .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+                .current_dir(dir)
+                .output()
+                .expect("start batch-score")
+        })
+        .collect();
+    let codes: Vec<Option<i32>> = pods.iter().map(|o| o.status.code()).collect();
+    assert!(codes.iter().all(|c| matches!(c, Some(0 | 3))), "{pods:?}");
+    assert!(codes.contains(&Some(3)), "the shards holding the bad files exit with 3: {codes:?}");
+
+    // Every good file's scores are `score`'s, byte for byte.
+    for (key, _) in &inputs {
+        let name = key.trim_end_matches(".csv");
+        mc_ok(&server, dir, &["score", "--model", "model", "--data", &format!("local/{key}"), "--out", "expected.csv"]);
+        let expected = std::fs::read(dir.join("expected.csv")).expect("score output");
+        let got =
+            std::fs::read(server.root.path().join(format!("bucket/out/{name}.scores.csv"))).expect("batch scores");
+        assert!(got == expected, "{key}: batch-score differs from score");
+        let summary: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(server.root.path().join(format!("bucket/out/{name}.summary.json"))).expect("summary"),
+        )
+        .expect("summary JSON");
+        assert_eq!(summary["rows"], expected.iter().filter(|&&b| b == b'\n').count() - 1, "{key}");
+        assert_eq!(summary["error"], serde_json::Value::Null);
+    }
+    let failed: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(server.root.path().join("bucket/out/wrong-columns.summary.json")).expect("failed summary"),
+    )
+    .expect("JSON");
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("missing column")), "{failed}");
+    assert!(!server.root.path().join("bucket/out/wrong-columns.scores.csv").exists());
+
+    // The manifests together name every file once; --summary merges them.
+    let summary = mc(&server, dir, &["batch-score", "--summary", "--output", "s3://bucket/out/"]);
+    assert_eq!(summary.status.code(), Some(3), "{summary:?}");
+    let merged: serde_json::Value = serde_json::from_slice(&summary.stdout).expect("summary JSON");
+    assert_eq!(merged["shards_found"], serde_json::json!([0, 1, 2]));
+    assert_eq!(merged["files"], inputs.len() + 3, "each file in exactly one shard");
+    let mut failures: Vec<&str> =
+        merged["failures"].as_array().expect("failures").iter().filter_map(|f| f["input"].as_str()).collect();
+    failures.sort();
+    assert_eq!(failures, ["s3://bucket/in/notes.CSV", "s3://bucket/in/short.csv", "s3://bucket/in/wrong-columns.csv"]);
+}
+
+#[test]
+fn a_batch_score_rerun_after_a_kill_scores_only_the_rest() {
+    let server = S3Server::start(&["bucket"]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let test = trained_model(&server, dir);
+    const FILES: usize = 120;
+    for i in 0..FILES {
+        write(server.root.path(), &[(&format!("bucket/in/t-{i:03}.csv"), head(&test, 2016).as_bytes())]);
+    }
+    let vars = aws(&server);
+    let mut child = Command::new(ours())
+        .args(["batch-score", "--model", "model", "--input", "s3://bucket/in/", "--output", "s3://bucket/out/"])
+        .args(["--threads", "1"])
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start batch-score");
+    let out = server.root.path().join("bucket/out");
+    let summaries = || {
+        std::fs::read_dir(&out)
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".summary.json")).count())
+            .unwrap_or(0)
+    };
+    let started = Instant::now();
+    while summaries() < 5 {
+        assert!(started.elapsed() < Duration::from_secs(60), "batch-score scored nothing in a minute");
+        assert!(child.try_wait().expect("poll").is_none(), "batch-score finished before it could be killed");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    let done = summaries();
+    assert!(done < FILES, "the kill came after the last file");
+    assert!(!out.join("_manifests").exists(), "a killed shard has no manifest");
+    let first = out.join("t-000.scores.csv");
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).expect("mtime");
+    let before = mtime(&first);
+
+    let rerun = mc_ok(
+        &server,
+        dir,
+        &["batch-score", "--model", "model", "--input", "s3://bucket/in/", "--output", "s3://bucket/out/"],
+    );
+    assert!(rerun.contains(&format!("{FILES} files ({done} already scored)")), "{rerun}");
+    assert_eq!(mtime(&first), before, "a file scored before the kill is not scored again");
+    assert_eq!(summaries(), FILES);
+    // A changed input is scored again even though its summary exists.
+    write(server.root.path(), &[("bucket/in/t-000.csv", head(&test, 100).as_bytes())]);
+    let again = mc_ok(
+        &server,
+        dir,
+        &["batch-score", "--model", "model", "--input", "s3://bucket/in/", "--output", "s3://bucket/out/"],
+    );
+    assert!(
+        again.contains(&format!("{FILES} files ({} already scored), {} rows", FILES - 1, 2016 * (FILES - 1) + 100)),
+        "{again}"
+    );
+}

@@ -153,15 +153,10 @@ fn local_files(spec: &str) -> Result<Vec<PathBuf>> {
 
 /// One simulated machine-week: the pump loop of `simulate`, seeded by the week and the file.
 fn simulated(week: IsoWeek, index: usize, name: &str) -> Result<Vec<u8>> {
-    let seed = fnv1a(format!("{week}/{name}").as_bytes());
+    let seed = crate::stable_hash::fnv1a(format!("{week}/{name}").as_bytes());
     let data = generate(&SimulateOptions { seed, train_rows: SIMULATED_ROWS, test_rows: 0 });
     let mut out = Vec::with_capacity(SIMULATED_ROWS * 64);
     let machine = format!("m{:02}", index + 1);
     write_csv(&mut out, &data.train, week.start_seconds(), Some((SIMULATED_GROUP_COLUMN, &machine)))?;
     Ok(out)
-}
-
-/// 64-bit FNV-1a: a fixed, platform-independent seed from text.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -1,0 +1,548 @@
+//! `batch-score`: every CSV under an S3 prefix scored into `<name>.scores.csv` (the columns
+//! `score` writes) and `<name>.summary.json` under an output prefix, then one manifest per
+//! shard, written last; `--summary` merges the shards' manifests.
+//!
+//! Built for Kubernetes Indexed Jobs: `--shard i/n` (or `--shards n` with the pod's
+//! `JOB_COMPLETION_INDEX`) takes the files whose key hashes to `i` (a stable hash, so every pod
+//! agrees). A file that fails (not CSV, missing columns) is recorded and the rest go on (exit
+//! status 3). A rerun skips inputs whose ETag and model match their summary, so a killed run
+//! finishes only the rest. Memory stays bounded whatever the file size: each file goes to a
+//! temporary file and is read, scored ([`RowScorer`]) and written a chunk of rows at a time.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use dvc_pipeline::external::Location;
+use model_core::data::CsvRows;
+use model_core::score::RowScorer;
+use model_core::{Columns, Model};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::commands::{SCORES_HEADER, write_score_row};
+use crate::stable_hash::fnv1a;
+
+/// Rows read and scored at a time.
+const ROWS_PER_PIECE: usize = 8192;
+/// How often progress is logged when stderr is not a terminal (a Job's log).
+const LOG_EVERY: Duration = Duration::from_secs(10);
+/// The directory of the shard manifests, under the output prefix.
+const MANIFESTS: &str = "_manifests";
+
+/// `model-creation batch-score`.
+#[derive(Debug, clap::Args)]
+pub struct BatchScoreArgs {
+    /// The model: a model directory, or a registry reference (NAME, NAME@ALIAS, NAME:VERSION)
+    /// looked up in --registry.
+    #[arg(long, required_unless_present = "summary")]
+    pub model: Option<String>,
+    /// Where the registry is, for a model reference (s3://bucket/prefix or a directory).
+    #[arg(long, env = "MODEL_REGISTRY")]
+    pub registry: Option<String>,
+    /// The input prefix: every .csv below it is scored (s3://bucket/in/ or remote://NAME/in/).
+    #[arg(long, required_unless_present = "summary")]
+    pub input: Option<String>,
+    /// The output prefix: <name>.scores.csv, <name>.summary.json, and _manifests/.
+    #[arg(long)]
+    pub output: String,
+    /// This process's share of the files, `i/n` (0-based i): for an Indexed Job's pods.
+    #[arg(long, conflicts_with = "shards")]
+    pub shard: Option<Shard>,
+    /// The number of shards, this process's index taken from JOB_COMPLETION_INDEX (which a
+    /// Kubernetes Indexed Job gives each pod).
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Files scored at once (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Merge the shard manifests under --output and print the totals instead of scoring.
+    #[arg(long)]
+    pub summary: bool,
+}
+
+/// `i/n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("'{s}' is not a shard: expected i/n with 0 <= i < n, e.g. 0/4");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        Shard::new(i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?)
+    }
+}
+
+impl Shard {
+    /// Shard `index` of `count`.
+    pub fn new(index: usize, count: usize) -> Result<Shard, String> {
+        if count == 0 || index >= count {
+            return Err(format!("shard {index} of {count}: expected 0 <= index < count"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the input key (relative to the input prefix) is this shard's.
+    pub fn owns(&self, key: &str) -> bool {
+        fnv1a(key.as_bytes()) % self.count as u64 == self.index as u64
+    }
+}
+
+/// `<name>.summary.json`: one input file's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileSummary {
+    pub input: String,
+    /// The input's ETag when it was scored: a rerun skips the file while it is unchanged.
+    pub input_etag: String,
+    /// The scores file (none when the file could not be scored).
+    pub output: Option<String>,
+    /// `NAME:VERSION` from the registry, or `md5:<weights md5>` for a model directory.
+    pub model: String,
+    pub rows: u64,
+    pub anomalies: u64,
+    pub threshold: f64,
+    pub seconds: f64,
+    pub scored_at: String,
+    /// Why the file could not be scored (then nothing else was written for it).
+    pub error: Option<String>,
+}
+
+/// One failed file in a manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub input: String,
+    pub error: String,
+}
+
+/// `_manifests/shard-<i>-of-<n>.json`, written when the shard's files are done.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardManifest {
+    pub shard: usize,
+    pub shards: usize,
+    pub model: String,
+    pub input: String,
+    pub files: u64,
+    /// Of `files`, those an earlier run had already scored (same ETag and model).
+    pub reused: u64,
+    pub rows: u64,
+    pub anomalies: u64,
+    pub failures: Vec<Failure>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub seconds: f64,
+}
+
+/// What `--summary` prints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub shards: usize,
+    pub shards_found: Vec<usize>,
+    pub shards_missing: Vec<usize>,
+    pub models: Vec<String>,
+    pub files: u64,
+    pub rows: u64,
+    pub anomalies: u64,
+    pub failures: Vec<Failure>,
+}
+
+/// How a run ended.
+pub enum Ended {
+    Scored(ShardManifest),
+    Summarised(Summary),
+}
+
+/// Runs `batch-score` from the command line.
+pub fn run(args: &BatchScoreArgs) -> Result<Ended> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let env = object_storage::AwsEnv::from_process();
+    let output = dvc_pipeline::external::open(&args.output, &cwd, &env)?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    if args.summary {
+        return Ok(Ended::Summarised(runtime.block_on(summarise(&output, &args.output))?));
+    }
+    let (Some(model_arg), Some(input_url)) = (&args.model, &args.input) else {
+        bail!("batch-score needs --model and --input (or --summary)");
+    };
+    let shard = match (args.shard, args.shards) {
+        (Some(s), _) => s,
+        (None, Some(count)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX")
+                .context("--shards needs JOB_COMPLETION_INDEX (set by an Indexed Job); or pass --shard i/n")?;
+            let index: usize =
+                index.trim().parse().with_context(|| format!("JOB_COMPLETION_INDEX={index:?} is not a number"))?;
+            Shard::new(index, count).map_err(anyhow::Error::msg).context("JOB_COMPLETION_INDEX and --shards")?
+        }
+        (None, None) => Shard { index: 0, count: 1 },
+    };
+    let input = dvc_pipeline::external::open(input_url, &cwd, &env)?;
+    let (model, model_id) = runtime.block_on(load_model(model_arg, args.registry.as_deref()))?;
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let job = Job { input, input_url: input_url.clone(), output, output_url: args.output.clone(), model, model_id };
+    Ok(Ended::Scored(runtime.block_on(score_shard(Arc::new(job), shard, threads))?))
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// A model directory, or a registry reference; with the identity summaries record.
+async fn load_model(arg: &str, registry: Option<&str>) -> Result<(Model, String)> {
+    let dir = Path::new(arg);
+    if dir.is_dir() {
+        let model = Model::load(dir).with_context(|| format!("loading the model in {arg}"))?;
+        let weights = std::fs::read(dir.join(model_core::artifact::WEIGHTS_FILE))
+            .with_context(|| format!("reading the weights in {arg}"))?;
+        return Ok((model, format!("md5:{}", model_core::artifact::md5_hex(&weights))));
+    }
+    let reference: model_registry::ModelRef = arg
+        .parse()
+        .with_context(|| format!("--model '{arg}' is neither a model directory nor a registry reference"))?;
+    let Some(root) = registry.filter(|r| !r.trim().is_empty()) else {
+        bail!("--model '{arg}' is a registry reference: pass --registry (or set MODEL_REGISTRY)");
+    };
+    let registry = model_registry::Registry::open(root)?;
+    let card = registry.resolve(&reference).await?;
+    let files = registry.fetch(&card.name, &card.version).await?;
+    let model = Model::from_bytes(&files.metadata, &files.weights, Path::new(arg))
+        .with_context(|| format!("loading {}:{}", card.name, card.version))?;
+    Ok((model, format!("{}:{}", card.name, card.version)))
+}
+
+/// Everything the files of one run share.
+struct Job {
+    input: Location,
+    input_url: String,
+    output: Location,
+    output_url: String,
+    model: Model,
+    model_id: String,
+}
+
+impl Job {
+    fn out_key(&self, rel: &str) -> String {
+        if self.output.key.is_empty() { rel.to_string() } else { format!("{}/{rel}", self.output.key) }
+    }
+
+    fn in_url(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.input_url.trim_end_matches('/'))
+    }
+
+    fn out_url(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.output_url.trim_end_matches('/'))
+    }
+}
+
+/// One input's end: its summary and whether an earlier run had written it, or the error.
+type Outcome = Result<(FileSummary, bool), String>;
+
+/// An input: its key relative to the input prefix, and its ETag.
+struct Input {
+    rel: String,
+    etag: String,
+}
+
+/// `sub/a.csv` -> `sub/a` (outputs are `sub/a.scores.csv` and `sub/a.summary.json`).
+fn stem(rel: &str) -> &str {
+    if rel.len() >= 4 && rel[rel.len() - 4..].eq_ignore_ascii_case(".csv") { &rel[..rel.len() - 4] } else { rel }
+}
+
+async fn score_shard(job: Arc<Job>, shard: Shard, threads: usize) -> Result<ShardManifest> {
+    let started = OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    let strip = if job.input.key.is_empty() { 0 } else { job.input.key.len() + 1 };
+    let mut inputs: Vec<Input> = job
+        .input
+        .store
+        .list_info(&job.input.key)
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            let rel = o.key.get(strip..)?.to_string();
+            let is_csv = rel.len() > 4 && rel[rel.len() - 4..].eq_ignore_ascii_case(".csv");
+            (is_csv && !rel.ends_with(".scores.csv") && shard.owns(&rel))
+                .then(|| Input { etag: o.etag.unwrap_or_default().trim_matches('"').to_string(), rel })
+        })
+        .collect();
+    inputs.sort_by(|a, b| a.rel.cmp(&b.rel));
+    // Summaries already written: a rerun skips what is done.
+    let out_strip = if job.output.key.is_empty() { 0 } else { job.output.key.len() + 1 };
+    let existing: std::collections::HashSet<String> = job
+        .output
+        .store
+        .list(&job.output.key)
+        .await?
+        .into_iter()
+        .filter_map(|k| k.get(out_strip..).map(str::to_string))
+        .collect();
+    let total = inputs.len() as u64;
+    let progress = Progress::start(total);
+    let mut results: Vec<(String, Outcome)> = Vec::with_capacity(inputs.len());
+    let mut pending = futures::stream::iter(inputs.into_iter().map(|input| {
+        let job = Arc::clone(&job);
+        let done = existing.contains(&format!("{}.summary.json", stem(&input.rel)));
+        let progress = progress.clone();
+        async move {
+            let url = job.in_url(&input.rel);
+            let result = score_input(&job, &input, done).await.map_err(|e| format!("{e:#}"));
+            progress.file_done(result.as_ref().map_or(0, |(s, _)| s.rows), result.is_err(), &url);
+            (url, result)
+        }
+    }))
+    .buffer_unordered(threads);
+    use futures::StreamExt;
+    while let Some(r) = pending.next().await {
+        results.push(r);
+    }
+    progress.finish();
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut manifest = ShardManifest {
+        shard: shard.index,
+        shards: shard.count,
+        model: job.model_id.clone(),
+        input: job.input_url.clone(),
+        files: total,
+        reused: 0,
+        rows: 0,
+        anomalies: 0,
+        failures: Vec::new(),
+        started_at: started.format(&Rfc3339).unwrap_or_default(),
+        finished_at: String::new(),
+        seconds: 0.0,
+    };
+    for (input, result) in results {
+        match result {
+            Ok((summary, reused)) => {
+                manifest.rows += summary.rows;
+                manifest.anomalies += summary.anomalies;
+                manifest.reused += u64::from(reused);
+            }
+            Err(error) => manifest.failures.push(Failure { input, error }),
+        }
+    }
+    manifest.finished_at = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
+    manifest.seconds = clock.elapsed().as_secs_f64();
+    let key = job.out_key(&format!("{MANIFESTS}/shard-{:04}-of-{:04}.json", shard.index, shard.count));
+    let bytes = serde_json::to_vec_pretty(&manifest).context("encoding the shard manifest")?;
+    job.output.store.put(&key, bytes.into()).await?;
+    Ok(manifest)
+}
+
+/// Scores one input, unless its summary says it was scored already from the same ETag with the
+/// same model. Returns its summary and whether it was reused.
+async fn score_input(job: &Arc<Job>, input: &Input, maybe_done: bool) -> Result<(FileSummary, bool)> {
+    let base = stem(&input.rel).to_string();
+    let summary_key = job.out_key(&format!("{base}.summary.json"));
+    if maybe_done {
+        let bytes = job.output.store.get(&summary_key).await?;
+        if let Ok(old) = serde_json::from_slice::<FileSummary>(&bytes)
+            && old.error.is_none()
+            && old.input_etag == input.etag
+            && old.model == job.model_id
+        {
+            return Ok((old, true));
+        }
+    }
+    let clock = Instant::now();
+    let temp = tempfile::tempdir().context("creating a temporary directory")?;
+    let data = temp.path().join("input.csv");
+    let scores = temp.path().join("scores.csv");
+    let in_key = if job.input.key.is_empty() { input.rel.clone() } else { format!("{}/{}", job.input.key, input.rel) };
+    job.input.store.get_to_file(&in_key, &data).await?;
+    let scored = {
+        let (job, data, scores, url) = (Arc::clone(job), data.clone(), scores.clone(), job.in_url(&input.rel));
+        tokio::task::spawn_blocking(move || score_file(&job.model, &data, &scores, &url))
+            .await
+            .context("the scoring thread stopped")?
+    };
+    let mut summary = FileSummary {
+        input: job.in_url(&input.rel),
+        input_etag: input.etag.clone(),
+        output: None,
+        model: job.model_id.clone(),
+        rows: 0,
+        anomalies: 0,
+        threshold: job.model.meta.threshold.value,
+        seconds: 0.0,
+        scored_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
+        error: None,
+    };
+    let result = match scored {
+        Ok((rows, anomalies)) => {
+            job.output.store.put_file(&job.out_key(&format!("{base}.scores.csv")), &scores).await?;
+            summary.output = Some(job.out_url(&format!("{base}.scores.csv")));
+            summary.rows = rows;
+            summary.anomalies = anomalies;
+            Ok(())
+        }
+        Err(e) => {
+            summary.error = Some(format!("{e:#}"));
+            Err(e)
+        }
+    };
+    summary.seconds = clock.elapsed().as_secs_f64();
+    // The summary last: it says the scores beside it are complete.
+    let bytes = serde_json::to_vec_pretty(&summary).context("encoding the file summary")?;
+    job.output.store.put(&summary_key, bytes.into()).await?;
+    result.map(|()| (summary, false))
+}
+
+/// Reads `data` a piece at a time, scores it and writes the scores CSV to `out`; returns the
+/// rows and how many are anomalies.
+fn score_file(model: &Model, data: &Path, out: &Path, source: &str) -> Result<(u64, u64)> {
+    let file = std::fs::File::open(data).with_context(|| format!("reading the download of {source}"))?;
+    let mut rows =
+        CsvRows::new(std::io::BufReader::with_capacity(1 << 16, file), source, Columns::Named(&model.meta.features))?;
+    let mut w = BufWriter::with_capacity(1 << 16, std::fs::File::create(out).context("creating the scores file")?);
+    w.write_all(SCORES_HEADER.as_bytes())?;
+    let threshold = model.meta.threshold.value;
+    let mut scorer = RowScorer::new(model);
+    let (mut anomalies, mut io_error) = (0u64, None);
+    let mut emit = |s: f32| {
+        anomalies += u64::from(f64::from(s) > threshold);
+        if io_error.is_none()
+            && let Err(e) = write_score_row(&mut w, s, threshold)
+        {
+            io_error = Some(e);
+        }
+    };
+    let mut values = Vec::with_capacity(ROWS_PER_PIECE * model.meta.features.len());
+    loop {
+        values.clear();
+        if rows.read(ROWS_PER_PIECE, &mut values)? == 0 {
+            break;
+        }
+        scorer.push(&values, &mut emit);
+    }
+    let n = scorer.finish(source, &mut emit)?;
+    if n == 0 {
+        bail!("{source}: no data rows");
+    }
+    if let Some(e) = io_error {
+        return Err(e).context("writing the scores file");
+    }
+    w.flush().context("writing the scores file")?;
+    Ok((n as u64, anomalies))
+}
+
+/// Merges the shard manifests under the output prefix.
+async fn summarise(output: &Location, url: &str) -> Result<Summary> {
+    let dir = if output.key.is_empty() { MANIFESTS.to_string() } else { format!("{}/{MANIFESTS}", output.key) };
+    let mut keys = output.store.list(&dir).await?;
+    keys.sort();
+    let mut manifests = Vec::new();
+    for key in keys.iter().filter(|k| k.ends_with(".json")) {
+        let bytes = output.store.get(key).await?;
+        let m: ShardManifest =
+            serde_json::from_slice(&bytes).with_context(|| format!("reading the shard manifest {key}"))?;
+        manifests.push(m);
+    }
+    let Some(first) = manifests.first() else {
+        bail!(
+            "no shard manifests under {}/{MANIFESTS}: no batch-score run has finished there",
+            url.trim_end_matches('/')
+        );
+    };
+    let shards = first.shards;
+    let mut by_index: HashMap<usize, &ShardManifest> = HashMap::new();
+    for m in &manifests {
+        if m.shards != shards {
+            bail!(
+                "shard manifests of different splits under {url} ({} and {} shards): remove the stale ones",
+                shards,
+                m.shards
+            );
+        }
+        by_index.insert(m.shard, m);
+    }
+    let mut models: Vec<String> = manifests.iter().map(|m| m.model.clone()).collect();
+    models.sort();
+    models.dedup();
+    let mut found: Vec<usize> = by_index.keys().copied().collect();
+    found.sort_unstable();
+    Ok(Summary {
+        shards,
+        shards_missing: (0..shards).filter(|i| !by_index.contains_key(i)).collect(),
+        shards_found: found,
+        models,
+        files: by_index.values().map(|m| m.files).sum(),
+        rows: by_index.values().map(|m| m.rows).sum(),
+        anomalies: by_index.values().map(|m| m.anomalies).sum(),
+        failures: by_index.values().flat_map(|m| m.failures.clone()).collect(),
+    })
+}
+
+/// A progress bar on a terminal; otherwise a log line every [`LOG_EVERY`] and one per failure.
+#[derive(Clone)]
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    done: Arc<AtomicU64>,
+    rows: Arc<AtomicU64>,
+    started: Instant,
+    last_log: Arc<std::sync::Mutex<Instant>>,
+}
+
+impl Progress {
+    fn start(total: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {msg} ({elapsed})") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        let now = Instant::now();
+        Progress {
+            bar,
+            total,
+            done: Arc::default(),
+            rows: Arc::default(),
+            started: now,
+            last_log: Arc::new(std::sync::Mutex::new(now)),
+        }
+    }
+
+    fn file_done(&self, rows: u64, failed: bool, input: &str) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let rows = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
+        let rate = rows as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        match &self.bar {
+            Some(bar) => {
+                if failed {
+                    bar.println(format!("failed: {input}"));
+                }
+                bar.set_position(done);
+                bar.set_message(format!("{rows} rows, {rate:.0} rows/s"));
+            }
+            None => {
+                if failed {
+                    eprintln!("batch-score: failed: {input}");
+                }
+                let mut last = self.last_log.lock().unwrap_or_else(|p| p.into_inner());
+                if last.elapsed() >= LOG_EVERY || done == self.total {
+                    *last = Instant::now();
+                    eprintln!("batch-score: {done}/{} files, {rows} rows, {rate:.0} rows/s", self.total);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
