@@ -363,3 +363,39 @@ fn a_batch_score_rerun_after_a_kill_scores_only_the_rest() {
         "{again}"
     );
 }
+
+/// `examples/fleet`: the training set comes from the bucket's latest batches through an S3
+/// dependency; a new batch retrains, an unchanged bucket reruns nothing.
+#[test]
+fn the_fleet_example_retrains_when_a_new_batch_lands_and_only_then() {
+    let server = S3Server::start(&["ae-anomaly"]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fleet");
+    for file in ["dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore"] {
+        let text = std::fs::read_to_string(example.join(file)).expect("example file");
+        // Two epochs: the test is about what reruns, not about the model.
+        write(dir, &[(file, text.replace("epochs: 30", "epochs: 2").as_bytes())]);
+    }
+    let collect = |week: &str| {
+        mc_ok(&server, dir, &["collect", "--to", "s3://ae-anomaly/raw/", "--source", "simulator", "--week", week])
+    };
+    let ran = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter_map(|l| l.strip_prefix("Running stage '"))
+            .map(|l| l.trim_end_matches("':").to_string())
+            .collect()
+    };
+    collect("2026-W48");
+    assert_eq!(ran(&mc_ok(&server, dir, &["repro"])), ["assemble", "train"]);
+    let lock = std::fs::read_to_string(dir.join("dvc.lock")).expect("dvc.lock");
+    assert!(lock.contains("    - path: s3://ae-anomaly/raw/\n      hash: md5\n      md5: "), "{lock}");
+    assert!(lock.contains("      nfiles: 7\n"), "3 files, 3 metadata files and a manifest: {lock}");
+    assert_eq!(ran(&mc_ok(&server, dir, &["repro"])), Vec::<String>::new());
+    collect("2026-W48");
+    assert_eq!(ran(&mc_ok(&server, dir, &["repro"])), Vec::<String>::new(), "collect found nothing new");
+    collect("2026-W49");
+    assert_eq!(ran(&mc_ok(&server, dir, &["repro"])), ["assemble", "train"], "a new batch retrains");
+    let train = std::fs::read_to_string(dir.join("data/train.csv")).expect("train.csv");
+    assert_eq!(train.lines().count(), 1 + 2 * 3 * 7 * 24 * 6, "both weeks' batches");
+}
