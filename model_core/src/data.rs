@@ -6,6 +6,8 @@
 mod decimal;
 mod plain;
 
+pub use plain::PlainRows;
+
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::Path;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use dvc_pipeline::external::Location;
-use model_core::data::CsvRows;
+use model_core::data::{CsvRows, PlainRows};
 use model_core::score::RowScorer;
 use model_core::{Columns, Model};
 use serde::{Deserialize, Serialize};
@@ -400,41 +400,108 @@ async fn score_input(job: &Arc<Job>, input: &Input, maybe_done: bool) -> Result<
 }
 
 /// Reads `data` a piece at a time, scores it and writes the scores CSV to `out`; returns the
-/// rows and how many are anomalies.
+/// rows and how many are anomalies. Plain CSV (no quotes, plain numbers: what sensors write) is
+/// read by the fast path; anything else, errors included, by the full reader, from the start.
 fn score_file(model: &Model, data: &Path, out: &Path, source: &str) -> Result<(u64, u64)> {
+    if let Some(done) = score_plain(model, data, out, source)? {
+        return Ok(done);
+    }
     let file = std::fs::File::open(data).with_context(|| format!("reading the download of {source}"))?;
     let mut rows =
         CsvRows::new(std::io::BufReader::with_capacity(1 << 16, file), source, Columns::Named(&model.meta.features))?;
-    let mut w = BufWriter::with_capacity(1 << 16, std::fs::File::create(out).context("creating the scores file")?);
-    w.write_all(SCORES_HEADER.as_bytes())?;
-    let threshold = model.meta.threshold.value;
+    let mut sink = ScoresFile::create(out, model)?;
     let mut scorer = RowScorer::new(model);
-    let (mut anomalies, mut io_error) = (0u64, None);
-    let mut emit = |s: f32| {
-        anomalies += u64::from(f64::from(s) > threshold);
-        if io_error.is_none()
-            && let Err(e) = write_score_row(&mut w, s, threshold)
-        {
-            io_error = Some(e);
-        }
-    };
     let mut values = Vec::with_capacity(ROWS_PER_PIECE * model.meta.features.len());
     loop {
         values.clear();
         if rows.read(ROWS_PER_PIECE, &mut values)? == 0 {
             break;
         }
-        scorer.push(&values, &mut emit);
+        scorer.push(&values, &mut |s| sink.row(s));
     }
-    let n = scorer.finish(source, &mut emit)?;
-    if n == 0 {
-        bail!("{source}: no data rows");
+    scorer.finish(source, &mut |s| sink.row(s))?;
+    sink.close()
+}
+
+/// [`score_file`]'s fast path: blocks of whole lines through [`PlainRows`]. `None` as soon as a
+/// block needs the full reader (what was written is then written again).
+fn score_plain(model: &Model, data: &Path, out: &Path, source: &str) -> Result<Option<(u64, u64)>> {
+    use std::io::Read;
+    let reading = || format!("reading the download of {source}");
+    let mut file = std::fs::File::open(data).with_context(reading)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES * 2);
+    let mut chunk = vec![0u8; BLOCK_BYTES];
+    // The header: the first line.
+    let header_end = loop {
+        if let Some(i) = memchr::memchr2(b'\n', b'\r', &buf) {
+            break i;
+        }
+        let n = file.read(&mut chunk).with_context(reading)?;
+        if n == 0 || buf.len() > BLOCK_BYTES {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let Some(rows) = PlainRows::new(&buf[..header_end], Columns::Named(&model.meta.features)) else { return Ok(None) };
+    buf.drain(..header_end);
+    let mut sink = ScoresFile::create(out, model)?;
+    let mut scorer = RowScorer::new(model);
+    let mut values = Vec::with_capacity(BLOCK_BYTES / 4);
+    loop {
+        let n = file.read(&mut chunk).with_context(reading)?;
+        buf.extend_from_slice(&chunk[..n]);
+        // Whole lines only; the rest waits for the next read (all of it at the end).
+        let cut = if n == 0 { buf.len() } else { memchr::memrchr2(b'\n', b'\r', &buf).map_or(0, |i| i + 1) };
+        if cut > 0 || n == 0 {
+            values.clear();
+            let Some(_) = rows.read(&buf[..cut], &mut values) else { return Ok(None) };
+            scorer.push(&values, &mut |s| sink.row(s));
+            buf.drain(..cut);
+        }
+        if n == 0 {
+            break;
+        }
     }
-    if let Some(e) = io_error {
-        return Err(e).context("writing the scores file");
+    scorer.finish(source, &mut |s| sink.row(s))?;
+    sink.close().map(Some)
+}
+
+/// Bytes read from an input at a time by the fast path.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// The scores CSV being written, with the count of anomalies.
+struct ScoresFile {
+    w: BufWriter<std::fs::File>,
+    threshold: f64,
+    rows: u64,
+    anomalies: u64,
+    error: Option<std::io::Error>,
+}
+
+impl ScoresFile {
+    fn create(path: &Path, model: &Model) -> Result<ScoresFile> {
+        let mut w = BufWriter::with_capacity(1 << 16, std::fs::File::create(path).context("creating the scores file")?);
+        w.write_all(SCORES_HEADER.as_bytes()).context("writing the scores file")?;
+        Ok(ScoresFile { w, threshold: model.meta.threshold.value, rows: 0, anomalies: 0, error: None })
     }
-    w.flush().context("writing the scores file")?;
-    Ok((n as u64, anomalies))
+
+    fn row(&mut self, score: f32) {
+        self.rows += 1;
+        self.anomalies += u64::from(f64::from(score) > self.threshold);
+        if self.error.is_none()
+            && let Err(e) = write_score_row(&mut self.w, score, self.threshold)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn close(mut self) -> Result<(u64, u64)> {
+        if let Some(e) = self.error.take() {
+            return Err(e).context("writing the scores file");
+        }
+        self.w.flush().context("writing the scores file")?;
+        Ok((self.rows, self.anomalies))
+    }
 }
 
 /// Merges the shard manifests under the output prefix.

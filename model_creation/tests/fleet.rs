@@ -236,6 +236,13 @@ fn batch_score_equals_score_per_file_covers_each_file_once_across_shards_and_rec
         let key = if i % 3 == 0 { format!("site-{i}/part.csv") } else { format!("table-{i}.csv") };
         inputs.push((key, head(&test, *rows)));
     }
+    // Quotes: read by the full CSV reader rather than the fast path, with the same scores.
+    let quoted_header: String =
+        test.lines().next().unwrap_or("").split(',').map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(",");
+    inputs.push((
+        "quoted.csv".into(),
+        format!("{quoted_header}\n") + &head(&test, 700)[test.find('\n').map_or(0, |i| i + 1)..],
+    ));
     // More rows than batch-score reads at a time (8192).
     let rows: String = test.lines().skip(1).map(|l| format!("{l}\n")).collect();
     inputs.push(("big.csv".into(), head(&test, 0) + &rows.repeat(5)));

@@ -21,50 +21,88 @@ pub(super) fn read(bytes: &[u8], columns: Columns<'_>) -> Option<Frame> {
     }
     // csv strips a UTF-8 byte order mark before the header.
     let mut rest = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let names = header_names(next_record(&mut rest)?.split(|&b| b == b','));
-    let (selected, wanted) = select_columns(&names, columns, "", 1).ok()?;
-
-    // Field index -> position in the frame row.
-    let mut slot = vec![SKIP; names.len()];
-    for (k, &field) in selected.iter().enumerate() {
-        if slot[field] != SKIP {
-            return None; // a column asked for twice: rare enough for the full reader
-        }
-        slot[field] = k;
-    }
-    let mut row = vec![0.0; selected.len()];
+    let rows = PlainRows::new(next_record(&mut rest)?, columns)?;
     // One row per line at most (CRLF and LF files alike): counting them saves regrowing the frame.
-    let mut values = Vec::with_capacity((memchr::memchr_iter(b'\n', rest).count() + 1) * row.len());
-    let mut n_rows = 0;
-    while let Some(record) = next_record(&mut rest) {
-        let mut start = 0;
-        for (i, &k) in slot.iter().enumerate() {
-            let end = if k == SKIP {
-                cell_end(record, start)
-            } else {
-                // The usual cell is a plain decimal read in the same pass that finds its end;
-                // anything else (spaces, exponents) is cut out and read like the full reader does.
-                let (value, end) = match plain_prefix(&record[start..]) {
-                    Some((value, len)) if matches!(record.get(start + len), None | Some(b',')) => (value, start + len),
-                    _ => {
-                        let end = cell_end(record, start);
-                        (parse_f64(record[start..end].trim_ascii()).filter(|v| v.is_finite())?, end)
-                    }
-                };
-                row[k] = value;
-                end
-            };
-            // A missing or extra field makes the record ragged.
-            let last = i + 1 == slot.len();
-            if last != (end == record.len()) {
-                return None;
-            }
-            start = end + 1;
+    let mut values = Vec::with_capacity((memchr::memchr_iter(b'\n', rest).count() + 1) * rows.row.len());
+    let n_rows = rows.read(rest, &mut values)?;
+    (n_rows > 0).then_some(Frame { columns: rows.columns, n_rows, values })
+}
+
+/// The fast path for the lines of a CSV whose header was read: what [`read`] does after the
+/// header, for inputs read a block of whole lines at a time (batch scoring).
+pub struct PlainRows {
+    /// Field index -> position in the frame row.
+    slot: Vec<usize>,
+    row: Vec<f64>,
+    columns: Vec<String>,
+}
+
+impl PlainRows {
+    /// From the header line (without its line break; a byte order mark is skipped). `None`
+    /// where the header needs the full reader (a quote, a duplicate or missing column).
+    pub fn new(header: &[u8], columns: Columns<'_>) -> Option<PlainRows> {
+        let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
+        if memchr::memchr(b'"', header).is_some() {
+            return None;
         }
-        values.extend_from_slice(&row);
-        n_rows += 1;
+        let names = header_names(header.split(|&b| b == b','));
+        let (selected, wanted) = select_columns(&names, columns, "", 1).ok()?;
+        let mut slot = vec![SKIP; names.len()];
+        for (k, &field) in selected.iter().enumerate() {
+            if slot[field] != SKIP {
+                return None; // a column asked for twice: rare enough for the full reader
+            }
+            slot[field] = k;
+        }
+        Some(PlainRows { slot, row: vec![0.0; selected.len()], columns: wanted })
     }
-    (n_rows > 0).then_some(Frame { columns: wanted, n_rows, values })
+
+    /// The columns the values come in.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Appends the rows of `lines` (whole lines, the header not among them) to `values`;
+    /// returns how many. `None` at anything the full reader must read (a quote, a ragged row, a
+    /// bad or non-finite cell): then what was appended is to be thrown away.
+    pub fn read(&self, mut lines: &[u8], values: &mut Vec<f64>) -> Option<usize> {
+        if memchr::memchr(b'"', lines).is_some() {
+            return None;
+        }
+        let mut row = self.row.clone();
+        let mut n_rows = 0;
+        while let Some(record) = next_record(&mut lines) {
+            let mut start = 0;
+            for (i, &k) in self.slot.iter().enumerate() {
+                let end = if k == SKIP {
+                    cell_end(record, start)
+                } else {
+                    // The usual cell is a plain decimal read in the same pass that finds its end;
+                    // anything else (spaces, exponents) is cut out and read like the full reader does.
+                    let (value, end) = match plain_prefix(&record[start..]) {
+                        Some((value, len)) if matches!(record.get(start + len), None | Some(b',')) => {
+                            (value, start + len)
+                        }
+                        _ => {
+                            let end = cell_end(record, start);
+                            (parse_f64(record[start..end].trim_ascii()).filter(|v| v.is_finite())?, end)
+                        }
+                    };
+                    row[k] = value;
+                    end
+                };
+                // A missing or extra field makes the record ragged.
+                let last = i + 1 == self.slot.len();
+                if last != (end == record.len()) {
+                    return None;
+                }
+                start = end + 1;
+            }
+            values.extend_from_slice(&row);
+            n_rows += 1;
+        }
+        Some(n_rows)
+    }
 }
 
 /// Where the cell starting at `start` ends: at the next comma or the end of the record.
