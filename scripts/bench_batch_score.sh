@@ -80,11 +80,9 @@ subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subpr
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"
 }
 
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
-flags=$(grep -m1 '^flags' /proc/cpuinfo)
-simd="no FMA"
-if [[ " $flags " == *" avx512f "* ]]; then simd="AVX-512F"; elif [[ " $flags " == *" fma "* ]]; then simd="AVX2+FMA, no AVX-512"; fi
-echo "CPU: $cpu; $CORES cores; widest SIMD: $simd"
+# shellcheck source=scripts/cpu_line.sh
+. scripts/cpu_line.sh
+cpu_line
 echo "$FILES files x $ROWS rows x 32 columns on one local S3 server; best of $ROUNDS interleaved rounds; rows/s"
 printf '\n%-10s %14s %16s %8s\n' threads ours "pandas+PyTorch" ratio
 for threads in 1 "$CORES"; do

@@ -58,11 +58,9 @@ reference() { # PYTHON SCRIPT SHAPE BATCH THREADS
     --rows "$ROWS" 2>>"$REF_LOG") | best_epoch
 }
 
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
-flags=$(grep -m1 '^flags' /proc/cpuinfo)
-simd="no FMA"
-if [[ " $flags " == *" avx512f "* ]]; then simd="AVX-512F"; elif [[ " $flags " == *" fma "* ]]; then simd="AVX2+FMA, no AVX-512"; fi
-echo "CPU: $cpu; $CORES cores; widest SIMD: $simd"
+# shellcheck source=scripts/cpu_line.sh
+. scripts/cpu_line.sh
+cpu_line
 echo "$ROWS rows, $EPOCHS epochs, best epoch of the best of $ROUNDS interleaved rounds; rows/s"
 printf '\n%-6s %-6s %-8s %12s %12s %12s %10s %10s\n' shape batch threads ours PyTorch Keras "/PyTorch" "/Keras"
 for threads in 1 "$CORES"; do

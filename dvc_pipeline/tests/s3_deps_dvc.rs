@@ -17,21 +17,6 @@ use md5::{Digest, Md5};
 use object_storage::AwsEnv;
 use support::*;
 
-const DVC_YAML: &str = "stages:
-  one:
-    cmd: echo one > one.txt
-    deps:
-    - remote://lake/raw/a.csv
-    outs:
-    - one.txt
-  all:
-    cmd: echo all > all.txt
-    deps:
-    - remote://lake/raw
-    outs:
-    - all.txt
-";
-
 fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -48,61 +33,72 @@ fn listing_hash(objects: &[(&str, &[u8])]) -> String {
     format!("{}.dir", md5_hex(format!("[{}]", entries.join(", ")).as_bytes()))
 }
 
+/// dvc.lock's entry of an S3 object dependency, as dvc writes it.
+fn object_entry(path: &str, body: &[u8]) -> String {
+    format!("    - path: {path}\n      hash: md5\n      etag: {}\n      size: {}\n", md5_hex(body), body.len())
+}
+
+/// dvc.lock's entry of an S3 prefix dependency, as dvc writes it.
+fn prefix_entry(path: &str, objects: &[(&str, &[u8])]) -> String {
+    let size: usize = objects.iter().map(|(_, b)| b.len()).sum();
+    format!(
+        "    - path: {path}\n      hash: md5\n      md5: {}\n      size: {size}\n      nfiles: {}\n",
+        listing_hash(objects),
+        objects.len()
+    )
+}
+
 #[test]
 fn real_dvc_locks_an_s3_object_by_etag_and_a_prefix_by_its_listing() {
     let Some(dvc) = dvc() else { return };
     let server = S3Server::start(&["bucket"]);
-    let put = |key: &str, body: &[u8]| {
-        let path = server.root.path().join("bucket").join(key);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, body).expect("write object");
-    };
     let mut objects: Vec<(&str, &[u8])> =
         vec![("a.csv", b"x,y\n1,2\n"), ("b.csv", b"x,y\n3,4\n5,6\n"), ("sub/c.csv", b"z\n")];
     for (key, body) in &objects {
-        put(&format!("raw/{key}"), body);
+        put(&server, &format!("bucket/raw/{key}"), body);
     }
+    put(&server, "bucket/other/x.csv", b"x\n");
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
-    write(dir, &[("dvc.yaml", DVC_YAML.as_bytes())]);
-    run_ok(&dvc, dir, &["init", "--no-scm", "-q"]);
-    run_ok(&dvc, dir, &["remote", "add", "lake", "s3://bucket"]);
-    run_ok(&dvc, dir, &["remote", "modify", "lake", "endpointurl", &server.endpoint]);
-    run_ok(&dvc, dir, &["remote", "modify", "lake", "region", "us-east-1"]);
-    run_ok(&dvc, dir, &["remote", "modify", "--local", "lake", "access_key_id", AK]);
-    run_ok(&dvc, dir, &["remote", "modify", "--local", "lake", "secret_access_key", SK]);
-    run_ok(&dvc, dir, &["repro"]);
+    write(dir, &[("dvc.yaml", FLEET_YAML.as_bytes()), ("raw.txt", b"local\n")]);
+    let vars = aws_vars(&server);
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dvc_ok = |args: &[&str]| -> String {
+        let out = run(&dvc, dir, args, &env);
+        assert!(out.status.success(), "dvc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    dvc_ok(&["init", "--no-scm", "-q"]);
+    dvc_ok(&["remote", "add", "lake", "s3://bucket"]);
+    dvc_ok(&["remote", "modify", "lake", "endpointurl", &server.endpoint]);
+    dvc_ok(&["remote", "modify", "lake", "region", "us-east-1"]);
+    dvc_ok(&["remote", "modify", "--local", "lake", "access_key_id", AK]);
+    dvc_ok(&["remote", "modify", "--local", "lake", "secret_access_key", SK]);
+    dvc_ok(&["repro"]);
 
     let lock = std::fs::read_to_string(dir.join("dvc.lock")).expect("dvc.lock");
-    let object = format!(
-        "    - path: remote://lake/raw/a.csv\n      hash: md5\n      etag: {}\n      size: 8\n",
-        md5_hex(b"x,y\n1,2\n")
-    );
-    assert!(lock.contains(&object), "object dependency:\n{object}\nnot in:\n{lock}");
-    let prefix = format!(
-        "    - path: remote://lake/raw\n      hash: md5\n      md5: {}\n      size: 22\n      nfiles: 3\n",
-        listing_hash(&objects)
-    );
-    assert!(lock.contains(&prefix), "prefix dependency:\n{prefix}\nnot in:\n{lock}");
-    assert_eq!(run_ok(&dvc, dir, &["status", "--json"]).trim(), "{}", "an unchanged bucket is up to date");
+    for expected in [
+        object_entry("remote://lake/raw/a.csv", b"x,y\n1,2\n"),
+        object_entry("s3://bucket/raw/b.csv", b"x,y\n3,4\n5,6\n"),
+        prefix_entry("remote://lake/raw", &objects),
+        prefix_entry("s3://bucket/other/", &[("x.csv", b"x\n")]),
+    ] {
+        assert!(lock.contains(&expected), "expected\n{expected}in\n{lock}");
+    }
+    assert_eq!(dvc_ok(&["status", "--json"]).trim(), "{}", "an unchanged bucket is up to date");
 
     // A new object under the prefix changes the listing, not the other object.
     objects.push(("d.csv", b"new\n"));
-    put("raw/d.csv", b"new\n");
-    let status: serde_json::Value =
-        serde_json::from_str(&run_ok(&dvc, dir, &["status", "--json"])).expect("status --json");
+    put(&server, "bucket/raw/d.csv", b"new\n");
+    let status: serde_json::Value = serde_json::from_str(&dvc_ok(&["status", "--json"])).expect("status --json");
     assert_eq!(status, serde_json::json!({"all": [{"changed deps": {"remote://lake/raw": "modified"}}]}));
-    run_ok(&dvc, dir, &["repro"]);
+    dvc_ok(&["repro"]);
     let lock = std::fs::read_to_string(dir.join("dvc.lock")).expect("dvc.lock");
-    assert!(
-        lock.contains(&format!("      md5: {}\n      size: 26\n      nfiles: 4\n", listing_hash(&objects))),
-        "{lock}"
-    );
+    assert!(lock.contains(&prefix_entry("remote://lake/raw", &objects)), "{lock}");
 
     // A changed object is a modified dependency of both stages.
-    put("raw/a.csv", b"x,y\n9,9\n");
-    let status: serde_json::Value =
-        serde_json::from_str(&run_ok(&dvc, dir, &["status", "--json"])).expect("status --json");
+    put(&server, "bucket/raw/a.csv", b"x,y\n9,9\n");
+    let status: serde_json::Value = serde_json::from_str(&dvc_ok(&["status", "--json"])).expect("status --json");
     assert_eq!(
         status,
         serde_json::json!({
@@ -209,22 +205,11 @@ fn an_s3_dependency_that_changes_reruns_exactly_the_stages_that_use_it() {
     assert_eq!(ran(&first), ["one", "all", "plain", "other", "local"]);
     // dvc's lock entries (docs/dvc-s3-dependencies.md 2.1), byte for byte.
     let lock = std::fs::read_to_string(dir.join("dvc.lock")).expect("dvc.lock");
-    let object = |path: &str, body: &[u8]| {
-        format!("    - path: {path}\n      hash: md5\n      etag: {}\n      size: {}\n", md5_hex(body), body.len())
-    };
-    let prefix = |path: &str, objects: &[(&str, &[u8])]| {
-        let size: usize = objects.iter().map(|(_, b)| b.len()).sum();
-        format!(
-            "    - path: {path}\n      hash: md5\n      md5: {}\n      size: {size}\n      nfiles: {}\n",
-            listing_hash(objects),
-            objects.len()
-        )
-    };
     for expected in [
-        object("remote://lake/raw/a.csv", b"x,y\n1,2\n"),
-        object("s3://bucket/raw/b.csv", b"x,y\n3,4\n5,6\n"),
-        prefix("remote://lake/raw", &raw),
-        prefix("s3://bucket/other/", &[("x.csv", b"x\n")]),
+        object_entry("remote://lake/raw/a.csv", b"x,y\n1,2\n"),
+        object_entry("s3://bucket/raw/b.csv", b"x,y\n3,4\n5,6\n"),
+        prefix_entry("remote://lake/raw", &raw),
+        prefix_entry("s3://bucket/other/", &[("x.csv", b"x\n")]),
     ] {
         assert!(lock.contains(&expected), "expected\n{expected}in\n{lock}");
     }
@@ -247,8 +232,8 @@ fn an_s3_dependency_that_changes_reruns_exactly_the_stages_that_use_it() {
     );
     assert_eq!(ran(&our_repro(dir, &server).expect("repro after a change")), ["one", "all"]);
     let lock = std::fs::read_to_string(dir.join("dvc.lock")).expect("dvc.lock");
-    assert!(lock.contains(&object("remote://lake/raw/a.csv", raw[0].1)), "{lock}");
-    assert!(lock.contains(&prefix("remote://lake/raw", &raw)), "{lock}");
+    assert!(lock.contains(&object_entry("remote://lake/raw/a.csv", raw[0].1)), "{lock}");
+    assert!(lock.contains(&prefix_entry("remote://lake/raw", &raw)), "{lock}");
 
     // A new object under a prefix is a change of that prefix only.
     put(&server, "bucket/other/y.csv", b"y\n");
