@@ -28,6 +28,8 @@ use crate::{Conditional, ObjectInfo, Result, StorageError, check_key};
 /// Objects up to this size are received whole and written in one go; larger ones are written
 /// by a blocking thread while they arrive.
 const WHOLE_OBJECT_MAX: u64 = 1 << 20;
+/// Pieces of a large object received and not yet written, at most.
+const PIECES_IN_FLIGHT: usize = 8;
 
 /// A bucket prefix on an S3-compatible server.
 #[derive(Clone, Debug)]
@@ -248,7 +250,9 @@ impl S3Store {
             .await;
         }
         // Large objects: a blocking thread writes (and checks) while the network side receives.
-        let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(64);
+        // A few pieces in flight: each may be a mebibyte or more (what the connection delivers at
+        // once), and memory must not depend on the object's size (64 held up to 61 MiB).
+        let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(PIECES_IN_FLIGHT);
         let dest_name = dest.clone();
         let writer = tokio::task::spawn_blocking(move || write_pieces(rx, &dest, check, announced, &store, &owned_key));
         let mut body = out.body;
