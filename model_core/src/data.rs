@@ -172,6 +172,38 @@ pub struct CsvRows<R: Read> {
     selected: Vec<usize>,
     columns: Vec<String>,
     record: csv::ByteRecord,
+    /// The group column's index and the groups met so far (see [`CsvRows::grouped`]).
+    group: Option<(usize, Groups)>,
+}
+
+/// The group of each row read: `codes[i]` is the index of row `i`'s group in `names`, which
+/// lists the groups in the order they first appear.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Groups {
+    /// The column the groups come from.
+    pub column: String,
+    pub names: Vec<String>,
+    pub codes: Vec<u32>,
+    by_name: HashMap<String, u32>,
+}
+
+impl Groups {
+    fn new(column: &str) -> Self {
+        Groups { column: column.to_string(), ..Groups::default() }
+    }
+
+    fn push(&mut self, name: &str) {
+        let code = match self.by_name.get(name) {
+            Some(&code) => code,
+            None => {
+                let code = self.names.len() as u32;
+                self.names.push(name.to_string());
+                self.by_name.insert(name.to_string(), code);
+                code
+            }
+        };
+        self.codes.push(code);
+    }
 }
 
 impl<R: Read> CsvRows<R> {
@@ -195,7 +227,39 @@ impl<R: Read> CsvRows<R> {
             selected,
             columns,
             record: csv::ByteRecord::new(),
+            group: None,
         })
+    }
+
+    /// Also reads each row's group from the text column `column` (which `columns` should leave
+    /// out), in the same pass: [`CsvRows::groups`]. A missing column is an error naming it; an
+    /// empty cell is an error naming its line.
+    pub fn grouped(reader: R, source: &str, columns: Columns<'_>, column: &str) -> Result<Self, DataError> {
+        let mut rows = CsvRows::new(reader, source, columns)?;
+        let header = match rows.rdr.byte_headers() {
+            Ok(header) => header.clone(),
+            Err(e) => return Err(csv_error(e, source, rows.rdr.get_mut())),
+        };
+        let names = header_names(header.iter());
+        let Some(index) = names.iter().position(|n| n == column) else {
+            return Err(DataError::MissingGroupColumn {
+                input: source.to_string(),
+                column: column.to_string(),
+                available: names,
+            });
+        };
+        rows.group = Some((index, Groups::new(column)));
+        Ok(rows)
+    }
+
+    /// The groups of the rows read so far (`None` unless made by [`CsvRows::grouped`]).
+    pub fn groups(&self) -> Option<&Groups> {
+        self.group.as_ref().map(|(_, g)| g)
+    }
+
+    /// Ends the reading, giving the rows' groups.
+    pub fn into_groups(self) -> Option<Groups> {
+        self.group.map(|(_, g)| g)
     }
 
     /// The columns read, in the order their values come.
@@ -238,10 +302,36 @@ impl<R: Read> CsvRows<R> {
                 }
                 values.push(v);
             }
+            if let Some((index, groups)) = &mut self.group {
+                let cell = self.record.get(*index).map(<[u8]>::trim_ascii).unwrap_or_default();
+                if cell.is_empty() {
+                    return Err(DataError::EmptyGroup {
+                        input: self.source.clone(),
+                        line,
+                        column: groups.column.clone(),
+                    });
+                }
+                groups.push(&String::from_utf8_lossy(cell));
+            }
             n_rows += 1;
         }
         Ok(n_rows)
     }
+}
+
+/// Reads a CSV file with each row's group (see [`CsvRows::grouped`]); errors name the file.
+pub fn read_csv_grouped_file(path: &Path, columns: Columns<'_>, group: &str) -> Result<(Frame, Groups), DataError> {
+    let source = path.display().to_string();
+    let file =
+        std::fs::File::open(path).map_err(|e| DataError::Io { input: source.clone(), message: e.to_string() })?;
+    let mut rows = CsvRows::grouped(std::io::BufReader::with_capacity(1 << 16, file), &source, columns, group)?;
+    let mut values = Vec::new();
+    let n_rows = rows.read(usize::MAX, &mut values)?;
+    if n_rows == 0 {
+        return Err(DataError::NoRows { input: source, needed: 1 });
+    }
+    let columns = rows.columns.clone();
+    Ok((Frame { columns, n_rows, values }, rows.into_groups().unwrap_or_default()))
 }
 
 /// The reader under csv, numbering lines as an editor does: `\n`, `\r\n` and a lone `\r` each

@@ -37,6 +37,10 @@ pub enum DataError {
     UnequalColumns { input: String, column: String, first: String, expected: usize, found: usize },
     #[error("{input}: no feature columns left after ignoring {ignored:?}; the input has {available:?}")]
     NoFeatures { input: String, ignored: Vec<String>, available: Vec<String> },
+    #[error("{input}: no column {column:?} to group rows by (data.group_by); the input has {available:?}")]
+    MissingGroupColumn { input: String, column: String, available: Vec<String> },
+    #[error("{input}: line {line}: column {column:?} is empty; every row needs its group")]
+    EmptyGroup { input: String, line: u64, column: String },
     #[error("{input}: {message}")]
     Invalid { input: String, message: String },
 }
@@ -57,6 +61,8 @@ impl DataError {
             | DataError::WrongRowLength { input, .. }
             | DataError::UnequalColumns { input, .. }
             | DataError::NoFeatures { input, .. }
+            | DataError::MissingGroupColumn { input, .. }
+            | DataError::EmptyGroup { input, .. }
             | DataError::Invalid { input, .. } => input,
         }
     }

@@ -97,3 +97,35 @@ fn file_errors_name_the_path() {
     let missing = read_csv_file(&dir.path().join("nope.csv"), Columns::Named(&f)).unwrap_err().to_string();
     assert!(missing.contains("nope.csv") && missing.contains("cannot read"), "{missing}");
 }
+
+/// Group training reads each row's group (a text column) in the same pass as the numbers: the
+/// same values, groups in order of first appearance, and errors that name the column or line.
+#[test]
+fn a_group_column_is_read_with_the_rows_and_its_errors_name_it() {
+    use model_core::data::{CsvRows, read_csv, read_csv_grouped_file};
+    let ignore = ["timestamp".to_string(), "machine".to_string()];
+    let text = "timestamp,machine,a,b\r\n1,m02,1.5,2\r\n\r\n2, m01 ,3,4\r\n3,m02,5,6\r\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("fleet.csv");
+    std::fs::write(&path, text).expect("write");
+    let (frame, groups) =
+        read_csv_grouped_file(&path, model_core::Columns::AllExcept(&ignore), "machine").expect("grouped read");
+    let plain = read_csv(text.as_bytes(), "x", model_core::Columns::AllExcept(&ignore)).expect("read");
+    assert_eq!((frame.columns.clone(), frame.values.clone()), (plain.columns, plain.values));
+    assert_eq!(groups.column, "machine");
+    assert_eq!(groups.names, ["m02", "m01"], "trimmed, in order of first appearance");
+    assert_eq!(groups.codes, [0, 1, 0]);
+
+    let missing = CsvRows::grouped(text.as_bytes(), "fleet.csv", model_core::Columns::AllExcept(&ignore), "site")
+        .err()
+        .expect("no such column");
+    assert_eq!(
+        missing.to_string(),
+        "fleet.csv: no column \"site\" to group rows by (data.group_by); the input has [\"timestamp\", \"machine\", \"a\", \"b\"]"
+    );
+    let empty = "timestamp,machine,a,b\n1,m01,1,2\n2, ,3,4\n";
+    let mut rows =
+        CsvRows::grouped(empty.as_bytes(), "fleet.csv", model_core::Columns::AllExcept(&ignore), "machine").expect("header");
+    let err = rows.read(usize::MAX, &mut Vec::new()).expect_err("an empty group");
+    assert_eq!(err.to_string(), "fleet.csv: line 3: column \"machine\" is empty; every row needs its group");
+}

@@ -257,6 +257,12 @@ fn data_error_details(e: &DataError) -> Value {
         DataError::NoFeatures { ignored, available, .. } => {
             json!({"kind": "no_features", "input": input, "ignored": ignored, "available": available})
         }
+        DataError::MissingGroupColumn { column, available, .. } => {
+            json!({"kind": "missing_group_column", "input": input, "column": column, "available": available})
+        }
+        DataError::EmptyGroup { line, column, .. } => {
+            json!({"kind": "empty_group", "input": input, "line": line, "column": column})
+        }
         DataError::Invalid { message, .. } => json!({"kind": "invalid", "input": input, "reason": message}),
     }
 }
