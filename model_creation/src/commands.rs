@@ -14,7 +14,37 @@ use crate::params::Params;
 use crate::simulate::{SimulateOptions, generate, write};
 use crate::train::{DataInfo, train as train_model};
 
-pub fn simulate(out: &Path, seed: u64) -> Result<()> {
+/// `simulate`: one machine (the default), or a fleet of `machines` with a `machine` column, the
+/// `faulty` one (1-based; 0: none; default: the last) carrying every anomaly.
+pub fn simulate(out: &Path, seed: u64, machines: usize, faulty: Option<usize>) -> Result<()> {
+    if machines == 0 {
+        bail!("--machines must be at least 1");
+    }
+    if machines > 1 || faulty.is_some() {
+        let faulty = faulty.unwrap_or(machines);
+        if faulty > machines {
+            bail!("--faulty {faulty}: there are only {machines} machines (m01..m{machines:02}); 0 means none");
+        }
+        let defaults = SimulateOptions::default();
+        let fleet = crate::simulate::generate_fleet(&crate::simulate::FleetOptions {
+            seed,
+            machines,
+            faulty: (faulty > 0).then_some(faulty),
+            train_rows: defaults.train_rows,
+            test_rows: defaults.test_rows,
+        });
+        crate::simulate::write_fleet(out, &fleet, defaults.train_rows)
+            .with_context(|| format!("writing the simulated fleet into {}", out.display()))?;
+        let anomalous: usize = fleet.iter().map(|m| m.labels.iter().filter(|l| **l == 1).count()).sum();
+        eprintln!(
+            "wrote {machines} machines x ({} training + {} test rows), {anomalous} anomalous rows on {} to {}",
+            defaults.train_rows,
+            defaults.test_rows,
+            if faulty > 0 { format!("m{faulty:02}") } else { "no machine".into() },
+            out.display()
+        );
+        return Ok(());
+    }
     let opts = SimulateOptions { seed, ..SimulateOptions::default() };
     let ds = generate(&opts);
     write(out, &ds, &opts).with_context(|| format!("writing the simulated dataset into {}", out.display()))?;

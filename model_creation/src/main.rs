@@ -32,6 +32,14 @@ enum Command {
         /// Random seed; the same seed gives the same files.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Machines: more than one writes a fleet, with a `machine` column (m01, m02, ...), each
+        /// machine at its own operating point, rows interleaved by time.
+        #[arg(long, default_value_t = 1)]
+        machines: usize,
+        /// The faulty machine of a fleet (1-based), the only one with anomalies; 0: none.
+        /// Default: the last one.
+        #[arg(long)]
+        faulty: Option<usize>,
     },
     /// Train an autoencoder on a CSV and write the model directory and training_loss.png.
     Train {
@@ -126,7 +134,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Simulate { out, seed } => commands::simulate(&out, seed),
+        Command::Simulate { out, seed, machines, faulty } => commands::simulate(&out, seed, machines, faulty),
         Command::Train { data, out, params, plots, kind, set, save_params } => model_creation::experiment::train(
             &data,
             &out,

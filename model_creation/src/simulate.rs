@@ -132,6 +132,101 @@ pub fn generate(opts: &SimulateOptions) -> Dataset {
     Dataset { train, test, labels, anomalies }
 }
 
+/// A fleet: several machines of the same kind, each at its own operating point, one of them
+/// (optionally) faulty: only its test rows carry anomalies.
+pub struct FleetOptions {
+    pub seed: u64,
+    pub machines: usize,
+    /// 1-based number of the faulty machine (`m03` is 3); `None`: every machine healthy.
+    pub faulty: Option<usize>,
+    pub train_rows: usize,
+    pub test_rows: usize,
+}
+
+/// One machine's rows.
+pub struct MachineData {
+    /// `m01`, `m02`, ...
+    pub name: String,
+    pub train: Vec<[f64; 6]>,
+    pub test: Vec<[f64; 6]>,
+    pub labels: Vec<u8>,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// The machines of a fleet, each drawn from its own seed. Machine `k` (0-based) runs hotter, at
+/// a higher pressure and flow and vibrates more than machine `k - 1`, so one model for all of
+/// them blurs what is normal for each; only the faulty machine's test rows get anomalies.
+pub fn generate_fleet(opts: &FleetOptions) -> Vec<MachineData> {
+    (0..opts.machines)
+        .map(|k| {
+            let name = format!("m{:02}", k + 1);
+            let seed = crate::stable_hash::fnv1a(format!("fleet/{}/{name}", opts.seed).as_bytes());
+            let faulty = opts.faulty == Some(k + 1);
+            let (mut train, mut test, labels, anomalies) = if faulty {
+                let d = generate(&SimulateOptions { seed, train_rows: opts.train_rows, test_rows: opts.test_rows });
+                (d.train, d.test, d.labels, d.anomalies)
+            } else {
+                let mut d = generate(&SimulateOptions { seed, train_rows: opts.train_rows + opts.test_rows, test_rows: 0 });
+                let test = d.train.split_off(opts.train_rows);
+                let n = test.len();
+                (d.train, test, vec![0; n], Vec::new())
+            };
+            let k = k as f64;
+            for row in train.iter_mut().chain(test.iter_mut()) {
+                row[0] += 3.0 * k;
+                row[1] *= 1.0 + 0.15 * k;
+                row[2] += 8.0 * k;
+                row[4] *= 1.0 + 0.3 * k;
+            }
+            MachineData { name, train, test, labels, anomalies }
+        })
+        .collect()
+}
+
+/// Writes `train.csv`, `test.csv` (`timestamp,machine,<features>`, the machines' rows
+/// interleaved by time), `labels.csv` (one per test row) and `anomalies.csv` (with the machine).
+pub fn write_fleet(dir: &Path, fleet: &[MachineData], train_rows: usize) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let header = format!("timestamp,machine,{}", FEATURES.join(","));
+    let interleaved = |w: &mut dyn std::io::Write, part: fn(&MachineData) -> &[[f64; 6]], offset: usize| {
+        writeln!(w, "{header}")?;
+        let n = fleet.iter().map(|m| part(m).len()).max().unwrap_or(0);
+        for i in 0..n {
+            for m in fleet {
+                if let Some(row) = part(m).get(i) {
+                    write!(w, "{},{}", iso8601(DEFAULT_START + STEP_SECONDS * (offset + i) as i64), m.name)?;
+                    for v in row {
+                        write!(w, ",{v:.4}")?;
+                    }
+                    writeln!(w)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    write_with(&dir.join("train.csv"), Durability::Fast, |w| interleaved(w, |m| &m.train, 0))?;
+    write_with(&dir.join("test.csv"), Durability::Fast, |w| interleaved(w, |m| &m.test, train_rows))?;
+    write_with(&dir.join("labels.csv"), Durability::Fast, |w| {
+        writeln!(w, "label")?;
+        let n = fleet.iter().map(|m| m.test.len()).max().unwrap_or(0);
+        for i in 0..n {
+            for m in fleet.iter().filter(|m| i < m.test.len()) {
+                writeln!(w, "{}", m.labels.get(i).copied().unwrap_or(0))?;
+            }
+        }
+        Ok(())
+    })?;
+    write_with(&dir.join("anomalies.csv"), Durability::Fast, |w| {
+        writeln!(w, "machine,kind,channel,start_row,rows")?;
+        for m in fleet {
+            for a in &m.anomalies {
+                writeln!(w, "{},{},{},{},{}", m.name, a.kind.name(), a.channel, a.start, a.len)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// 2025-01-01T00:00:00Z, where the default dataset's 10-minute steps start.
 const DEFAULT_START: i64 = 1_735_689_600;
 /// Seconds between two rows.
@@ -201,4 +296,32 @@ fn iso8601(secs: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod fleet_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_faulty_machine_has_anomalies_and_machines_differ() {
+        let opts = FleetOptions { seed: 7, machines: 3, faulty: Some(2), train_rows: 300, test_rows: 200 };
+        let fleet = generate_fleet(&opts);
+        assert_eq!(fleet.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["m01", "m02", "m03"]);
+        let anomalous = |m: &MachineData| m.labels.iter().filter(|l| **l == 1).count();
+        assert_eq!((anomalous(&fleet[0]), anomalous(&fleet[2])), (0, 0));
+        assert!(anomalous(&fleet[1]) > 0 && !fleet[1].anomalies.is_empty());
+        let mean = |m: &MachineData, c: usize| m.train.iter().map(|r| r[c]).sum::<f64>() / m.train.len() as f64;
+        // Each machine runs hotter and at more flow than the one before.
+        assert!(mean(&fleet[1], 0) > mean(&fleet[0], 0) + 1.5 && mean(&fleet[2], 2) > mean(&fleet[1], 2) + 4.0);
+        // The same seed gives the same fleet.
+        assert_eq!(generate_fleet(&opts)[1].test, fleet[1].test);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_fleet(dir.path(), &fleet, 300).expect("write");
+        let test = std::fs::read_to_string(dir.path().join("test.csv")).expect("test.csv");
+        let machines: Vec<&str> = test.lines().skip(1).take(4).map(|l| l.split(',').nth(1).unwrap_or("")).collect();
+        assert_eq!(machines, ["m01", "m02", "m03", "m01"], "rows interleaved by time");
+        let labels = std::fs::read_to_string(dir.path().join("labels.csv")).expect("labels.csv");
+        assert_eq!(labels.lines().count(), test.lines().count());
+    }
 }
