@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod plot;
 pub mod score;
 pub mod scoring;
+pub mod set;
 pub mod threshold;
 
 pub use arch::Architecture;

@@ -124,8 +124,8 @@ fn a_group_column_is_read_with_the_rows_and_its_errors_name_it() {
         "fleet.csv: no column \"site\" to group rows by (data.group_by); the input has [\"timestamp\", \"machine\", \"a\", \"b\"]"
     );
     let empty = "timestamp,machine,a,b\n1,m01,1,2\n2, ,3,4\n";
-    let mut rows =
-        CsvRows::grouped(empty.as_bytes(), "fleet.csv", model_core::Columns::AllExcept(&ignore), "machine").expect("header");
+    let mut rows = CsvRows::grouped(empty.as_bytes(), "fleet.csv", model_core::Columns::AllExcept(&ignore), "machine")
+        .expect("header");
     let err = rows.read(usize::MAX, &mut Vec::new()).expect_err("an empty group");
     assert_eq!(err.to_string(), "fleet.csv: line 3: column \"machine\" is empty; every row needs its group");
 }

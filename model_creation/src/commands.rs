@@ -83,6 +83,12 @@ pub enum Kind {
 
 /// `train` with parameters already loaded (and overridden: `experiment::train`).
 pub fn train_with(data: &Path, out: &Path, params: &Params, plots: &Path, kind: Kind) -> Result<()> {
+    if params.data.group_by.is_some() {
+        if kind == Kind::Iforest {
+            bail!("data.group_by trains autoencoders only; an Isolation Forest per group is not supported yet");
+        }
+        return crate::train::groups::train_set(data, out, params, plots);
+    }
     let (frame, info) = read_training_data(data, params)?;
     if kind == Kind::Iforest {
         return train_iforest(data, out, params, plots, frame, info);
@@ -152,7 +158,7 @@ fn train_iforest(
     Ok(())
 }
 
-fn read_header(path: &Path) -> Result<Vec<String>> {
+pub(crate) fn read_header(path: &Path) -> Result<Vec<String>> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(path)

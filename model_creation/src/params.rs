@@ -58,6 +58,13 @@ pub struct DataParams {
     /// How features are centred and scaled before the model sees them: "standard" (mean and
     /// standard deviation) or "robust" (median and interquartile range).
     pub scaling: Scaling,
+    /// Train one model per value of this column (a machine, a site): a model set. The column is
+    /// never a feature.
+    pub group_by: Option<String>,
+    /// Groups with fewer rows (or fewer than two windows) are reported and skipped.
+    pub min_group_rows: usize,
+    /// Also train a fallback model on every row, for groups the set has no model of.
+    pub group_fallback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -96,6 +103,9 @@ impl Default for DataParams {
             stride: 1,
             aggregation: PointAggregation::Mean,
             scaling: Scaling::Robust,
+            group_by: None,
+            min_group_rows: 100,
+            group_fallback: false,
         }
     }
 }
@@ -225,6 +235,16 @@ impl Params {
         }
         if self.data.stride == 0 {
             return Err("data.stride must be at least 1".into());
+        }
+        if let Some(column) = &self.data.group_by {
+            if column.trim().is_empty() {
+                return Err("data.group_by must name a column (or be left out)".into());
+            }
+            if self.data.features.contains(column) {
+                return Err(format!(
+                    "data.group_by {column:?} is also in data.features; a group column is not a feature"
+                ));
+            }
         }
         self.threshold_method()?;
         crate::train::backend::Backend::parse(&t.backend)?;

@@ -166,7 +166,8 @@ pub fn generate_fleet(opts: &FleetOptions) -> Vec<MachineData> {
                 let d = generate(&SimulateOptions { seed, train_rows: opts.train_rows, test_rows: opts.test_rows });
                 (d.train, d.test, d.labels, d.anomalies)
             } else {
-                let mut d = generate(&SimulateOptions { seed, train_rows: opts.train_rows + opts.test_rows, test_rows: 0 });
+                let mut d =
+                    generate(&SimulateOptions { seed, train_rows: opts.train_rows + opts.test_rows, test_rows: 0 });
                 let test = d.train.split_off(opts.train_rows);
                 let n = test.len();
                 (d.train, test, vec![0; n], Vec::new())

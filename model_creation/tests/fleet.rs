@@ -406,3 +406,99 @@ fn the_fleet_example_retrains_when_a_new_batch_lands_and_only_then() {
     let train = std::fs::read_to_string(dir.join("data/train.csv")).expect("train.csv");
     assert_eq!(train.lines().count(), 1 + 2 * 3 * 7 * 24 * 6, "both weeks' batches");
 }
+
+/// The rows of one machine from a fleet CSV (and their labels), for scoring them apart.
+fn machine_rows(dir: &Path, machine: &str) -> (String, Vec<bool>) {
+    let test = std::fs::read_to_string(dir.join("fleet/test.csv")).expect("test.csv");
+    let labels = std::fs::read_to_string(dir.join("fleet/labels.csv")).expect("labels.csv");
+    let mut csv = format!("{}\n", test.lines().next().unwrap_or(""));
+    let mut flags = Vec::new();
+    for (row, label) in test.lines().skip(1).zip(labels.lines().skip(1)) {
+        if row.split(',').nth(1) == Some(machine) {
+            csv.push_str(row);
+            csv.push('\n');
+            flags.push(label.trim() == "1");
+        }
+    }
+    (csv, flags)
+}
+
+/// `data.group_by`: one model per machine, trained on every core; the faulty machine's own
+/// model finds its anomalies; the set is the same bit for bit on one core.
+#[test]
+fn group_training_gives_each_machine_its_own_model_and_finds_the_faulty_ones_anomalies() {
+    let server = S3Server::start(&["bucket"]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    // The last machine is the faulty one (the default).
+    mc_ok(&server, dir, &["simulate", "--out", "fleet", "--machines", "4"]);
+    let train = ["train", "--data", "fleet/train.csv", "--plots", "graph", "--set", "data.group_by=machine"];
+    let out = mc(&server, dir, &[&train[..], &["--out", "set"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("set/set.json")).expect("set.json")).expect("set.json is JSON");
+    assert_eq!(manifest["group_by"], "machine");
+    let groups: Vec<&str> =
+        manifest["groups"].as_array().expect("groups").iter().filter_map(|g| g["group"].as_str()).collect();
+    assert_eq!(groups, ["m01", "m02", "m03", "m04"]);
+    assert!(dir.join("graph/groups/m04/training_loss.png").is_file() && dir.join("graph/training_loss.png").is_file());
+
+    // The faulty machine's rows, scored by its own model: its anomalies stand out.
+    let member = model_core::Model::load(&dir.join("set/groups/m04")).expect("m04's model loads");
+    assert_eq!(manifest["groups"][3]["version"], member.meta.version.as_str());
+    let (csv, labels) = machine_rows(dir, "m04");
+    assert!(labels.iter().filter(|l| **l).count() > 100, "the faulty machine has its anomalies");
+    let (_, scores) = member.score_csv(csv.as_bytes(), "m04 rows").expect("scores");
+    let scores: Vec<f64> = scores.scores.iter().map(|s| f64::from(*s)).collect();
+    let auc = model_core::metrics::roc_auc(&scores, &labels);
+    assert!(auc >= 0.9, "ROC-AUC of m04's own model on m04's rows: {auc}");
+
+    // One core gives the same set, byte for byte.
+    let vars = aws(&server);
+    let one = Command::new(ours())
+        .args([&train[..], &["--out", "set-1"]].concat())
+        .current_dir(dir)
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("train on one core");
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    assert_eq!(snapshot(&dir.join("set-1")), snapshot(&dir.join("set")));
+
+    // A group with too few rows is reported and skipped; a missing column is named.
+    let mut small = std::fs::read_to_string(dir.join("fleet/train.csv")).expect("train.csv");
+    for i in 0..20 {
+        small.push_str(&format!("2026-01-01T00:{i:02}:00Z,m99,20,3,50,10,0.5,230\n"));
+    }
+    write(dir, &[("small.csv", small.as_bytes())]);
+    let skipped = mc(
+        &server,
+        dir,
+        &[
+            "train",
+            "--data",
+            "small.csv",
+            "--out",
+            "set-small",
+            "--plots",
+            "graph-small",
+            "--set",
+            "data.group_by=machine",
+            "--set",
+            "train.epochs=2",
+        ],
+    );
+    assert!(skipped.status.success(), "{}", String::from_utf8_lossy(&skipped.stderr));
+    assert!(String::from_utf8_lossy(&skipped.stderr).contains("WARNING: group machine=\"m99\" has 20 rows"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("set-small/set.json")).expect("set.json")).expect("JSON");
+    assert_eq!(manifest["skipped"][0]["group"], "m99");
+    assert_eq!(manifest["groups"].as_array().map(Vec::len), Some(4));
+    let missing =
+        mc(&server, dir, &["train", "--data", "fleet/train.csv", "--out", "x", "--set", "data.group_by=site"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no column \"site\" to group rows by (data.group_by)"),
+        "{missing:?}"
+    );
+}

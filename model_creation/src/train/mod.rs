@@ -9,6 +9,7 @@ pub mod adam;
 pub mod backend;
 mod dense;
 pub mod forest;
+pub mod groups;
 pub mod model;
 
 use std::time::{Duration, Instant};

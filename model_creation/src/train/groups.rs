@@ -1,0 +1,248 @@
+//! One model per group (`data.group_by`): the table is split by its group column (each group's
+//! rows in file order), every group with enough rows gets a model trained with the same
+//! parameters, and together they are written as a model set (`model_core::set`): `set.json`
+//! beside `groups/<dir>/`, plus `fallback/` (every row) when `data.group_fallback` is on.
+//!
+//! The groups are trained on every core at once: one worker per core, each with a rayon pool of
+//! its own, pulling whole groups from a queue (largest first). Nothing is shared between two
+//! trainings, and a training's sums do not depend on its pool's size, so the set is the same
+//! bit for bit whatever the number of cores.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+use model_core::data::{Groups, read_csv_grouped_file};
+use model_core::set::{Member, SET_FILE, SET_FORMAT, SetManifest, SkippedGroup, group_dir};
+use model_core::{Columns, Frame, Model};
+
+use super::{DataInfo, choose_window};
+use crate::params::Params;
+
+/// One group's rows.
+pub struct GroupData {
+    pub value: String,
+    pub frame: Frame,
+}
+
+/// Splits `frame` by `groups` (one code per row): each group keeps its rows' order; the groups
+/// come sorted by value.
+pub fn split(frame: &Frame, groups: &Groups) -> Vec<GroupData> {
+    let d = frame.n_cols();
+    let mut parts: Vec<Vec<f64>> = vec![Vec::new(); groups.names.len()];
+    for (row, &code) in groups.codes.iter().enumerate() {
+        parts[code as usize].extend_from_slice(&frame.values[row * d..(row + 1) * d]);
+    }
+    let mut out: Vec<GroupData> = groups
+        .names
+        .iter()
+        .zip(parts)
+        .map(|(value, values)| GroupData {
+            value: value.clone(),
+            frame: Frame { columns: frame.columns.clone(), n_rows: values.len() / d.max(1), values },
+        })
+        .collect();
+    out.sort_by(|a, b| a.value.cmp(&b.value));
+    out
+}
+
+/// `train` with `data.group_by`: reads the table with its group column, trains the set and
+/// writes it to `out` (replaced whole), with each member's loss plot under `plots/groups/`.
+pub fn train_set(data: &Path, out: &Path, params: &Params, plots: &Path) -> Result<()> {
+    params.validate().map_err(anyhow::Error::msg).context("checking the parameters")?;
+    let Some(column) = params.data.group_by.clone() else { bail!("train_set needs data.group_by") };
+    let started = std::time::Instant::now();
+    let mut ignore = params.data.ignore.clone();
+    ignore.push(column.clone());
+    let columns = if params.data.features.is_empty() {
+        Columns::AllExcept(&ignore)
+    } else {
+        Columns::Named(&params.data.features)
+    };
+    let (frame, groups) = read_csv_grouped_file(data, columns, &column)?;
+    let source = data.display().to_string();
+    let md5 = model_core::data::file_md5(data)?;
+    let header = crate::commands::read_header(data)?;
+    let info = DataInfo {
+        md5: md5.clone(),
+        ignored_columns: header.into_iter().filter(|c| !frame.columns.contains(c)).collect(),
+    };
+    let window = choose_window(params, frame.n_cols()).length;
+    let min_rows = params.data.min_group_rows.max(2 * window).max(1);
+    let mut train = Vec::new();
+    let mut skipped = Vec::new();
+    for g in split(&frame, &groups) {
+        if g.frame.n_rows < min_rows {
+            eprintln!(
+                "WARNING: group {column}={:?} has {} rows, fewer than {min_rows} (data.min_group_rows, or two windows): skipped",
+                g.value, g.frame.n_rows
+            );
+            skipped.push(SkippedGroup {
+                group: g.value,
+                rows: g.frame.n_rows,
+                reason: format!("{} rows, fewer than {min_rows}", g.frame.n_rows),
+            });
+        } else {
+            train.push(g);
+        }
+    }
+    if train.is_empty() {
+        bail!(
+            "{source}: no group of {column:?} has {min_rows} rows or more: nothing to train (lower data.min_group_rows?)"
+        );
+    }
+    if params.data.group_fallback {
+        train.push(GroupData { value: String::new(), frame: frame.clone() });
+    }
+    eprintln!(
+        "training {} models (one per {column}{}) on {} rows x {} features from {}",
+        train.len(),
+        if params.data.group_fallback { ", and a fallback on every row" } else { "" },
+        frame.n_rows,
+        frame.n_cols(),
+        source
+    );
+    let mut models = train_all(&train, &info, params, &source)?;
+
+    let dir = atomic_file::AtomicDir::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut members = Vec::new();
+    let mut fallback = None;
+    for (g, model) in train.iter().zip(models.iter_mut()) {
+        let rel = if g.value.is_empty() { "fallback".to_string() } else { format!("groups/{}", group_dir(&g.value)) };
+        let path = dir.path().join(&rel);
+        model.save(&path).with_context(|| format!("saving the model of {column}={:?}", g.value))?;
+        let metadata =
+            std::fs::read(path.join(model_core::artifact::METADATA_FILE)).context("reading a saved model")?;
+        let member = Member {
+            group: g.value.clone(),
+            dir: rel.clone(),
+            rows: g.frame.n_rows,
+            version: model.meta.version.clone(),
+            threshold: model.meta.threshold.value,
+            weights_md5: model.meta.weights_md5.clone(),
+            metadata_md5: model_core::artifact::md5_hex(&metadata),
+        };
+        let t = &model.meta.training;
+        let png = model_core::plot::training_loss_png(&t.train_loss, &t.val_loss)?;
+        let plot_dir = if g.value.is_empty() { plots.to_path_buf() } else { plots.join(&rel) };
+        atomic_file::write(&plot_dir.join("training_loss.png"), &png, atomic_file::Durability::Fast)
+            .with_context(|| format!("writing {}", plot_dir.join("training_loss.png").display()))?;
+        if g.value.is_empty() { fallback = Some(member) } else { members.push(member) }
+    }
+    if fallback.is_none() {
+        // The pipeline's declared plot: the largest group's.
+        if let Some((_, m)) = train.iter().zip(&models).max_by_key(|(g, _)| g.frame.n_rows) {
+            let t = &m.meta.training;
+            let png = model_core::plot::training_loss_png(&t.train_loss, &t.val_loss)?;
+            atomic_file::write(&plots.join("training_loss.png"), &png, atomic_file::Durability::Fast)
+                .with_context(|| format!("writing {}", plots.join("training_loss.png").display()))?;
+        }
+    }
+    let versions: String = members.iter().map(|m| format!("{}\t{}\n", m.group, m.version)).collect();
+    let manifest = SetManifest {
+        set_format: SET_FORMAT,
+        name: params.model.name.clone(),
+        version: model_core::artifact::md5_hex(versions.as_bytes())[..12].to_string(),
+        created_by: concat!("model_creation ", env!("CARGO_PKG_VERSION")).to_string(),
+        group_by: column.clone(),
+        features: frame.columns.clone(),
+        data_md5: md5,
+        groups: members,
+        fallback,
+        skipped,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).context("encoding set.json")?;
+    atomic_file::write(&dir.path().join(SET_FILE), &json, atomic_file::Durability::Durable)
+        .with_context(|| format!("writing {}", out.join(SET_FILE).display()))?;
+    dir.commit().with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "trained {} group models{} in {:.1}s; {} skipped; model set {} written to {}",
+        manifest.groups.len(),
+        if manifest.fallback.is_some() { " and a fallback" } else { "" },
+        started.elapsed().as_secs_f64(),
+        manifest.skipped.len(),
+        manifest.version,
+        out.display()
+    );
+    for m in &manifest.groups {
+        eprintln!("  {column}={:<12} {:>7} rows  threshold {:.5}  model {}", m.group, m.rows, m.threshold, m.version);
+    }
+    Ok(())
+}
+
+/// Trains every group's model on all cores (see the module documentation); the models come back
+/// in `groups`' order. The first failure stops the rest and is returned naming its group.
+fn train_all(groups: &[GroupData], info: &DataInfo, params: &Params, source: &str) -> Result<Vec<Model>> {
+    let threads = rayon::current_num_threads().max(1);
+    let workers = threads.min(groups.len()).max(1);
+    let per_worker = (threads / workers).max(1);
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(groups[i].frame.n_rows));
+    let next = AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<Model>>>> = Mutex::new((0..groups.len()).map(|_| None).collect());
+    let bar = indicatif::ProgressBar::new(groups.len() as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} groups {pos}/{len} [{elapsed}]") {
+        bar.set_style(style);
+    }
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let pool = match rayon::ThreadPoolBuilder::new().num_threads(per_worker).build() {
+                    Ok(pool) => pool,
+                    Err(e) => {
+                        failed.store(true, Ordering::SeqCst);
+                        if let Some(slot) =
+                            results.lock().unwrap_or_else(|p| p.into_inner()).iter_mut().find(|s| s.is_none())
+                        {
+                            *slot = Some(Err(anyhow::Error::new(e).context("starting a training thread pool")));
+                        }
+                        return;
+                    }
+                };
+                loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    if k >= order.len() || failed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let g = &groups[order[k]];
+                    let what =
+                        if g.value.is_empty() { "the fallback".to_string() } else { format!("group {:?}", g.value) };
+                    let result = pool
+                        .install(|| {
+                            super::train(
+                                &g.frame,
+                                info.clone(),
+                                params,
+                                &format!("{source} ({what})"),
+                                &mut |_, _, _, _| {},
+                            )
+                        })
+                        .with_context(|| format!("training {what}"));
+                    if result.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    results.lock().unwrap_or_else(|p| p.into_inner())[order[k]] = Some(result);
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    // The failure itself, not the groups left untrained because of it.
+    let mut models = Vec::with_capacity(results.len());
+    let mut untrained = false;
+    for result in results {
+        match result {
+            Some(Ok(model)) => models.push(model),
+            Some(Err(e)) => return Err(e),
+            None => untrained = true,
+        }
+    }
+    if untrained {
+        bail!("a group was not trained");
+    }
+    Ok(models)
+}
