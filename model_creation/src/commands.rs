@@ -83,11 +83,12 @@ pub enum Kind {
 
 /// `train` with parameters already loaded (and overridden: `experiment::train`).
 pub fn train_with(data: &Path, out: &Path, params: &Params, plots: &Path, kind: Kind) -> Result<()> {
-    if params.data.group_by.is_some() {
+    if let Some(column) = &params.data.group_by {
         if kind == Kind::Iforest {
             bail!("data.group_by trains autoencoders only; an Isolation Forest per group is not supported yet");
         }
-        return crate::train::groups::train_set(data, out, params, plots);
+        let (frame, groups, info) = read_grouped_training_data(data, params, column)?;
+        return crate::train::groups::train_set(&frame, &groups, info, &data.display().to_string(), out, params, plots);
     }
     let (frame, info) = read_training_data(data, params)?;
     if kind == Kind::Iforest {
@@ -158,7 +159,26 @@ fn train_iforest(
     Ok(())
 }
 
-pub(crate) fn read_header(path: &Path) -> Result<Vec<String>> {
+/// The training table with each row's group from `column` (never a feature).
+fn read_grouped_training_data(
+    data: &Path,
+    params: &Params,
+    column: &str,
+) -> Result<(model_core::Frame, model_core::data::Groups, DataInfo)> {
+    let mut ignore = params.data.ignore.clone();
+    ignore.push(column.to_string());
+    let columns = if params.data.features.is_empty() {
+        Columns::AllExcept(&ignore)
+    } else {
+        Columns::Named(&params.data.features)
+    };
+    let (frame, groups) = model_core::data::read_csv_grouped_file(data, columns, column)?;
+    let header = read_header(data)?;
+    let ignored: Vec<String> = header.into_iter().filter(|c| !frame.columns.contains(c)).collect();
+    Ok((frame, groups, DataInfo { md5: file_md5(data)?, ignored_columns: ignored }))
+}
+
+fn read_header(path: &Path) -> Result<Vec<String>> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(path)
