@@ -52,12 +52,7 @@ fn prefix_entry(path: &str, objects: &[(&str, &[u8])]) -> String {
 fn real_dvc_locks_an_s3_object_by_etag_and_a_prefix_by_its_listing() {
     let Some(dvc) = dvc() else { return };
     let server = S3Server::start(&["bucket"]);
-    let mut objects: Vec<(&str, &[u8])> =
-        vec![("a.csv", b"x,y\n1,2\n"), ("b.csv", b"x,y\n3,4\n5,6\n"), ("sub/c.csv", b"z\n")];
-    for (key, body) in &objects {
-        put(&server, &format!("bucket/raw/{key}"), body);
-    }
-    put(&server, "bucket/other/x.csv", b"x\n");
+    let mut objects = fill_bucket(&server);
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
     write(dir, &[("dvc.yaml", FLEET_YAML.as_bytes()), ("raw.txt", b"local\n")]);
@@ -106,6 +101,17 @@ fn real_dvc_locks_an_s3_object_by_etag_and_a_prefix_by_its_listing() {
             "all": [{"changed deps": {"remote://lake/raw": "modified"}}]
         })
     );
+}
+
+/// The bucket FLEET_YAML's stages read: `raw/` (returned, keys relative to it) and `other/x.csv`.
+fn fill_bucket(server: &S3Server) -> Vec<(&'static str, &'static [u8])> {
+    let raw: Vec<(&'static str, &'static [u8])> =
+        vec![("a.csv", b"x,y\n1,2\n"), ("b.csv", b"x,y\n3,4\n5,6\n"), ("sub/c.csv", b"z\n")];
+    for (key, body) in &raw {
+        put(server, &format!("bucket/raw/{key}"), body);
+    }
+    put(server, "bucket/other/x.csv", b"x\n");
+    raw
 }
 
 /// Puts an object straight into the server's directory.
@@ -190,12 +196,7 @@ const FLEET_YAML: &str = "stages:
 #[test]
 fn an_s3_dependency_that_changes_reruns_exactly_the_stages_that_use_it() {
     let server = S3Server::start(&["bucket"]);
-    let mut raw: Vec<(&str, &[u8])> =
-        vec![("a.csv", b"x,y\n1,2\n"), ("b.csv", b"x,y\n3,4\n5,6\n"), ("sub/c.csv", b"z\n")];
-    for (key, body) in &raw {
-        put(&server, &format!("bucket/raw/{key}"), body);
-    }
-    put(&server, "bucket/other/x.csv", b"x\n");
+    let mut raw = fill_bucket(&server);
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
     repo_with_lake(dir, &server);
@@ -257,10 +258,7 @@ fn an_s3_dependency_that_changes_reruns_exactly_the_stages_that_use_it() {
 fn real_dvc_and_our_engine_read_each_others_s3_locks() {
     let Some(dvc) = dvc() else { return };
     let server = S3Server::start(&["bucket"]);
-    for (key, body) in [("a.csv", &b"x,y\n1,2\n"[..]), ("b.csv", b"x,y\n3,4\n5,6\n"), ("sub/c.csv", b"z\n")] {
-        put(&server, &format!("bucket/raw/{key}"), body);
-    }
-    put(&server, "bucket/other/x.csv", b"x\n");
+    fill_bucket(&server);
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
     repo_with_lake(dir, &server);
