@@ -33,6 +33,10 @@ pub struct SetManifest {
     pub fallback: Option<Member>,
     /// Groups that had too few rows to train.
     pub skipped: Vec<SkippedGroup>,
+    /// When only some groups were trained (`--group`, `--shard i/n`), which: such a set is a
+    /// part, to be merged with the others' before it is published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
 }
 
 /// One member model of a set.

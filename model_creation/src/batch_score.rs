@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::commands::{SCORES_HEADER, write_score_row};
-use crate::stable_hash::fnv1a;
+pub use crate::shard::Shard;
 
 /// Rows read and scored at a time.
 const ROWS_PER_PIECE: usize = 8192;
@@ -64,38 +64,6 @@ pub struct BatchScoreArgs {
     /// Merge the shard manifests under --output and print the totals instead of scoring.
     #[arg(long)]
     pub summary: bool,
-}
-
-/// `i/n`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl std::str::FromStr for Shard {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("'{s}' is not a shard: expected i/n with 0 <= i < n, e.g. 0/4");
-        let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        Shard::new(i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?)
-    }
-}
-
-impl Shard {
-    /// Shard `index` of `count`.
-    pub fn new(index: usize, count: usize) -> Result<Shard, String> {
-        if count == 0 || index >= count {
-            return Err(format!("shard {index} of {count}: expected 0 <= index < count"));
-        }
-        Ok(Shard { index, count })
-    }
-
-    /// Whether the input key (relative to the input prefix) is this shard's.
-    pub fn owns(&self, key: &str) -> bool {
-        fnv1a(key.as_bytes()) % self.count as u64 == self.index as u64
-    }
 }
 
 /// `<name>.summary.json`: one input file's result.
@@ -190,12 +158,6 @@ pub fn run(args: &BatchScoreArgs) -> Result<Ended> {
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let job = Job { input, input_url: input_url.clone(), output, output_url: args.output.clone(), model, model_id };
     Ok(Ended::Scored(runtime.block_on(score_shard(Arc::new(job), shard, threads))?))
-}
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
 }
 
 /// A model directory, or a registry reference; with the identity summaries record.

@@ -83,12 +83,27 @@ pub enum Kind {
 
 /// `train` with parameters already loaded (and overridden: `experiment::train`).
 pub fn train_with(data: &Path, out: &Path, params: &Params, plots: &Path, kind: Kind) -> Result<()> {
+    train_groups(data, out, params, plots, kind, &crate::train::groups::Selection::All)
+}
+
+/// [`train_with`], training only the `selection` of the groups when `data.group_by` is set.
+pub fn train_groups(
+    data: &Path,
+    out: &Path,
+    params: &Params,
+    plots: &Path,
+    kind: Kind,
+    selection: &crate::train::groups::Selection,
+) -> Result<()> {
+    if params.data.group_by.is_none() && *selection != crate::train::groups::Selection::All {
+        bail!("--group and --shard choose groups of data.group_by, which is not set");
+    }
     if let Some(column) = &params.data.group_by {
         if kind == Kind::Iforest {
             bail!("data.group_by trains autoencoders only; an Isolation Forest per group is not supported yet");
         }
-        let (frame, groups, info) = read_grouped_training_data(data, params, column)?;
-        return crate::train::groups::train_set(&frame, &groups, info, &data.display().to_string(), out, params, plots);
+        let table = read_grouped_training_data(data, params, column)?;
+        return crate::train::groups::train_set(&table, data, out, params, plots, selection);
     }
     let (frame, info) = read_training_data(data, params)?;
     if kind == Kind::Iforest {
@@ -160,11 +175,7 @@ fn train_iforest(
 }
 
 /// The training table with each row's group from `column` (never a feature).
-fn read_grouped_training_data(
-    data: &Path,
-    params: &Params,
-    column: &str,
-) -> Result<(model_core::Frame, model_core::data::Groups, DataInfo)> {
+fn read_grouped_training_data(data: &Path, params: &Params, column: &str) -> Result<crate::train::groups::Grouped> {
     let mut ignore = params.data.ignore.clone();
     ignore.push(column.to_string());
     let columns = if params.data.features.is_empty() {
@@ -175,7 +186,11 @@ fn read_grouped_training_data(
     let (frame, groups) = model_core::data::read_csv_grouped_file(data, columns, column)?;
     let header = read_header(data)?;
     let ignored: Vec<String> = header.into_iter().filter(|c| !frame.columns.contains(c)).collect();
-    Ok((frame, groups, DataInfo { md5: file_md5(data)?, ignored_columns: ignored }))
+    Ok(crate::train::groups::Grouped {
+        frame,
+        groups,
+        info: DataInfo { md5: file_md5(data)?, ignored_columns: ignored },
+    })
 }
 
 fn read_header(path: &Path) -> Result<Vec<String>> {

@@ -40,6 +40,8 @@ pub enum ExpCommand {
 /// `train` with `--set` overrides applied on top of the params file; `save_params` receives
 /// the parameters the training used (defaults filled in), so a run can be compared and
 /// repeated by reading one file.
+// The `train` command's arguments, one for one.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     data: &Path,
     out: &Path,
@@ -48,6 +50,7 @@ pub fn train(
     kind: commands::Kind,
     set: &[String],
     save_params: Option<&Path>,
+    selection: &crate::train::groups::Selection,
 ) -> Result<()> {
     let mut params = match params_file {
         Some(p) => Params::load(p)?,
@@ -57,7 +60,7 @@ pub fn train(
         let (key, value) = split_override(arg)?;
         params.set(key, value)?;
     }
-    commands::train_with(data, out, &params, plots, kind)?;
+    commands::train_groups(data, out, &params, plots, kind, selection)?;
     if let Some(path) = save_params {
         let mut text = String::from("# The parameters this model was trained with (params file + --set overrides).\n");
         text.push_str(&serde_norway::to_string(&params).context("serialising the parameters")?);

@@ -15,6 +15,7 @@ pub mod promote;
 pub mod publish;
 pub mod registry_cli;
 pub mod select;
+pub mod shard;
 pub mod simulate;
 pub mod stable_hash;
 pub mod train;

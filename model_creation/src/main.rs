@@ -62,6 +62,13 @@ enum Command {
         /// `model.hidden=[64,32,32,64]`). Repeatable; applied after --params.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// With data.group_by: train only this group (repeatable).
+        #[arg(long = "group", value_name = "VALUE", conflicts_with = "shard")]
+        groups: Vec<String>,
+        /// With data.group_by: train only the groups of share `i/n` (0-based i; an Indexed
+        /// Job's pod: `--shard $JOB_COMPLETION_INDEX/N`).
+        #[arg(long)]
+        shard: Option<model_creation::shard::Shard>,
         /// Also write the parameters used (defaults and overrides filled in) to this YAML file.
         #[arg(long)]
         save_params: Option<PathBuf>,
@@ -135,15 +142,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate { out, seed, machines, faulty } => commands::simulate(&out, seed, machines, faulty),
-        Command::Train { data, out, params, plots, kind, set, save_params } => model_creation::experiment::train(
-            &data,
-            &out,
-            params.as_deref(),
-            &plots,
-            kind,
-            &set,
-            save_params.as_deref(),
-        ),
+        Command::Train { data, out, params, plots, kind, set, save_params, groups, shard } => {
+            use model_creation::train::groups::Selection;
+            let selection = match (shard, groups.is_empty()) {
+                (Some(s), _) => Selection::Shard(s),
+                (None, false) => Selection::Named(groups),
+                (None, true) => Selection::All,
+            };
+            model_creation::experiment::train(
+                &data,
+                &out,
+                params.as_deref(),
+                &plots,
+                kind,
+                &set,
+                save_params.as_deref(),
+                &selection,
+            )
+        }
         Command::Evaluate { model, data, labels, out, baseline: _, train_data } => {
             commands::evaluate(&model, &data, labels.as_deref(), &out, train_data.as_deref())
         }

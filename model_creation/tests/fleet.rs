@@ -465,6 +465,34 @@ fn group_training_gives_each_machine_its_own_model_and_finds_the_faulty_ones_ano
     assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
     assert_eq!(snapshot(&dir.join("set-1")), snapshot(&dir.join("set")));
 
+    // Shares of the groups, as an Indexed Job's pods train them: each group once, the same model.
+    let mut seen = Vec::new();
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        mc_ok(&server, dir, &[&train[..], &["--out", &format!("part-{i}"), "--shard", &shard]].concat());
+        let part: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("part-{i}/set.json"))).expect("part"))
+                .expect("JSON");
+        assert_eq!(part["part"], format!("shard {shard}"));
+        for g in part["groups"].as_array().expect("groups") {
+            let name = g["group"].as_str().unwrap_or("").to_string();
+            let dir_name = g["dir"].as_str().unwrap_or("");
+            assert_eq!(
+                snapshot(&dir.join(format!("part-{i}/{dir_name}"))),
+                snapshot(&dir.join(format!("set/{dir_name}")))
+            );
+            seen.push(name);
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["m01", "m02", "m03", "m04"], "the shards cover every group exactly once");
+    mc_ok(&server, dir, &[&train[..], &["--out", "only-m02", "--group", "m02"]].concat());
+    let only: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("only-m02/set.json")).expect("set.json")).expect("JSON");
+    assert_eq!(only["groups"].as_array().map(Vec::len), Some(1));
+    let unknown = mc(&server, dir, &[&train[..], &["--out", "x", "--group", "m42"]].concat());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no group machine=\"m42\" (--group)"), "{unknown:?}");
+
     // A group with too few rows is reported and skipped; a missing column is named.
     let mut small = std::fs::read_to_string(dir.join("fleet/train.csv")).expect("train.csv");
     for i in 0..20 {

@@ -20,6 +20,23 @@ use model_core::{Frame, Model};
 use super::{DataInfo, choose_window};
 use crate::params::Params;
 
+/// Which groups a `train` run trains: all, some by name (`--group`), or one shard of them
+/// (`--shard i/n`, for the pods of an Indexed Job).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Selection {
+    #[default]
+    All,
+    Named(Vec<String>),
+    Shard(crate::shard::Shard),
+}
+
+/// A training table read with each row's group.
+pub struct Grouped {
+    pub frame: Frame,
+    pub groups: Groups,
+    pub info: DataInfo,
+}
+
 /// One group's rows.
 pub struct GroupData {
     pub value: String,
@@ -51,14 +68,16 @@ pub fn split(frame: &Frame, groups: &Groups) -> Vec<GroupData> {
 /// each row's group) and writes it to `out` (replaced whole), with each member's loss plot
 /// under `plots/groups/`.
 pub fn train_set(
-    frame: &Frame,
-    groups: &Groups,
-    info: DataInfo,
-    source: &str,
+    table: &Grouped,
+    data: &Path,
     out: &Path,
     params: &Params,
     plots: &Path,
+    selection: &Selection,
 ) -> Result<()> {
+    let Grouped { frame, groups, info } = table;
+    let info = info.clone();
+    let source = &data.display().to_string();
     params.validate().map_err(anyhow::Error::msg).context("checking the parameters")?;
     let column = groups.column.clone();
     let started = std::time::Instant::now();
@@ -67,7 +86,19 @@ pub fn train_set(
     let min_rows = params.data.min_group_rows.max(2 * window).max(1);
     let mut train: Vec<GroupData> = Vec::new();
     let mut skipped = Vec::new();
-    for g in split(frame, groups) {
+    let mut parts = split(frame, groups);
+    match selection {
+        Selection::All => {}
+        Selection::Named(names) => {
+            if let Some(unknown) = names.iter().find(|n| !parts.iter().any(|g| &g.value == *n)) {
+                let found: Vec<&str> = parts.iter().map(|g| g.value.as_str()).collect();
+                bail!("{source}: no group {column}={unknown:?} (--group); the groups are {found:?}");
+            }
+            parts.retain(|g| names.contains(&g.value));
+        }
+        Selection::Shard(shard) => parts.retain(|g| shard.owns(&g.value)),
+    }
+    for g in parts {
         if g.frame.n_rows < min_rows {
             eprintln!(
                 "WARNING: group {column}={:?} has {} rows, fewer than {min_rows} (data.min_group_rows, or two windows): skipped",
@@ -87,7 +118,9 @@ pub fn train_set(
             "{source}: no group of {column:?} has {min_rows} rows or more: nothing to train (lower data.min_group_rows?)"
         );
     }
-    if params.data.group_fallback {
+    // The fallback belongs to a run over all groups (or to the first shard).
+    let shard_zero = matches!(selection, Selection::Shard(s) if s.index == 0);
+    if params.data.group_fallback && (*selection == Selection::All || shard_zero) {
         train.push(GroupData { value: String::new(), frame: frame.clone() });
     }
     eprintln!(
@@ -148,6 +181,11 @@ pub fn train_set(
         groups: members,
         fallback,
         skipped,
+        part: match selection {
+            Selection::All => None,
+            Selection::Named(names) => Some(format!("groups {}", names.join(", "))),
+            Selection::Shard(shard) => Some(format!("shard {shard}")),
+        },
     };
     let json = serde_json::to_vec_pretty(&manifest).context("encoding set.json")?;
     atomic_file::write(&dir.path().join(SET_FILE), &json, atomic_file::Durability::Durable)
