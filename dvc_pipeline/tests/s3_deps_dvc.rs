@@ -48,6 +48,19 @@ fn prefix_entry(path: &str, objects: &[(&str, &[u8])]) -> String {
     )
 }
 
+/// The four S3 entries dvc.lock holds after a first repro of FLEET_YAML over `fill_bucket`'s
+/// bucket (`raw`: its `raw/` objects), byte for byte as dvc writes them.
+fn assert_fresh_lock(lock: &str, raw: &[(&str, &[u8])]) {
+    for expected in [
+        object_entry("remote://lake/raw/a.csv", b"x,y\n1,2\n"),
+        object_entry("s3://bucket/raw/b.csv", b"x,y\n3,4\n5,6\n"),
+        prefix_entry("remote://lake/raw", raw),
+        prefix_entry("s3://bucket/other/", &[("x.csv", b"x\n")]),
+    ] {
+        assert!(lock.contains(&expected), "expected\n{expected}in\n{lock}");
+    }
+}
+
 #[test]
 fn real_dvc_locks_an_s3_object_by_etag_and_a_prefix_by_its_listing() {
     let Some(dvc) = dvc() else { return };
@@ -72,14 +85,7 @@ fn real_dvc_locks_an_s3_object_by_etag_and_a_prefix_by_its_listing() {
     dvc_ok(&["repro"]);
 
     let lock = std::fs::read_to_string(dir.join("dvc.lock")).expect("dvc.lock");
-    for expected in [
-        object_entry("remote://lake/raw/a.csv", b"x,y\n1,2\n"),
-        object_entry("s3://bucket/raw/b.csv", b"x,y\n3,4\n5,6\n"),
-        prefix_entry("remote://lake/raw", &objects),
-        prefix_entry("s3://bucket/other/", &[("x.csv", b"x\n")]),
-    ] {
-        assert!(lock.contains(&expected), "expected\n{expected}in\n{lock}");
-    }
+    assert_fresh_lock(&lock, &objects);
     assert_eq!(dvc_ok(&["status", "--json"]).trim(), "{}", "an unchanged bucket is up to date");
 
     // A new object under the prefix changes the listing, not the other object.
@@ -206,14 +212,7 @@ fn an_s3_dependency_that_changes_reruns_exactly_the_stages_that_use_it() {
     assert_eq!(ran(&first), ["one", "all", "plain", "other", "local"]);
     // dvc's lock entries (docs/dvc-s3-dependencies.md 2.1), byte for byte.
     let lock = std::fs::read_to_string(dir.join("dvc.lock")).expect("dvc.lock");
-    for expected in [
-        object_entry("remote://lake/raw/a.csv", b"x,y\n1,2\n"),
-        object_entry("s3://bucket/raw/b.csv", b"x,y\n3,4\n5,6\n"),
-        prefix_entry("remote://lake/raw", &raw),
-        prefix_entry("s3://bucket/other/", &[("x.csv", b"x\n")]),
-    ] {
-        assert!(lock.contains(&expected), "expected\n{expected}in\n{lock}");
-    }
+    assert_fresh_lock(&lock, &raw);
     assert_eq!(status_with(dir, &server), serde_json::json!({}));
     assert_eq!(
         ran(&our_repro(dir, &server).expect("second repro")),

@@ -19,6 +19,7 @@ pub mod plot;
 pub mod score;
 pub mod scoring;
 pub mod set;
+pub mod stable_hash;
 pub mod threshold;
 
 pub use arch::Architecture;

@@ -74,7 +74,7 @@ pub fn group_dir(value: &str) -> String {
     if plain {
         return value.to_string();
     }
-    let hash = value.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = crate::stable_hash::fnv1a(value.as_bytes());
     let slug: String = value
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|run| !run.is_empty())

@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::commands::{SCORES_HEADER, write_score_row};
-pub use crate::shard::Shard;
+use crate::shard::Shard;
 
 /// Rows read and scored at a time.
 const ROWS_PER_PIECE: usize = 8192;
@@ -165,9 +165,9 @@ async fn load_model(arg: &str, registry: Option<&str>) -> Result<(Model, String)
     let dir = Path::new(arg);
     if dir.is_dir() {
         let model = Model::load(dir).with_context(|| format!("loading the model in {arg}"))?;
-        let weights = std::fs::read(dir.join(model_core::artifact::WEIGHTS_FILE))
-            .with_context(|| format!("reading the weights in {arg}"))?;
-        return Ok((model, format!("md5:{}", model_core::artifact::md5_hex(&weights))));
+        // The md5 the metadata records, which loading checked against the weights.
+        let id = format!("md5:{}", model.meta.weights_md5);
+        return Ok((model, id));
     }
     let reference: model_registry::ModelRef = arg
         .parse()

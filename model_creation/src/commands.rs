@@ -66,10 +66,15 @@ pub fn read_training_data(data: &Path, params: &Params) -> Result<(model_core::F
     } else {
         read_csv_file(data, Columns::Named(&params.data.features))?
     };
+    let info = data_info(data, &frame)?;
+    Ok((frame, info))
+}
+
+/// What the model records of its training table: its md5, and the columns it left out.
+fn data_info(data: &Path, frame: &model_core::Frame) -> Result<DataInfo> {
     let header = read_header(data)?;
     let ignored: Vec<String> = header.into_iter().filter(|c| !frame.columns.contains(c)).collect();
-    let info = DataInfo { md5: file_md5(data)?, ignored_columns: ignored };
-    Ok((frame, info))
+    Ok(DataInfo { md5: file_md5(data)?, ignored_columns: ignored })
 }
 
 /// Which detector `train` fits.
@@ -184,13 +189,8 @@ fn read_grouped_training_data(data: &Path, params: &Params, column: &str) -> Res
         Columns::Named(&params.data.features)
     };
     let (frame, groups) = model_core::data::read_csv_grouped_file(data, columns, column)?;
-    let header = read_header(data)?;
-    let ignored: Vec<String> = header.into_iter().filter(|c| !frame.columns.contains(c)).collect();
-    Ok(crate::train::groups::Grouped {
-        frame,
-        groups,
-        info: DataInfo { md5: file_md5(data)?, ignored_columns: ignored },
-    })
+    let info = data_info(data, &frame)?;
+    Ok(crate::train::groups::Grouped { frame, groups, info })
 }
 
 fn read_header(path: &Path) -> Result<Vec<String>> {

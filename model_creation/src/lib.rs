@@ -17,5 +17,4 @@ pub mod registry_cli;
 pub mod select;
 pub mod shard;
 pub mod simulate;
-pub mod stable_hash;
 pub mod train;

@@ -3,7 +3,7 @@
 //! exactly once without talking to each other. Used by `batch-score` (input files) and group
 //! training (groups).
 
-use crate::stable_hash::fnv1a;
+use model_core::stable_hash::fnv1a;
 
 /// `i/n`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

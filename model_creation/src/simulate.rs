@@ -160,7 +160,7 @@ pub fn generate_fleet(opts: &FleetOptions) -> Vec<MachineData> {
     (0..opts.machines)
         .map(|k| {
             let name = format!("m{:02}", k + 1);
-            let seed = crate::stable_hash::fnv1a(format!("fleet/{}/{name}", opts.seed).as_bytes());
+            let seed = model_core::stable_hash::fnv1a(format!("fleet/{}/{name}", opts.seed).as_bytes());
             let faulty = opts.faulty == Some(k + 1);
             let (mut train, mut test, labels, anomalies) = if faulty {
                 let d = generate(&SimulateOptions { seed, train_rows: opts.train_rows, test_rows: opts.test_rows });

@@ -55,6 +55,36 @@ fn objects(server: &S3Server, prefix: &str) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Files in `dir` whose name ends with `suffix`.
+fn count_named(dir: &Path, suffix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(suffix)).count())
+        .unwrap_or(0)
+}
+
+/// Starts `model-creation ARGS` and kills it (SIGKILL) once `dir` holds `at_least` files ending in
+/// `suffix`; fails if it finishes first. Returns how many such files it left.
+fn run_and_kill(server: &S3Server, cwd: &Path, args: &[&str], dir: &Path, suffix: &str, at_least: usize) -> usize {
+    let vars = aws(server);
+    let mut child = Command::new(ours())
+        .args(args)
+        .current_dir(cwd)
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start model-creation");
+    let started = Instant::now();
+    while count_named(dir, suffix) < at_least {
+        assert!(started.elapsed() < Duration::from_secs(60), "{args:?} wrote nothing in a minute");
+        assert!(child.try_wait().expect("poll").is_none(), "{args:?} finished before it could be killed");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    count_named(dir, suffix)
+}
+
 fn manifest(server: &S3Server, week: &str) -> serde_json::Value {
     manifest_at(server, &format!("bucket/raw/{week}"))
 }
@@ -167,31 +197,10 @@ fn a_killed_collect_is_completed_by_the_next_run_without_duplicates() {
     for i in 0..FILES {
         write(dir, &[(&format!("drop/unit-{i:03}.csv"), format!("timestamp,a,b,c\n{i},0,0,0\n{row}").as_bytes())]);
     }
-    let vars = aws(&server);
-    let mut child = Command::new(ours())
-        .args(["collect", "--to", "s3://bucket/raw/", "--source", "drop", "--week", "2026-W49"])
-        .current_dir(dir)
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start collect");
     // Kill it as soon as a few files (with their metadata) are in the bucket.
     let batch = server.root.path().join("bucket/raw/2026-W49");
-    let started = Instant::now();
-    let metas = || {
-        std::fs::read_dir(&batch)
-            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".meta.json")).count())
-            .unwrap_or(0)
-    };
-    while metas() < 3 {
-        assert!(started.elapsed() < Duration::from_secs(60), "collect wrote nothing in a minute");
-        assert!(child.try_wait().expect("poll").is_none(), "collect finished before it could be killed");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().expect("kill collect");
-    child.wait().expect("reap collect");
-    let partial = metas();
+    let args = ["collect", "--to", "s3://bucket/raw/", "--source", "drop", "--week", "2026-W49"];
+    let partial = run_and_kill(&server, dir, &args, &batch, ".meta.json", 3);
     assert!(partial < FILES, "the kill came after the last file");
     assert!(!batch.join("manifest.json").exists(), "a killed batch has no manifest");
 
@@ -319,30 +328,20 @@ fn a_batch_score_rerun_after_a_kill_scores_only_the_rest() {
     for i in 0..FILES {
         write(server.root.path(), &[(&format!("bucket/in/t-{i:03}.csv"), head(&test, 2016).as_bytes())]);
     }
-    let vars = aws(&server);
-    let mut child = Command::new(ours())
-        .args(["batch-score", "--model", "model", "--input", "s3://bucket/in/", "--output", "s3://bucket/out/"])
-        .args(["--threads", "1"])
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start batch-score");
     let out = server.root.path().join("bucket/out");
-    let summaries = || {
-        std::fs::read_dir(&out)
-            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".summary.json")).count())
-            .unwrap_or(0)
-    };
-    let started = Instant::now();
-    while summaries() < 5 {
-        assert!(started.elapsed() < Duration::from_secs(60), "batch-score scored nothing in a minute");
-        assert!(child.try_wait().expect("poll").is_none(), "batch-score finished before it could be killed");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().expect("kill");
-    child.wait().expect("reap");
+    let args = [
+        "batch-score",
+        "--model",
+        "model",
+        "--input",
+        "s3://bucket/in/",
+        "--output",
+        "s3://bucket/out/",
+        "--threads",
+        "1",
+    ];
+    run_and_kill(&server, dir, &args, &out, ".summary.json", 5);
+    let summaries = || count_named(&out, ".summary.json");
     let done = summaries();
     assert!(done < FILES, "the kill came after the last file");
     assert!(!out.join("_manifests").exists(), "a killed shard has no manifest");

@@ -153,7 +153,7 @@ fn local_files(spec: &str) -> Result<Vec<PathBuf>> {
 
 /// One simulated machine-week: the pump loop of `simulate`, seeded by the week and the file.
 fn simulated(week: IsoWeek, index: usize, name: &str) -> Result<Vec<u8>> {
-    let seed = crate::stable_hash::fnv1a(format!("{week}/{name}").as_bytes());
+    let seed = model_core::stable_hash::fnv1a(format!("{week}/{name}").as_bytes());
     let data = generate(&SimulateOptions { seed, train_rows: SIMULATED_ROWS, test_rows: 0 });
     let mut out = Vec::with_capacity(SIMULATED_ROWS * 64);
     let machine = format!("m{:02}", index + 1);

@@ -1,6 +1,6 @@
 //! A stable 64-bit hash of bytes (FNV-1a), for what must not change between releases, builds or
-//! machines, as std's hasher may: the simulator's per-week seeds, and which `batch-score` shard
-//! an input file belongs to (pods of one Indexed Job must agree).
+//! machines, as std's hasher may: the simulator's seeds, which shard an input file or a group
+//! belongs to (pods of one Indexed Job must agree), a model set's directory names.
 
 /// 64-bit FNV-1a.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
