@@ -40,6 +40,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!e.to_string().is_empty());
             }
         }
+        Ok(Parsed::Score(Input::Grouped(input, groups))) => {
+            assert!(matches!(*input, Input::Rows(_) | Input::Columns(_)), "groups beside {input:?}");
+            let groups = model_core::data::Groups::from_values("machine", &groups);
+            assert!(groups.names.len() <= groups.codes.len());
+        }
         Ok(Parsed::Score(Input::Csv(_))) => panic!("a JSON body came back as CSV"),
         Ok(Parsed::Task(task)) => {
             if let Err(message) = validate(&task) {

@@ -192,6 +192,15 @@ impl Groups {
         Groups { column: column.to_string(), ..Groups::default() }
     }
 
+    /// The groups of rows given one value per row (a JSON body's `groups`).
+    pub fn from_values<S: AsRef<str>>(column: &str, values: &[S]) -> Self {
+        let mut groups = Groups::new(column);
+        for value in values {
+            groups.push(value.as_ref());
+        }
+        groups
+    }
+
     fn push(&mut self, name: &str) {
         let code = match self.by_name.get(name) {
             Some(&code) => code,
@@ -324,11 +333,21 @@ pub fn read_csv_grouped_file(path: &Path, columns: Columns<'_>, group: &str) -> 
     let source = path.display().to_string();
     let file =
         std::fs::File::open(path).map_err(|e| DataError::Io { input: source.clone(), message: e.to_string() })?;
-    let mut rows = CsvRows::grouped(std::io::BufReader::with_capacity(1 << 16, file), &source, columns, group)?;
+    read_csv_grouped(std::io::BufReader::with_capacity(1 << 16, file), &source, columns, group)
+}
+
+/// Reads a whole CSV with each row's group (see [`CsvRows::grouped`]); errors name `source`.
+pub fn read_csv_grouped<R: Read>(
+    reader: R,
+    source: &str,
+    columns: Columns<'_>,
+    group: &str,
+) -> Result<(Frame, Groups), DataError> {
+    let mut rows = CsvRows::grouped(reader, source, columns, group)?;
     let mut values = Vec::new();
     let n_rows = rows.read(usize::MAX, &mut values)?;
     if n_rows == 0 {
-        return Err(DataError::NoRows { input: source, needed: 1 });
+        return Err(DataError::NoRows { input: source.to_string(), needed: 1 });
     }
     let columns = rows.columns.clone();
     Ok((Frame { columns, n_rows, values }, rows.into_groups().unwrap_or_default()))

@@ -41,6 +41,11 @@ pub enum DataError {
     MissingGroupColumn { input: String, column: String, available: Vec<String> },
     #[error("{input}: line {line}: column {column:?} is empty; every row needs its group")]
     EmptyGroup { input: String, line: u64, column: String },
+    #[error(
+        "{input}: {column} {group:?} (first at data row {row}) has no model in this set and the set has no fallback \
+         model; its groups are {known:?}"
+    )]
+    UnknownGroup { input: String, column: String, group: String, row: usize, known: Vec<String> },
     #[error("{input}: {message}")]
     Invalid { input: String, message: String },
 }
@@ -63,6 +68,7 @@ impl DataError {
             | DataError::NoFeatures { input, .. }
             | DataError::MissingGroupColumn { input, .. }
             | DataError::EmptyGroup { input, .. }
+            | DataError::UnknownGroup { input, .. }
             | DataError::Invalid { input, .. } => input,
         }
     }

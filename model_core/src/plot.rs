@@ -161,7 +161,9 @@ pub fn anomalies_with_baseline_png(
             .chain(baseline.zip(baseline_caption));
         for (k, (panel, caption)) in score_rows.enumerate() {
             let area = &areas[panels + k];
-            let (lo, hi) = min_max(panel.scores.iter().map(|s| f64::from(*s)).chain([panel.threshold]));
+            // A model set's groups have thresholds of their own: no one line (NaN) is drawn.
+            let line = Some(panel.threshold).filter(|t| t.is_finite());
+            let (lo, hi) = min_max(panel.scores.iter().map(|s| f64::from(*s)).chain(line));
             let mut chart = ChartBuilder::on(area)
                 .margin(6)
                 .x_label_area_size(30)
@@ -176,10 +178,11 @@ pub fn anomalies_with_baseline_png(
                     BLACK,
                 ))
                 .map_err(draw_err)?;
-            let t = panel.threshold;
-            chart
-                .draw_series(LineSeries::new(vec![(0.0, t), ((n - 1) as f64, t)], RED.stroke_width(2)))
-                .map_err(draw_err)?;
+            if let Some(t) = line {
+                chart
+                    .draw_series(LineSeries::new(vec![(0.0, t), ((n - 1) as f64, t)], RED.stroke_width(2)))
+                    .map_err(draw_err)?;
+            }
             if k == 0 {
                 // The model's panel names each segment's leading feature at its peak.
                 let peak = |c: &SegmentCause| {

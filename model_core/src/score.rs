@@ -20,14 +20,22 @@ pub use crate::scoring::{ERROR_SCALE_FLOOR, Scoring, feature_error_scale, smooth
 pub struct Scores {
     /// One score per input row (per point for windowed series).
     pub scores: Vec<f32>,
+    /// NaN for a model set's scores, whose groups each have their own.
     pub threshold: f64,
-    /// Indices of rows whose score is above the threshold.
+    /// Indices of rows whose score is above the threshold (their group's, in a set).
     pub anomalies: Vec<usize>,
 }
 
 impl Scores {
+    /// Whether each row is anomalous (in `anomalies`).
     pub fn flags(&self) -> Vec<bool> {
-        self.scores.iter().map(|s| f64::from(*s) > self.threshold).collect()
+        let mut flags = vec![false; self.scores.len()];
+        for &row in &self.anomalies {
+            if let Some(flag) = flags.get_mut(row) {
+                *flag = true;
+            }
+        }
+        flags
     }
 }
 

@@ -63,6 +63,14 @@ pub struct SkippedGroup {
     pub reason: String,
 }
 
+/// A set's version: the first 12 hex digits of the md5 of its members' `group\tversion` lines
+/// (in the manifest's order, sorted by group), so the same members make the same version
+/// however they were trained (one run, or the parts of an Indexed Job merged).
+pub fn set_version(members: &[Member]) -> String {
+    let lines: String = members.iter().map(|m| format!("{}\t{}\n", m.group, m.version)).collect();
+    crate::artifact::md5_hex(lines.as_bytes())[..12].to_string()
+}
+
 /// The directory name of a group: the value itself when it is a plain lowercase name
 /// (`[a-z0-9_.-]`, 1 to 64 characters, not starting with a dot), otherwise a slug of it with
 /// eight hex digits of its FNV-1a hash (so `M1` and `m1`, `a/b` and `a-b` never share one, on

@@ -163,6 +163,12 @@ pub fn run(args: &BatchScoreArgs) -> Result<Ended> {
 /// A model directory, or a registry reference; with the identity summaries record.
 async fn load_model(arg: &str, registry: Option<&str>) -> Result<(Model, String)> {
     let dir = Path::new(arg);
+    if model_core::model_set::is_set_dir(dir) {
+        bail!(
+            "--model {arg} is a model set (one model per group); batch-score scores with one model: give it a \
+             member (`{arg}/groups/<group>`) or its fallback"
+        );
+    }
     if dir.is_dir() {
         let model = Model::load(dir).with_context(|| format!("loading the model in {arg}"))?;
         // The md5 the metadata records, which loading checked against the weights.

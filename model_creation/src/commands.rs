@@ -213,7 +213,7 @@ pub fn score_file(model: &Model, data: &Path) -> Result<(model_core::Frame, Scor
 
 /// Writes an output file atomically (readers never see half a PNG or CSV); reports and plots
 /// can be made again, so they are not flushed to the disk.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     atomic_file::write(path, bytes, atomic_file::Durability::Fast)
         .with_context(|| format!("writing {}", path.display()))
 }
@@ -226,11 +226,13 @@ pub fn write_score_row(w: &mut impl std::io::Write, score: f32, threshold: f64) 
     writeln!(w, "{score},{}", u8::from(f64::from(score) > threshold))
 }
 
-fn write_scores_csv(path: &Path, scores: &Scores) -> Result<()> {
+/// Writes `scores.csv`: each row's score and whether it is anomalous (in `anomalies`: above
+/// its threshold, or its group's in a model set).
+pub(crate) fn write_scores_csv(path: &Path, scores: &Scores) -> Result<()> {
     let mut text = Vec::with_capacity(scores.scores.len() * 16);
     text.extend_from_slice(SCORES_HEADER.as_bytes());
-    for s in &scores.scores {
-        write_score_row(&mut text, *s, scores.threshold)?;
+    for (s, flag) in scores.scores.iter().zip(scores.flags()) {
+        writeln!(text, "{s},{}", u8::from(flag))?;
     }
     write_atomic(path, &text)?;
     Ok(())
@@ -357,7 +359,7 @@ pub fn evaluate(
     Ok(())
 }
 
-fn print_metrics(m: &Metrics) {
+pub(crate) fn print_metrics(m: &Metrics) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
@@ -366,7 +368,7 @@ fn print_metrics(m: &Metrics) {
     );
 }
 
-fn score_statistics(scores: &Scores) -> serde_json::Value {
+pub(crate) fn score_statistics(scores: &Scores) -> serde_json::Value {
     let mut s: Vec<f64> = scores.scores.iter().map(|v| f64::from(*v)).collect();
     s.sort_by(f64::total_cmp);
     let n = s.len().max(1) as f64;

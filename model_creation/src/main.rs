@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use model_core::model_set::is_set_dir;
 use model_creation::commands;
 use model_creation::registry_cli::Outcome;
+use model_creation::set_transfer;
 
 #[derive(Parser)]
 #[command(
@@ -46,7 +48,9 @@ enum Command {
         /// Training CSV (header + numeric feature columns; timestamp/label columns are skipped).
         #[arg(long)]
         data: PathBuf,
-        /// Model directory to write (replaced atomically).
+        /// Model directory to write (replaced atomically), or an `s3://bucket/prefix/` (or
+        /// `remote://NAME/prefix/`) to upload it to: an Indexed Job's pod uploads its part of a
+        /// model set for `merge-set` (the manifest last, so a part is seen only when whole).
         #[arg(long)]
         out: PathBuf,
         /// params.yaml with `data`, `model`, `train`, `score`, `forest` and `threshold` sections; defaults otherwise.
@@ -91,6 +95,17 @@ enum Command {
         /// The model's training CSV, for the baseline.
         #[arg(long, requires = "baseline")]
         train_data: Option<PathBuf>,
+    },
+    /// Join the parts of a model set trained apart (`train --shard i/n` or `--group`, one per
+    /// pod of an Indexed Job) into one set, the same as one `train` run over every group.
+    MergeSet {
+        /// The merged set's directory (replaced whole).
+        #[arg(long)]
+        out: PathBuf,
+        /// The parts: directories, `s3://` (or `remote://`) prefixes holding a part's set.json,
+        /// or a prefix holding parts one level below (`s3://bucket/sets/run/` with `part-0/`…).
+        #[arg(required = true)]
+        parts: Vec<String>,
     },
     /// Score a CSV and write one `score,anomaly` row per input row.
     Score {
@@ -149,19 +164,60 @@ fn main() -> ExitCode {
                 (None, false) => Selection::Named(groups),
                 (None, true) => Selection::All,
             };
-            model_creation::experiment::train(
-                &data,
-                &out,
-                params.as_deref(),
-                &plots,
-                kind,
-                &set,
-                save_params.as_deref(),
-                &selection,
-            )
+            let upload = out.to_str().filter(|o| set_transfer::is_url(o)).map(str::to_string);
+            // An S3 --out: trained into a temporary directory, then uploaded.
+            let staging = upload
+                .as_ref()
+                .map(|_| tempfile::tempdir())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("creating a temporary directory: {e}"));
+            staging.and_then(|staging| {
+                let local = staging.as_ref().map_or_else(|| out.clone(), |t| t.path().join("out"));
+                model_creation::experiment::train(
+                    &data,
+                    &local,
+                    params.as_deref(),
+                    &plots,
+                    kind,
+                    &set,
+                    save_params.as_deref(),
+                    &selection,
+                )?;
+                if let Some(url) = &upload {
+                    let n = set_transfer::upload(&local, url)?;
+                    eprintln!("Uploaded {} to {url}", plural(n, "file", "files"));
+                }
+                Ok(())
+            })
         }
         Command::Evaluate { model, data, labels, out, baseline: _, train_data } => {
-            commands::evaluate(&model, &data, labels.as_deref(), &out, train_data.as_deref())
+            if !is_set_dir(&model) {
+                commands::evaluate(&model, &data, labels.as_deref(), &out, train_data.as_deref())
+            } else if train_data.is_some() {
+                Err(anyhow::anyhow!(
+                    "--baseline compares one model with a baseline; {} is a model set",
+                    model.display()
+                ))
+            } else {
+                model_creation::set_commands::evaluate(&model, &data, labels.as_deref(), &out)
+            }
+        }
+        Command::MergeSet { out, parts } => merge_parts(&parts).and_then(|(_downloads, parts)| {
+            let merged = model_creation::merge_set::merge(&parts, &out)?;
+            let m = &merged.manifest;
+            println!(
+                "Merged {} into model set {} ({} group models{}, {} skipped) at {}",
+                plural(merged.parts, "part", "parts"),
+                m.version,
+                m.groups.len(),
+                if m.fallback.is_some() { " and a fallback" } else { "" },
+                m.skipped.len(),
+                out.display()
+            );
+            Ok(())
+        }),
+        Command::Score { model, data, out } if is_set_dir(&model) => {
+            model_creation::set_commands::score(&model, &data, &out)
         }
         Command::Score { model, data, out } => commands::score(&model, &data, &out),
         Command::Benchmark { data, params, baseline, json } => {
@@ -258,6 +314,34 @@ fn batch_score(args: &model_creation::batch_score::BatchScoreArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The parts `merge-set` was given, those on S3 downloaded into a temporary directory (kept
+/// until the merge is done).
+fn merge_parts(args: &[String]) -> anyhow::Result<(Option<tempfile::TempDir>, Vec<model_creation::merge_set::Part>)> {
+    use model_creation::merge_set::Part;
+    let mut staging: Option<tempfile::TempDir> = None;
+    let mut parts = Vec::new();
+    for arg in args {
+        if !set_transfer::is_url(arg) {
+            parts.push(Part { name: arg.clone(), dir: PathBuf::from(arg) });
+            continue;
+        }
+        let root = match &staging {
+            Some(t) => t.path().to_path_buf(),
+            None => {
+                let t = tempfile::tempdir().map_err(|e| anyhow::anyhow!("creating a temporary directory: {e}"))?;
+                let path = t.path().to_path_buf();
+                staging = Some(t);
+                path
+            }
+        };
+        let into = root.join(parts.len().to_string());
+        for found in set_transfer::download_parts(arg, &into)? {
+            parts.push(Part { name: found.url, dir: found.dir });
+        }
+    }
+    Ok((staging, parts))
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

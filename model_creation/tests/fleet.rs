@@ -82,7 +82,16 @@ fn run_and_kill(server: &S3Server, cwd: &Path, args: &[&str], dir: &Path, suffix
     }
     child.kill().expect("kill");
     child.wait().expect("reap");
-    count_named(dir, suffix)
+    // The server may still be finishing a request the process sent before it died.
+    let mut left = count_named(dir, suffix);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = count_named(dir, suffix);
+        if now == left {
+            return left;
+        }
+        left = now;
+    }
 }
 
 fn manifest(server: &S3Server, week: &str) -> serde_json::Value {
@@ -464,31 +473,72 @@ fn group_training_gives_each_machine_its_own_model_and_finds_the_faulty_ones_ano
     assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
     assert_eq!(snapshot(&dir.join("set-1")), snapshot(&dir.join("set")));
 
-    // Shares of the groups, as an Indexed Job's pods train them: each group once, the same model.
+    // Shares of the groups, as an Indexed Job's pods train them and upload them to S3: each
+    // group once, the same model.
     let mut seen = Vec::new();
     for i in 0..3 {
         let shard = format!("{i}/3");
-        mc_ok(&server, dir, &[&train[..], &["--out", &format!("part-{i}"), "--shard", &shard]].concat());
+        let url = format!("s3://bucket/sets/run-1/part-{i}/");
+        let log = mc(&server, dir, &[&train[..], &["--out", &url, "--shard", &shard]].concat());
+        assert!(log.status.success(), "{}", String::from_utf8_lossy(&log.stderr));
+        assert!(String::from_utf8_lossy(&log.stderr).contains(&format!("to {url}")), "{log:?}");
+        let uploaded = server.root.path().join(format!("bucket/sets/run-1/part-{i}"));
         let part: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join(format!("part-{i}/set.json"))).expect("part"))
-                .expect("JSON");
+            serde_json::from_slice(&std::fs::read(uploaded.join("set.json")).expect("part")).expect("JSON");
         assert_eq!(part["part"], format!("shard {shard}"));
         for g in part["groups"].as_array().expect("groups") {
             let name = g["group"].as_str().unwrap_or("").to_string();
             let dir_name = g["dir"].as_str().unwrap_or("");
-            assert_eq!(
-                snapshot(&dir.join(format!("part-{i}/{dir_name}"))),
-                snapshot(&dir.join(format!("set/{dir_name}")))
-            );
+            assert_eq!(snapshot(&uploaded.join(dir_name)), snapshot(&dir.join(format!("set/{dir_name}"))));
             seen.push(name);
         }
     }
     seen.sort();
     assert_eq!(seen, ["m01", "m02", "m03", "m04"], "the shards cover every group exactly once");
+    // Merged from the run's prefix, the parts are the set one run trains, byte for byte; a
+    // missing part is named and nothing is written.
+    let merged = mc_ok(&server, dir, &["merge-set", "--out", "merged", "s3://bucket/sets/run-1/"]);
+    assert!(merged.starts_with("Merged 3 parts into model set"), "{merged}");
+    assert_eq!(snapshot(&dir.join("merged")), snapshot(&dir.join("set")));
+    let short = mc(
+        &server,
+        dir,
+        &["merge-set", "--out", "short", "s3://bucket/sets/run-1/part-0/", "s3://bucket/sets/run-1/part-2/"],
+    );
+    assert!(!short.status.success() && !dir.join("short").exists());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("shard 1/3 of the set is missing"), "{short:?}");
+    let nothing = mc(&server, dir, &["merge-set", "--out", "short", "s3://bucket/sets/run-2/"]);
+    assert!(
+        String::from_utf8_lossy(&nothing.stderr).contains("s3://bucket/sets/run-2/ holds no model set part"),
+        "{nothing:?}"
+    );
+
+    // Evaluated as a set: each machine by its own model, reported per machine and overall.
+    mc_ok(
+        &server,
+        dir,
+        &["evaluate", "--model", "set", "--data", "fleet/test.csv", "--labels", "fleet/labels.csv", "--out", "eval"],
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("eval/metrics.json")).expect("metrics.json")).expect("JSON");
+    assert_eq!(metrics["group_by"], "machine");
+    assert_eq!(metrics["model_set"], manifest["version"]);
+    let m04 = &metrics["groups"]["m04"];
+    assert_eq!(m04["model_version"], member.meta.version.as_str());
+    let m04_auc = m04["roc_auc"].as_f64().unwrap_or(0.0);
+    assert!((m04_auc - auc).abs() < 1e-9, "m04's ROC-AUC in the set's report {m04_auc} is its own model's {auc}");
+    assert!(metrics["roc_auc"].as_f64().unwrap_or(0.0) > 0.5, "{metrics}");
+    let scores = std::fs::read_to_string(dir.join("eval/scores.csv")).expect("scores.csv");
+    assert_eq!(
+        scores.lines().count(),
+        std::fs::read_to_string(dir.join("fleet/test.csv")).expect("test").lines().count()
+    );
     mc_ok(&server, dir, &[&train[..], &["--out", "only-m02", "--group", "m02"]].concat());
     let only: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("only-m02/set.json")).expect("set.json")).expect("JSON");
     assert_eq!(only["groups"].as_array().map(Vec::len), Some(1));
+    let part = mc(&server, dir, &["score", "--model", "only-m02", "--data", "fleet/test.csv", "--out", "p.csv"]);
+    assert!(String::from_utf8_lossy(&part.stderr).contains("merge the parts with `model-creation merge-set` first"));
     let unknown = mc(&server, dir, &[&train[..], &["--out", "x", "--group", "m42"]].concat());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no group machine=\"m42\" (--group)"), "{unknown:?}");
 
@@ -528,4 +578,64 @@ fn group_training_gives_each_machine_its_own_model_and_finds_the_faulty_ones_ano
         String::from_utf8_lossy(&missing.stderr).contains("no column \"site\" to group rows by (data.group_by)"),
         "{missing:?}"
     );
+}
+
+/// The `ae-group-training` Indexed Job's script, run as each of its pods runs it (its
+/// `JOB_COMPLETION_INDEX`, the ConfigMap's variables pointing at the test server), then
+/// `merge-set` over the run's prefix: the parts (one of them empty) make one whole set.
+#[test]
+fn the_group_training_jobs_pods_upload_parts_that_merge_into_one_set() {
+    let server = S3Server::start(&["bucket"]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let collect = ["collect", "--to", "s3://bucket/raw/", "--source", "simulator", "--machines", "3"];
+    mc_ok(&server, dir, &[&collect[..], &["--week", "2026-W49"]].concat());
+
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kubernetes/base/group-training-cronjob.yaml");
+    let yaml: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(&manifest).expect("the manifest")).expect("YAML");
+    let job = &yaml["spec"]["jobTemplate"]["spec"];
+    assert_eq!(job["completionMode"], "Indexed");
+    let completions = job["completions"].as_u64().expect("completions");
+    let container = &job["template"]["spec"]["containers"][0];
+    let command: Vec<&str> =
+        container["command"].as_array().expect("command").iter().filter_map(serde_json::Value::as_str).collect();
+    let args: Vec<&str> =
+        container["args"].as_array().expect("args").iter().filter_map(serde_json::Value::as_str).collect();
+    let bin_dir = ours().parent().expect("the binary's directory").to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let vars = aws(&server);
+    for index in 0..completions {
+        let tmp = dir.join(format!("pod-{index}"));
+        std::fs::create_dir_all(&tmp).expect("pod tmp");
+        let pod = Command::new(command[0])
+            .args(&command[1..])
+            .args(&args)
+            .current_dir(dir)
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs([
+                ("PATH", path.as_str()),
+                ("TMPDIR", &tmp.display().to_string()),
+                ("JOB_COMPLETION_INDEX", &index.to_string()),
+                ("RUN", "ae-group-training-1"),
+                ("COLLECT_TO", "s3://bucket/raw/"),
+                ("FLEET_WEEKS", "4"),
+                ("FLEET_GROUP_BY", "machine"),
+                ("FLEET_MODEL_NAME", "ae-fleet"),
+                ("FLEET_SETS", "s3://bucket/sets"),
+            ])
+            .output()
+            .expect("run the pod's script");
+        assert!(pod.status.success(), "pod {index}: {}", String::from_utf8_lossy(&pod.stderr));
+    }
+    let merged = mc_ok(&server, dir, &["merge-set", "--out", "set", "s3://bucket/sets/ae-group-training-1/"]);
+    assert!(merged.starts_with(&format!("Merged {completions} parts")), "{merged}");
+    let set: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("set/set.json")).expect("set.json")).expect("JSON");
+    assert_eq!(set["name"], "ae-fleet");
+    assert_eq!(set["group_by"], "machine");
+    let groups: Vec<&str> =
+        set["groups"].as_array().expect("groups").iter().filter_map(|g| g["group"].as_str()).collect();
+    assert_eq!(groups, ["m01", "m02", "m03"]);
+    assert!(set.get("part").is_none_or(serde_json::Value::is_null), "{set}");
 }

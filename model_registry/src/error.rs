@@ -36,6 +36,11 @@ pub enum RegistryError {
          the object was changed or truncated"
     )]
     Checksum { registry: String, key: String, expected: String, found: String },
+    /// A single model was needed and the version is a model set.
+    #[error(
+        "version '{version}' of model '{name}' in registry {registry} is a model set (one model per {group_by}); {needed}"
+    )]
+    IsModelSet { registry: String, name: String, version: String, group_by: String, needed: &'static str },
     /// Rollback with no earlier version left to go back to.
     #[error("alias '{alias}' of model '{name}' in registry {registry} has no earlier version to roll back to")]
     NoHistory { registry: String, name: String, alias: String },

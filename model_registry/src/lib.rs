@@ -18,9 +18,9 @@ mod refs;
 mod registry;
 
 pub use alias::{AliasHistoryEntry, AliasPoll, AliasRecord, HISTORY_LIMIT};
-pub use card::{CARD_FORMAT, PublishInfo, VersionCard};
+pub use card::{CARD_FORMAT, PublishInfo, SET_CARD_FORMAT, SetCard, SetCardGroup, VersionCard};
 pub use error::RegistryError;
-pub use files::ModelFiles;
+pub use files::{ModelFiles, SetFiles, VersionFiles};
 pub use layout::{CARD_FILE, check_name};
 pub use refs::ModelRef;
 pub use registry::Registry;

@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use model_core::Model;
-use model_core::artifact::WEIGHTS_FILE;
+use model_core::artifact::{WEIGHTS_FILE, md5_hex};
+use model_core::model_set::is_set_dir;
+use model_core::set::SET_FILE;
+use model_core::{Model, ModelSet};
 use object_storage::{AwsEnv, S3Options, S3Settings, StorageError, Store};
 
-use crate::card::{CARD_FORMAT, PublishInfo, VersionCard};
+use crate::card::{CARD_FORMAT, PublishInfo, SET_CARD_FORMAT, SetCard, SetCardGroup, VersionCard};
 use crate::error::RegistryError;
 use crate::layout::{
     CARD_FILE, card_key, check_name, file_key, new_version, parse_card_key, timestamp, versions_prefix,
@@ -56,37 +58,54 @@ impl Registry {
 
     /// Publishes the model directory `model_dir` (checked to load first) as a new version of
     /// `name`: every file of the directory, then `card.json` last. Never overwrites a version.
+    /// A model set's directory (`set.json`) is published as one version whose card lists its
+    /// groups (with their metrics when `info.metrics` is a set's `evaluate` report).
     pub async fn publish(&self, name: &str, model_dir: &Path, info: PublishInfo) -> Result<VersionCard, RegistryError> {
         check_name("model name", name)?;
         let dir = model_dir.to_path_buf();
-        let (model, files) = tokio::task::spawn_blocking(move || -> Result<_, RegistryError> {
-            let model = Model::load(&dir).map_err(|source| RegistryError::Model { path: dir.clone(), source })?;
+        let (what, files) = tokio::task::spawn_blocking(move || -> Result<_, RegistryError> {
+            let model = |source| RegistryError::Model { path: dir.clone(), source };
+            let what = if is_set_dir(&dir) {
+                let set = ModelSet::load(&dir).map_err(model)?;
+                let manifest =
+                    std::fs::read(dir.join(SET_FILE)).map_err(|e| io_err("reading", &dir.join(SET_FILE), e))?;
+                Published::Set(Box::new(set), md5_hex(&manifest))
+            } else {
+                Published::Model(Box::new(Model::load(&dir).map_err(model)?))
+            };
             let mut files = Vec::new();
             list_files(&dir, &dir, &mut files)?;
-            Ok((model, files))
+            Ok((what, files))
         })
         .await
         .map_err(|e| io_err("reading", model_dir, std::io::Error::other(e)))??;
         let now = time::OffsetDateTime::now_utc();
-        let meta = &model.meta;
-        let version = new_version(now, &meta.weights_md5);
+        let (format, checksum, meta, set) = match &what {
+            Published::Model(model) => (CARD_FORMAT, model.meta.weights_md5.clone(), &model.meta, None),
+            Published::Set(set, md5) => {
+                (SET_CARD_FORMAT, md5.clone(), &set.reference().meta, Some(set_card(set, info.metrics.as_ref())))
+            }
+        };
+        let version = new_version(now, &checksum);
         let card_at = card_key(name, &version);
         if self.store.exists(&card_at).await? {
             return Err(RegistryError::VersionExists { registry: self.describe(), name: name.into(), version });
         }
-        // The weights first, the card last: a reader sees the version only once it is whole.
-        let mut ordered: Vec<&(String, PathBuf)> = files.iter().filter(|(rel, _)| rel == WEIGHTS_FILE).collect();
-        ordered.extend(files.iter().filter(|(rel, _)| rel != WEIGHTS_FILE));
+        // The weights (a set: its members) first, the card last: a reader sees the version only
+        // once it is whole.
+        let first = |rel: &str| rel == WEIGHTS_FILE || (set.is_some() && rel != SET_FILE);
+        let mut ordered: Vec<&(String, PathBuf)> = files.iter().filter(|(rel, _)| first(rel)).collect();
+        ordered.extend(files.iter().filter(|(rel, _)| !first(rel)));
         for (rel, path) in ordered {
             self.store.put_file(&file_key(name, &version, rel), path).await?;
         }
         let card = VersionCard {
-            format: CARD_FORMAT,
+            format,
             name: name.to_string(),
             version,
             created: timestamp(now),
             published_by: info.published_by,
-            weights_md5: meta.weights_md5.clone(),
+            weights_md5: checksum,
             files: files.into_iter().map(|(rel, _)| rel).collect(),
             features: meta.features.clone(),
             data_md5: meta.training.data_md5.clone(),
@@ -95,6 +114,7 @@ impl Registry {
             git_commit: info.git_commit,
             metrics: info.metrics,
             metrics_data: info.metrics_data,
+            set,
         };
         let json = serde_json::to_vec_pretty(&card).map_err(|e| RegistryError::Corrupt {
             registry: self.describe(),
@@ -150,6 +170,35 @@ impl Registry {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// What a publication found in the directory.
+enum Published {
+    Model(Box<Model>),
+    /// The set and the md5 of its `set.json`.
+    Set(Box<ModelSet>, String),
+}
+
+/// The set part of a set's card; each group's metrics come from `metrics.groups.<value>`.
+fn set_card(set: &ModelSet, metrics: Option<&serde_json::Value>) -> SetCard {
+    let m = &set.manifest;
+    SetCard {
+        group_by: m.group_by.clone(),
+        set_version: m.version.clone(),
+        groups: m
+            .groups
+            .iter()
+            .map(|g| SetCardGroup {
+                group: g.group.clone(),
+                version: g.version.clone(),
+                threshold: g.threshold,
+                rows: g.rows,
+                metrics: metrics.and_then(|v| v.get("groups")).and_then(|v| v.get(&g.group)).cloned(),
+            })
+            .collect(),
+        fallback: m.fallback.as_ref().map(|f| f.version.clone()),
+        skipped: m.skipped.iter().map(|s| s.group.clone()).collect(),
     }
 }
 

@@ -20,15 +20,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use model_core::data::read_csv_bytes;
-use model_core::{Columns, DataError, Frame, RowExplanation, Scores};
+use model_core::data::{Groups, read_csv_bytes, read_csv_grouped};
+use model_core::model_set::GroupScores;
+use model_core::{Columns, DataError, Frame, ModelSet, RowExplanation, Scores};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
 
 use crate::drift::{DriftReport, DriftTracker, RecentScores};
 use crate::metrics::Metrics;
-use crate::served_model::{CurrentModel, ServedModel};
+use crate::served_model::{Artifact, CurrentModel, ServedModel};
 use crate::shadow::Shadow;
 
 /// Inputs up to this size (CSV bytes, or 8 bytes per JSON value) are scored inline: about
@@ -119,6 +120,8 @@ pub enum Input {
     Rows(Vec<Vec<f64>>),
     /// Named columns; extra columns are ignored.
     Columns(HashMap<String, Vec<f64>>),
+    /// Rows or columns with each row's group (JSON `groups`), for a model set.
+    Grouped(Box<Input>, Vec<String>),
 }
 
 impl Input {
@@ -128,6 +131,7 @@ impl Input {
             Input::Csv(bytes) => bytes.len(),
             Input::Rows(rows) => rows.iter().map(Vec::len).sum::<usize>() * 8,
             Input::Columns(columns) => columns.values().map(Vec::len).sum::<usize>() * 8,
+            Input::Grouped(input, groups) => input.work_bytes() + groups.iter().map(|g| g.len() + 3).sum::<usize>(),
         }
     }
 }
@@ -188,6 +192,8 @@ pub struct Scored {
     pub explanations: Option<Vec<RowExplanation>>,
     /// True when more rows asked for explanations than [`EXPLAIN_MAX_ROWS`].
     pub explanations_capped: bool,
+    /// How each group was scored, when a model set scored the input.
+    pub groups: Option<Vec<GroupScores>>,
     pub model: Arc<ServedModel>,
 }
 
@@ -220,8 +226,10 @@ pub struct Report {
     /// Model name (the registry's name, or the metadata's).
     pub model: String,
     pub model_version: String,
-    /// Rows scoring above this are anomalous.
-    pub threshold: f64,
+    /// Rows scoring above this are anomalous. Absent for a model set, whose groups each have
+    /// their own (`groups`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
     /// Number of input rows (= number of scores).
     pub rows: usize,
     /// Mean squared reconstruction error per input row (per point for windowed series), in
@@ -240,6 +248,28 @@ pub struct Report {
     /// highest-scoring of them are explained.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub explanations_capped: bool,
+    /// For a model set: each group of the input (in the order they first appear) with the model
+    /// that scored its rows and that model's threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupReport>>,
+}
+
+/// How a model set scored one group of the input.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"group": "pump-3", "model_version": "3f2a9c01d4e5", "fallback": false,
+    "threshold": 0.91, "rows": 240, "anomaly_count": 2}))]
+pub struct GroupReport {
+    /// The group's value in the set's group column.
+    pub group: String,
+    /// The version of the member model that scored it.
+    pub model_version: String,
+    /// True when the set has no model of this group and its fallback (trained on every row)
+    /// scored it.
+    pub fallback: bool,
+    /// This group's rows scoring above this are anomalous.
+    pub threshold: f64,
+    pub rows: usize,
+    pub anomaly_count: usize,
 }
 
 /// Why one row scored as it did: the features with the largest shares of its score.
@@ -377,12 +407,12 @@ impl Scorer {
 
     /// Drift of the recent inputs against `served`'s training distribution.
     pub fn drift_report(&self, served: &ServedModel) -> DriftReport {
-        self.drift.report(&served.version, &served.model.meta)
+        self.drift.report(&served.version, served.model.meta())
     }
 
     /// The scores of the rows in the drift window, for `served`.
     pub fn recent_scores(&self, served: &ServedModel) -> RecentScores {
-        self.drift.recent(&served.version, &served.model.meta)
+        self.drift.recent(&served.version, served.model.meta())
     }
 
     /// The slot a registry follower swaps new models into.
@@ -397,8 +427,9 @@ impl Scorer {
         scores: Scores,
         explanations: Option<Vec<RowExplanation>>,
         explanations_capped: bool,
+        groups: Option<&[GroupScores]>,
     ) -> Report {
-        let features = &model.model.meta.features;
+        let features = &model.model.meta().features;
         let explanations = explanations.map(|rows| {
             rows.into_iter()
                 .map(|r| RowReport {
@@ -416,12 +447,26 @@ impl Scorer {
                 })
                 .collect()
         });
+        let groups = groups.map(|groups| {
+            groups
+                .iter()
+                .map(|g| GroupReport {
+                    group: g.group.clone(),
+                    model_version: g.version.clone(),
+                    fallback: g.fallback,
+                    threshold: g.threshold,
+                    rows: g.rows.len(),
+                    anomaly_count: g.anomalies,
+                })
+                .collect()
+        });
         Report {
             explanations,
             explanations_capped,
+            groups,
             model: model.name.clone(),
             model_version: model.version.clone(),
-            threshold: scores.threshold,
+            threshold: Some(scores.threshold).filter(|t| t.is_finite()),
             rows: scores.scores.len(),
             anomaly_count: scores.anomalies.len(),
             anomalies: scores.anomalies,
@@ -437,7 +482,10 @@ impl Scorer {
         input_name: &str,
         explain: Explain,
     ) -> Result<Scored, DataError> {
-        let model = &served.model;
+        let model = match &served.model {
+            Artifact::Single(model) => model,
+            Artifact::Set(set) => return Scorer::score_set(&served, set, input, input_name, explain),
+        };
         let frame = match input {
             Input::Csv(bytes) => {
                 let frame = read_csv_bytes(&bytes, input_name, Columns::Named(&model.meta.features))?;
@@ -448,6 +496,8 @@ impl Scorer {
             }
             Input::Rows(rows) => Frame::from_rows(&rows, &model.meta.features, input_name)?,
             Input::Columns(columns) => Frame::from_columns(&columns, &model.meta.features, input_name)?,
+            // One model scores every row whatever its group.
+            Input::Grouped(input, _) => return Scorer::score_blocking(served, *input, input_name, explain),
         };
         let scores = model.score_frame(&frame, input_name)?;
         let asked = match explain.rows {
@@ -457,7 +507,75 @@ impl Scorer {
         };
         let explanations_capped = asked.as_ref().is_some_and(|(_, capped)| *capped);
         let explanations = asked.and_then(|(rows, _)| model.explain(&frame, &rows, explain.top));
-        Ok(Scored { frame: Arc::new(frame), scores, explanations, explanations_capped, model: served })
+        Ok(Scored { frame: Arc::new(frame), scores, explanations, explanations_capped, groups: None, model: served })
+    }
+
+    /// [`Scorer::score_blocking`] for a model set: each row is scored by its group's model.
+    fn score_set(
+        served: &Arc<ServedModel>,
+        set: &ModelSet,
+        input: Input,
+        input_name: &str,
+        explain: Explain,
+    ) -> Result<Scored, DataError> {
+        let features = &set.manifest.features;
+        let column = &set.manifest.group_by;
+        let (frame, groups) = match input {
+            Input::Csv(bytes) => read_csv_grouped(&bytes[..], input_name, Columns::Named(features), column)?,
+            Input::Grouped(input, values) => {
+                let frame = match *input {
+                    Input::Rows(rows) => Frame::from_rows(&rows, features, input_name)?,
+                    Input::Columns(columns) => Frame::from_columns(&columns, features, input_name)?,
+                    Input::Csv(_) | Input::Grouped(..) => {
+                        return Err(DataError::Invalid {
+                            input: input_name.to_string(),
+                            message: "groups are given with JSON rows or columns only".to_string(),
+                        });
+                    }
+                };
+                if values.len() != frame.n_rows {
+                    return Err(DataError::Invalid {
+                        input: input_name.to_string(),
+                        message: format!(
+                            "\"groups\" has {} value(s) for {} row(s); send one group ({column}) per row",
+                            values.len(),
+                            frame.n_rows
+                        ),
+                    });
+                }
+                (frame, Groups::from_values(column, &values))
+            }
+            Input::Rows(_) | Input::Columns(_) => {
+                return Err(DataError::Invalid {
+                    input: input_name.to_string(),
+                    message: format!(
+                        "the served model is a model set with one model per {column}: send each row's group, as a \
+                         {column:?} column in CSV or as \"groups\": [...] (one per row) beside \"rows\" or \
+                         \"columns\" in JSON"
+                    ),
+                });
+            }
+        };
+        let scored = set.score(&frame, &groups, input_name)?;
+        let scores = Scores { scores: scored.scores, threshold: f64::NAN, anomalies: scored.anomalies };
+        let asked = match explain.rows {
+            ExplainRows::None => None,
+            ExplainRows::Anomalies => Some(capped_rows(scores.anomalies.clone(), &scores.scores)),
+            ExplainRows::All => Some(capped_rows((0..frame.n_rows).collect(), &scores.scores)),
+        };
+        let explanations_capped = asked.as_ref().is_some_and(|(_, capped)| *capped);
+        let explanations = match asked {
+            Some((rows, _)) => set.explain(&frame, &groups, &rows, explain.top)?,
+            None => None,
+        };
+        Ok(Scored {
+            frame: Arc::new(frame),
+            scores,
+            explanations,
+            explanations_capped,
+            groups: Some(scored.groups),
+            model: served.clone(),
+        })
     }
 
     /// Scores inline when the input is small, on the blocking pool otherwise, and counts the
@@ -478,10 +596,14 @@ impl Scorer {
                 let scored = Scorer::score_blocking(served, input, &input_name, explain);
                 scorer.metrics.scoring_duration.observe(started.elapsed().as_secs_f64());
                 let scored = scored?;
-                let model = &scored.model;
-                scorer.drift.observe(&model.version, &model.model.meta, &scored.frame, &scored.scores);
-                if let Some(shadow) = &scorer.shadow {
-                    shadow.offer(scored.frame.clone(), &scored.scores);
+                let served = &scored.model;
+                // Drift and the shadow comparison are a single model's: a set's groups have
+                // training distributions and thresholds of their own.
+                if let Some(model) = served.model.single() {
+                    scorer.drift.observe(&served.version, &model.meta, &scored.frame, &scored.scores);
+                    if let Some(shadow) = &scorer.shadow {
+                        shadow.offer(scored.frame.clone(), &scored.scores);
+                    }
                 }
                 Ok(scored)
             })

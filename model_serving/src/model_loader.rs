@@ -8,12 +8,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use model_core::artifact::{METADATA_FILE, WEIGHTS_FILE};
-use model_core::{ArtifactError, DataError, Frame, Model};
-use model_registry::{AliasPoll, Registry, RegistryError};
+use model_core::{ArtifactError, DataError, Frame, Model, ModelSet};
+use model_registry::{AliasPoll, Registry, RegistryError, VersionFiles};
 use object_storage::{S3Options, StorageError, Store};
 
 use crate::config::{ModelSource, RegistryPick, RegistryRoot};
-use crate::served_model::{ServedModel, now_rfc3339};
+use crate::served_model::{Artifact, ServedModel, now_rfc3339};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -113,7 +113,10 @@ pub async fn start(source: &ModelSource, fallback_dir: &Path) -> Result<Start, L
         }
         ModelSource::S3(options) => {
             let model = load_s3(options, source.to_string()).await?;
-            return Ok(Start { model: Some(ServedModel::plain(model, source.to_string())), follow: None });
+            return Ok(Start {
+                model: Some(ServedModel::plain(Artifact::Single(model), source.to_string())),
+                follow: None,
+            });
         }
         ModelSource::Registry { root, name, pick } => (root, name, pick),
     };
@@ -167,7 +170,7 @@ pub async fn first_of_alias(
 
 /// MODEL_PATH, served while the followed alias does not exist, if it holds a model.
 async fn fallback_model(dir: &Path, awaited: &str) -> Option<ServedModel> {
-    if !dir.join(METADATA_FILE).exists() {
+    if !dir.join(METADATA_FILE).exists() && !model_core::model_set::is_set_dir(dir) {
         tracing::warn!(awaited, model_path = %dir.display(),
             "no champion to serve and MODEL_PATH holds no model: unready until the alias names a loadable version");
         return None;
@@ -199,16 +202,25 @@ pub async fn from_registry(
 ) -> Result<ServedModel, LoadError> {
     let what = format!("{root} {name}:{version}");
     let files = registry
-        .fetch(name, version)
+        .fetch_version(name, version)
         .await
         .map_err(|source| LoadError::Registry { what: what.clone(), source: Box::new(source) })?;
     let checked_what = what.clone();
-    let checked = tokio::task::spawn_blocking(move || -> Result<Model, LoadError> {
+    let checked = tokio::task::spawn_blocking(move || -> Result<Artifact, LoadError> {
         let what = checked_what;
-        let model = Model::from_bytes(&files.metadata, &files.weights, Path::new(&what))
-            .map_err(|source| LoadError::Invalid { what: what.clone(), source })?;
-        check_scores(&model, &what)?;
-        Ok(model)
+        let invalid = |source| LoadError::Invalid { what: what.clone(), source };
+        match files {
+            VersionFiles::Model(files) => {
+                let model = Model::from_bytes(&files.metadata, &files.weights, Path::new(&what)).map_err(invalid)?;
+                check_scores(&model, &what)?;
+                Ok(Artifact::Single(model))
+            }
+            VersionFiles::Set(files) => {
+                let set = files.load(Path::new(&what)).map_err(invalid)?;
+                check_set(&set, &what)?;
+                Ok(Artifact::Set(set))
+            }
+        }
     })
     .await
     .map_err(|e| LoadError::Task { what: what.clone(), message: e.to_string() })??;
@@ -243,13 +255,37 @@ fn check_scores(model: &Model, what: &str) -> Result<(), LoadError> {
     }
 }
 
-/// Loads MODEL_PATH, a local model directory.
-async fn load_dir(dir: &Path) -> Result<Model, LoadError> {
+/// [`check_scores`] for every model of a set.
+fn check_set(set: &ModelSet, what: &str) -> Result<(), LoadError> {
+    for (member, model) in set.members() {
+        check_scores(model, &format!("{what}, group {:?}", member.group))?;
+    }
+    match set.fallback() {
+        Some(fallback) => check_scores(fallback, &format!("{what}, the fallback model")),
+        None => Ok(()),
+    }
+}
+
+/// Loads MODEL_PATH, a local model directory or model set (`set.json`), each model of a set made
+/// to score a few rows as a registry version is.
+async fn load_dir(dir: &Path) -> Result<Artifact, LoadError> {
     let dir = dir.to_path_buf();
     let path = dir.display().to_string();
-    let loaded = tokio::task::spawn_blocking(move || Model::load(&dir)).await;
+    let what = format!("MODEL_PATH={path}");
+    let loaded = tokio::task::spawn_blocking(move || -> Result<Result<Artifact, LoadError>, ArtifactError> {
+        if !model_core::model_set::is_set_dir(&dir) {
+            return Ok(Ok(Artifact::Single(Model::load(&dir)?)));
+        }
+        let set = ModelSet::load(&dir)?;
+        if let Err(e) = check_set(&set, &what) {
+            return Ok(Err(e));
+        }
+        Ok(Ok(Artifact::Set(set)))
+    })
+    .await;
     match loaded {
-        Ok(result) => result.map_err(|source| LoadError::Path { path, source }),
+        Ok(Ok(result)) => result,
+        Ok(Err(source)) => Err(LoadError::Path { path, source }),
         Err(e) => Err(LoadError::Path {
             path: path.clone(),
             source: ArtifactError::Io { path: path.into(), source: std::io::Error::other(e) },

@@ -7,14 +7,67 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use model_core::{Model, ThresholdMethod};
+use model_core::{Model, ModelMetadata, ModelSet, ThresholdMethod};
 
 use crate::metrics::Metrics;
 
-/// A loaded, verified model and its provenance.
+/// What is served: one model, or a model set whose rows are routed by their group column.
+// One per loaded model, behind an Arc: the variants' sizes cost nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Artifact {
+    Single(Model),
+    Set(ModelSet),
+}
+
+impl Artifact {
+    /// The metadata shown for it: the model's, or the set's reference model's (features, window
+    /// and kind are the same for every member; thresholds are the members' own).
+    pub fn meta(&self) -> &ModelMetadata {
+        match self {
+            Artifact::Single(model) => &model.meta,
+            Artifact::Set(set) => &set.reference().meta,
+        }
+    }
+
+    /// True when its scores can be explained by feature.
+    pub fn explains(&self) -> bool {
+        match self {
+            Artifact::Single(model) => model.explains(),
+            Artifact::Set(set) => set.explains(),
+        }
+    }
+
+    /// The one model, unless this is a set.
+    pub fn single(&self) -> Option<&Model> {
+        match self {
+            Artifact::Single(model) => Some(model),
+            Artifact::Set(_) => None,
+        }
+    }
+
+    /// The model that scores rows of `group` (a stream's source): the one model, or the set's
+    /// member for it (or its fallback).
+    pub fn model_for(&self, group: &str) -> Option<&Model> {
+        match self {
+            Artifact::Single(model) => Some(model),
+            Artifact::Set(set) => set.model_for(group).map(|(model, _)| model),
+        }
+    }
+
+    /// The set, if this is one.
+    pub fn set(&self) -> Option<&ModelSet> {
+        match self {
+            Artifact::Single(_) => None,
+            Artifact::Set(set) => Some(set),
+        }
+    }
+}
+
+/// A loaded, verified model (or model set) and its provenance.
 #[derive(Debug)]
 pub struct ServedModel {
-    pub model: Model,
+    pub model: Artifact,
     /// The registry's model name, or the metadata's name outside a registry.
     pub name: String,
     /// The registry version, or the metadata's version outside a registry: what every response
@@ -31,9 +84,13 @@ pub struct ServedModel {
 }
 
 impl ServedModel {
-    /// A model read outside a registry (MODEL_PATH or MODEL_URI), named by its own metadata.
-    pub fn plain(model: Model, source: String) -> ServedModel {
-        let (name, version) = (model.meta.name.clone(), model.meta.version.clone());
+    /// A model read outside a registry (MODEL_PATH or MODEL_URI), named by its own metadata
+    /// (a set by its manifest).
+    pub fn plain(model: Artifact, source: String) -> ServedModel {
+        let (name, version) = match &model {
+            Artifact::Single(model) => (model.meta.name.clone(), model.meta.version.clone()),
+            Artifact::Set(set) => (set.manifest.name.clone(), set.manifest.version.clone()),
+        };
         ServedModel { model, name, version, source, alias: None, loaded_at: now_rfc3339(), fallback: false }
     }
 }
@@ -76,7 +133,7 @@ impl CurrentModel {
             publish(metrics, &model);
         }
         tracing::info!(model = %model.name, version = %model.version, source = %model.source,
-            features = model.model.meta.features.len(), fallback = model.fallback, served = self.metrics.is_some(),
+            features = model.model.meta().features.len(), set = model.model.set().is_some(), fallback = model.fallback, served = self.metrics.is_some(),
             "model swapped in");
         self.slot.store(Some(Arc::new(model)));
     }
@@ -84,7 +141,7 @@ impl CurrentModel {
 
 /// Names `model` in the served model's metrics.
 fn publish(metrics: &Metrics, model: &ServedModel) {
-    let meta = &model.model.meta;
+    let meta = model.model.meta();
     let info = &metrics.model_info;
     info.reset();
     info.with_label_values(&[

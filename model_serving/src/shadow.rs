@@ -114,7 +114,12 @@ async fn work(
         let metrics_job = metrics.clone();
         let done = tokio::task::spawn_blocking(move || {
             for job in &batch {
-                match shadow.model.score_frame(&job.frame, "shadow input") {
+                // A shadow model set is not compared (rows carry no groups here).
+                let Some(model) = shadow.model.single() else {
+                    metrics_job.shadow_jobs.with_label_values(&["error"]).inc();
+                    continue;
+                };
+                match model.score_frame(&job.frame, "shadow input") {
                     Ok(s) => compare(&metrics_job, &shadow.version, job, &s),
                     Err(e) => {
                         tracing::warn!(version = %shadow.version, error = %e, "the shadow model could not score an input");

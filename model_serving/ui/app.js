@@ -162,12 +162,14 @@ function drawScores(report) {
   const area = canvas($('score-chart'), 220);
   const { svg, left, right, top, bottom } = area;
   const n = report.scores.length;
-  const yTop = scoreTop(report.scores, report.threshold);
+  // A model set's groups each have a threshold: the chart's scale takes the highest, no line.
+  const threshold = report.threshold ?? Math.max(...(report.groups || []).map((g) => g.threshold));
+  const yTop = scoreTop(report.scores, threshold);
   const xOf = (i) => left + (n > 1 ? (i * (right - left)) / (n - 1) : (right - left) / 2);
   const yOf = (s) => bottom - (Math.min(s, yTop) / yTop) * (bottom - top);
   axes(area, yTop, [0, 0.5, 1].map((f) => [left + f * (right - left), `row ${Math.round(f * Math.max(n - 1, 0))}`]));
   node('path', { class: 'score', d: linePath(report.scores, xOf, yOf, Math.round(right - left)) }, svg);
-  thresholdLine(area, yOf(report.threshold), report.threshold);
+  if (report.threshold !== undefined) thresholdLine(area, yOf(report.threshold), report.threshold);
   for (const i of report.anomalies) {
     const dot = node('circle', { class: 'anomaly', cx: xOf(i).toFixed(1), cy: yOf(report.scores[i]).toFixed(1), r: 3 }, svg);
     node('title', {}, dot, `row ${i}: score ${fmt(report.scores[i])}`);
@@ -252,7 +254,8 @@ function showReport(report, csv, name) {
   $('result').hidden = false;
   const rate = report.rows ? (100 * report.anomaly_count) / report.rows : 0;
   $('summary').textContent = `${name}: ${report.rows} rows scored by ${report.model} version ${report.model_version}; `
-    + `${report.anomaly_count} anomalous (${rate.toFixed(1)} %) above the threshold ${fmt(report.threshold)}.`;
+    + `${report.anomaly_count} anomalous (${rate.toFixed(1)} %) above `
+    + (report.threshold !== undefined ? `the threshold ${fmt(report.threshold)}.` : `their group's threshold (${report.groups.length} groups).`);
   $('summary').dataset.anomalies = report.anomaly_count;
   drawScores(report);
   drawSeries(report, csv);

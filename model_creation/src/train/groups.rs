@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use model_core::data::Groups;
-use model_core::set::{Member, SET_FILE, SET_FORMAT, SetManifest, SkippedGroup, group_dir};
+use model_core::set::{Member, SET_FILE, SET_FORMAT, SetManifest, SkippedGroup, group_dir, set_version};
 use model_core::{Frame, Model};
 
 use super::{DataInfo, choose_window};
@@ -113,7 +113,9 @@ pub fn train_set(
             train.push(g);
         }
     }
-    if train.is_empty() {
+    // A shard may own no group (more pods than groups): it writes an empty part, which
+    // `merge-set` accepts, rather than fail its pod.
+    if train.is_empty() && !matches!(selection, Selection::Shard(_)) {
         bail!(
             "{source}: no group of {column:?} has {min_rows} rows or more: nothing to train (lower data.min_group_rows?)"
         );
@@ -169,11 +171,10 @@ pub fn train_set(
         atomic_file::write(&plots.join("training_loss.png"), &png, atomic_file::Durability::Fast)
             .with_context(|| format!("writing {}", plots.join("training_loss.png").display()))?;
     }
-    let versions: String = members.iter().map(|m| format!("{}\t{}\n", m.group, m.version)).collect();
     let manifest = SetManifest {
         set_format: SET_FORMAT,
         name: params.model.name.clone(),
-        version: model_core::artifact::md5_hex(versions.as_bytes())[..12].to_string(),
+        version: set_version(&members),
         created_by: concat!("model_creation ", env!("CARGO_PKG_VERSION")).to_string(),
         group_by: column.clone(),
         features: frame.columns.clone(),

@@ -103,9 +103,14 @@ async fn run(ctx: &WorkerContext, task: &ServiceTask) -> Result<Vec<String>, Str
         .await
         .map_err(|e| chain(&e))?;
     // The model that scored it, even if another was swapped in meanwhile.
-    let features = scored.model.model.meta.features.clone();
-    let report =
-        Scorer::report(&scored.model, scored.scores.clone(), scored.explanations.clone(), scored.explanations_capped);
+    let features = scored.model.model.meta().features.clone();
+    let report = Scorer::report(
+        &scored.model,
+        scored.scores.clone(),
+        scored.explanations.clone(),
+        scored.explanations_capped,
+        scored.groups.as_deref(),
+    );
     let png = ctx
         .scorer
         .run_blocking(&reservation, move || {

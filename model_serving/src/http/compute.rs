@@ -37,6 +37,8 @@ pub struct RowsBody {
     /// One array per row, values in the order of the model's `features` (see `GET /model`); at
     /// least the model's window of rows.
     pub rows: Vec<Vec<f64>>,
+    /// For a model set (`GET /model` `set`): each row's group, one per row.
+    pub groups: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -46,6 +48,8 @@ pub struct RowsBody {
 pub struct ColumnsBody {
     /// Feature name to its values; every feature of the model must be present, extras are ignored.
     pub columns: HashMap<String, Vec<f64>>,
+    /// For a model set (`GET /model` `set`): each row's group, one per row.
+    pub groups: Option<Vec<String>>,
 }
 
 /// The 200 answer: the scores, or for an engine task message the queue receipt.
@@ -70,6 +74,9 @@ const CSV_EXAMPLE: &str = "timestamp,temperature,pressure,flow,current,vibration
 /// `text/csv` (or `text/plain`): a header line, then numeric rows; columns are matched to the
 /// model's features by name, in any order, and other columns (timestamps, labels) are ignored.
 /// `application/json`: `{"rows": [[...]]}` in feature order or `{"columns": {"name": [...]}}`.
+/// A model set (one model per group, `GET /model` `set`) routes each row by its group: the
+/// set's group column in CSV, or `"groups": [...]` (one per row) in JSON; a request may mix
+/// groups (each group's windows are its own rows in order; scores come in the request's order).
 /// At least the model's window of rows (see `GET /model`). The body may be gzip-compressed
 /// (`Content-Encoding: gzip`). With API_KEY set, scoring needs `Authorization: Bearer <key>`.
 /// A JSON body in the core engine's task shape is validated, checked against the allowed hosts
@@ -109,7 +116,8 @@ const CSV_EXAMPLE: &str = "timestamp,temperature,pressure,flow,current,vibration
             to score than the whole MEMORY_BUDGET", body = ErrorBody),
         (status = 415, description = "Content-Type is not text/csv, text/plain or application/json, or \
             Content-Encoding is not gzip or identity", body = ErrorBody),
-        (status = 422, description = "Missing columns, non-numeric cells, too few rows for a window; names row and column",
+        (status = 422, description = "Missing columns, non-numeric cells, too few rows for a window, a group a model \
+            set has no model of (unknown_group); names row and column",
             body = ErrorBody),
         (status = 503, description = "Engine task queue is full (MAX_TASKS), the service is shutting down, or \
             MEMORY_BUDGET is taken by other large requests (memory_budget_exceeded, with Retry-After)",
@@ -165,7 +173,7 @@ pub async fn compute(
                         format!(
                             "the served model is an {} model, which has no per-feature explanation; leave out \
                              explain (or send explain=none)",
-                            served.model.meta.kind.name()
+                            served.model.meta().kind.name()
                         ),
                     ));
                 }
@@ -176,6 +184,7 @@ pub async fn compute(
                 scored.scores,
                 scored.explanations,
                 scored.explanations_capped,
+                scored.groups.as_deref(),
             ))
         }
         // Task messages carry no credentials: the host rules decide instead.
@@ -265,6 +274,7 @@ pub enum Parsed {
 struct JsonShape {
     rows: Option<Vec<Vec<f64>>>,
     columns: Option<HashMap<String, Vec<f64>>>,
+    groups: Option<Vec<String>>,
     task: Option<IgnoredAny>,
     callback_url: Option<IgnoredAny>,
 }
@@ -281,9 +291,13 @@ pub fn parse_json(bytes: &[u8]) -> Result<Parsed, ApiError> {
         let task: crate::core_engine::ServiceTask = from_json(bytes)?;
         return Ok(Parsed::Task(Box::new(task)));
     }
+    let with_groups = |input: Input| match shape.groups {
+        Some(groups) => Input::Grouped(Box::new(input), groups),
+        None => input,
+    };
     match (shape.rows, shape.columns) {
-        (Some(rows), None) => Ok(Parsed::Score(Input::Rows(rows))),
-        (None, Some(columns)) => Ok(Parsed::Score(Input::Columns(columns))),
+        (Some(rows), None) => Ok(Parsed::Score(with_groups(Input::Rows(rows)))),
+        (None, Some(columns)) => Ok(Parsed::Score(with_groups(Input::Columns(columns)))),
         (Some(_), Some(_)) => {
             Err(ApiError::invalid(format!("{REQUEST_BODY}: has both \"rows\" and \"columns\"; send one of them")))
         }

@@ -263,6 +263,9 @@ fn data_error_details(e: &DataError) -> Value {
         DataError::EmptyGroup { line, column, .. } => {
             json!({"kind": "empty_group", "input": input, "line": line, "column": column})
         }
+        DataError::UnknownGroup { column, group, row, known, .. } => json!({
+            "kind": "unknown_group", "input": input, "column": column, "group": group, "row": row, "known": known
+        }),
         DataError::Invalid { message, .. } => json!({"kind": "invalid", "input": input, "reason": message}),
     }
 }

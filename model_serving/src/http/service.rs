@@ -111,6 +111,39 @@ pub struct ModelInfo {
     /// Training data identity (md5, rows) and run summary.
     #[schema(value_type = Object)]
     pub training: serde_json::Value,
+    /// Present when a model set is served (one model per group): its group column, members
+    /// and fallback. The fields above are then its reference model's (the fallback, trained on
+    /// every row, or else the first member): features, window and kind are every member's, each
+    /// member has its own threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set: Option<SetInfo>,
+}
+
+/// A served model set.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"group_by": "machine", "groups": [
+    {"group": "m01", "version": "3f2a9c01d4e5", "threshold": 0.91, "rows": 5040},
+    {"group": "m02", "version": "8b0e61c2aa07", "threshold": 1.12, "rows": 5040}],
+    "fallback": {"group": "", "version": "c3d8e1f0b2a4", "threshold": 1.3, "rows": 10080}, "skipped": []}))]
+pub struct SetInfo {
+    /// The column whose value picks a row's model (in CSV; `groups` in JSON).
+    pub group_by: String,
+    pub groups: Vec<SetMember>,
+    /// The model that scores groups without a member, if the set has one.
+    pub fallback: Option<SetMember>,
+    /// Groups left out at training, with too few rows: the fallback scores them, or they are
+    /// refused (unknown_group).
+    pub skipped: Vec<String>,
+}
+
+/// One model of a served set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SetMember {
+    pub group: String,
+    pub version: String,
+    pub threshold: f64,
+    /// Training rows.
+    pub rows: usize,
 }
 
 /// Metadata of the model being served: version, where from, features, window, threshold,
@@ -121,7 +154,7 @@ pub struct ModelInfo {
 ))]
 pub async fn model(State(state): State<AppState>) -> Result<Json<ModelInfo>, ApiError> {
     let served = state.scorer.require_model()?;
-    let meta = &served.model.meta;
+    let meta = served.model.meta();
     let to_json = |v: Result<serde_json::Value, serde_json::Error>| v.unwrap_or(serde_json::Value::Null);
     let t = &meta.training;
     Ok(Json(ModelInfo {
@@ -146,6 +179,21 @@ pub async fn model(State(state): State<AppState>) -> Result<Json<ModelInfo>, Api
             "data_md5": t.data_md5, "data_rows": t.data_rows, "backend": t.backend, "epochs_run": t.epochs_run,
             "best_epoch": t.best_epoch, "final_train_loss": t.final_train_loss, "final_val_loss": t.final_val_loss,
             "params": t.params,
+        }),
+        set: served.model.set().map(|set| {
+            let member = |m: &model_core::set::Member| SetMember {
+                group: m.group.clone(),
+                version: m.version.clone(),
+                threshold: m.threshold,
+                rows: m.rows,
+            };
+            let manifest = &set.manifest;
+            SetInfo {
+                group_by: manifest.group_by.clone(),
+                groups: manifest.groups.iter().map(member).collect(),
+                fallback: manifest.fallback.as_ref().map(member),
+                skipped: manifest.skipped.iter().map(|s| s.group.clone()).collect(),
+            }
         }),
     }))
 }

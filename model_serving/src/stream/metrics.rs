@@ -39,7 +39,7 @@ impl StreamMetrics {
                     "stream_readings_total",
                     "Readings received, by outcome (scored; warming_up: a source's first window - 1; late: not after the \
                      source's last time stamp; no_room: MQTT_MAX_SOURCES reached; other_partition: another replica's source, \
-                     MQTT_PARTITION)",
+                     MQTT_PARTITION; no_model: a source the served model set has no model for)",
                 ),
                 &["outcome"],
             )?,

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use model_core::Model;
 use rumqttc::{AsyncClient, QoS};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -62,7 +63,7 @@ fn now_epoch() -> f64 {
 }
 
 fn shape_of(model: &ServedModel) -> Shape {
-    let meta = &model.model.meta;
+    let meta = model.model.meta();
     Shape { window: meta.window.length.max(1), features: meta.features.len(), smoothing: meta.scoring.smoothing.max(1) }
 }
 
@@ -85,7 +86,7 @@ impl Worker {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             };
             let shape = shape_of(&served);
-            let features = &served.model.meta.features;
+            let features = &served.model.meta().features;
             // A new model takes over the windows when it reads them alike; else they warm up again.
             let reusable = sources.as_ref().is_some_and(|(kept, s)| s.shape() == shape && kept == features);
             if !reusable {
@@ -115,8 +116,8 @@ impl Worker {
         batch: &mut Vec<Received>,
         logged: &mut HashMap<String, Instant>,
     ) {
-        let model = &served.model;
-        let features = &model.meta.features;
+        // With a model set, a source is a group: its readings are scored by the set's model of it.
+        let features = &served.model.meta().features;
         let now = Instant::now();
         let mut windows = Vec::new();
         let mut pending = Vec::new();
@@ -131,6 +132,15 @@ impl Worker {
                     for reading in readings {
                         if !self.partition.owns(&reading.source) {
                             self.metrics.readings.with_label_values(&["other_partition"]).inc();
+                            continue;
+                        }
+                        if served.model.model_for(&reading.source).is_none() {
+                            self.metrics.readings.with_label_values(&["no_model"]).inc();
+                            if logged.get(&reading.source).is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+                                logged.insert(reading.source.clone(), Instant::now());
+                                tracing::warn!(source = %reading.source,
+                                    "the served model set has no model of this source and no fallback: its readings are dropped (logged once a minute per source)");
+                            }
                             continue;
                         }
                         let outcome = sources.admit(&reading, now, &mut windows);
@@ -172,11 +182,16 @@ impl Worker {
             }
         }
         if !pending.is_empty() {
-            let raw = model.score_windows(&windows, pending.len());
-            let threshold = model.meta.threshold.value;
             let width = windows.len() / pending.len();
+            let models: Vec<Option<&Model>> =
+                pending.iter().map(|p| served.model.model_for(&p.reading.source)).collect();
+            let raw = score_by_model(&models, &windows, width);
             let epoch = now_epoch();
             for (i, (p, raw)) in pending.iter().zip(raw).enumerate() {
+                // Admitted only with a model (checked above).
+                let Some(model) = models[i] else { continue };
+                let threshold = model.meta.threshold.value;
+                let version = if served.model.set().is_some() { &model.meta.version } else { &served.version };
                 let (score, event) = sources.scored(&p.reading.source, raw, threshold);
                 self.metrics.delay.with_label_values(&["arrival"]).observe(p.arrived.elapsed().as_secs_f64());
                 if (epoch - p.reading.ts).abs() < 86_400.0 {
@@ -184,7 +199,7 @@ impl Worker {
                 }
                 let source = &p.reading.source;
                 let base = json!({"source": source, "ts": p.reading.ts, "score": score, "threshold": threshold,
-                    "model_version": served.version});
+                    "model_version": version});
                 if let Some(score_topic) = &self.topics.score {
                     let mut body = base.clone();
                     body["anomalous"] = json!(f64::from(score) > threshold);
@@ -195,7 +210,7 @@ impl Worker {
                     match event {
                         AlertEvent::Open => {
                             body["event"] = json!("open");
-                            body["features"] = json!(explain(served, &windows[i * width..(i + 1) * width]));
+                            body["features"] = json!(explain(model, &windows[i * width..(i + 1) * width]));
                             self.metrics.alerts.with_label_values(&["open"]).inc();
                         }
                         AlertEvent::Close { peak } => {
@@ -222,10 +237,30 @@ impl Worker {
     }
 }
 
+/// The raw scores of the windows (`width` values each, one per entry of `models`), each scored
+/// by its own model in one pass per model (a set's members; one pass in all for one model).
+fn score_by_model(models: &[Option<&Model>], windows: &[f64], width: usize) -> Vec<f32> {
+    let mut raw = vec![0.0f32; models.len()];
+    let mut done = vec![false; models.len()];
+    for i in 0..models.len() {
+        let Some(model) = models[i].filter(|_| !done[i]) else { continue };
+        let same: Vec<usize> =
+            (i..models.len()).filter(|&j| !done[j] && models[j].is_some_and(|m| std::ptr::eq(m, model))).collect();
+        let mut values = Vec::with_capacity(same.len() * width);
+        for &j in &same {
+            values.extend_from_slice(&windows[j * width..(j + 1) * width]);
+            done[j] = true;
+        }
+        for (&j, score) in same.iter().zip(model.score_windows(&values, same.len())) {
+            raw[j] = score;
+        }
+    }
+    raw
+}
+
 /// The top features of the window that ended at a reading, for its last row (the reading):
 /// the same explanation `/compute` gives a row covered by this window alone.
-fn explain(served: &ServedModel, window: &[f64]) -> serde_json::Value {
-    let model = &served.model;
+fn explain(model: &Model, window: &[f64]) -> serde_json::Value {
     let features = &model.meta.features;
     let frame = model_core::Frame {
         columns: features.clone(),
