@@ -266,6 +266,15 @@ impl<R: Read> CsvRows<R> {
         self.group.as_ref().map(|(_, g)| g)
     }
 
+    /// Moves the group codes of the rows read since the last call into `codes` (replacing what
+    /// it held), so a long input's codes do not pile up; [`CsvRows::groups`] keeps the names.
+    pub fn take_group_codes(&mut self, codes: &mut Vec<u32>) {
+        codes.clear();
+        if let Some((_, groups)) = &mut self.group {
+            codes.append(&mut groups.codes);
+        }
+    }
+
     /// Ends the reading, giving the rows' groups.
     pub fn into_groups(self) -> Option<Groups> {
         self.group.map(|(_, g)| g)

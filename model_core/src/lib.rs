@@ -20,6 +20,7 @@ pub mod plot;
 pub mod score;
 pub mod scoring;
 pub mod set;
+pub mod set_stream;
 pub mod stable_hash;
 pub mod threshold;
 
@@ -29,7 +30,7 @@ pub use data::{Columns, Frame};
 pub use error::{ArtifactError, DataError};
 pub use explain::{FeatureShare, RowExplanation, SegmentCause, segment_causes};
 pub use features::{FeatureSpec, PointAggregation, Scaler, Window};
-pub use model_set::{ModelSet, SetScores};
+pub use model_set::{Artifact, ModelSet, SetScores};
 pub use score::Scores;
 pub use scoring::Scoring;
 pub use threshold::{Threshold, ThresholdMethod};

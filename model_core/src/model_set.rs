@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
-use crate::artifact::{METADATA_FILE, Model, WEIGHTS_FILE, md5_hex};
+use crate::artifact::{METADATA_FILE, Model, ModelMetadata, WEIGHTS_FILE, md5_hex};
 use crate::data::{Frame, Groups};
 use crate::error::{ArtifactError, DataError};
 use crate::explain::RowExplanation;
@@ -24,6 +24,73 @@ pub struct ModelSet {
     members: Vec<Model>,
     fallback: Option<Model>,
     by_group: HashMap<String, usize>,
+}
+
+/// What a model directory or registry version holds: one model, or a model set whose rows are
+/// routed by their group column.
+// One per loaded model: the variants' sizes cost nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Artifact {
+    Single(Model),
+    Set(ModelSet),
+}
+
+impl Artifact {
+    /// Loads the model or model set in `dir` (a set when it holds `set.json`).
+    pub fn load(dir: &Path) -> Result<Artifact, ArtifactError> {
+        if is_set_dir(dir) { ModelSet::load(dir).map(Artifact::Set) } else { Model::load(dir).map(Artifact::Single) }
+    }
+
+    /// Its name and version: the model's, or the set's manifest's.
+    pub fn name_version(&self) -> (&str, &str) {
+        match self {
+            Artifact::Single(model) => (&model.meta.name, &model.meta.version),
+            Artifact::Set(set) => (&set.manifest.name, &set.manifest.version),
+        }
+    }
+
+    /// The metadata shown for it: the model's, or the set's reference model's (features, window
+    /// and kind are the same for every member; thresholds are the members' own).
+    pub fn meta(&self) -> &ModelMetadata {
+        match self {
+            Artifact::Single(model) => &model.meta,
+            Artifact::Set(set) => &set.reference().meta,
+        }
+    }
+
+    /// True when its scores can be explained by feature.
+    pub fn explains(&self) -> bool {
+        match self {
+            Artifact::Single(model) => model.explains(),
+            Artifact::Set(set) => set.explains(),
+        }
+    }
+
+    /// The one model, unless this is a set.
+    pub fn single(&self) -> Option<&Model> {
+        match self {
+            Artifact::Single(model) => Some(model),
+            Artifact::Set(_) => None,
+        }
+    }
+
+    /// The model that scores rows of `group` (a stream's source): the one model, or the set's
+    /// member for it (or its fallback).
+    pub fn model_for(&self, group: &str) -> Option<&Model> {
+        match self {
+            Artifact::Single(model) => Some(model),
+            Artifact::Set(set) => set.model_for(group).map(|(model, _)| model),
+        }
+    }
+
+    /// The set, if this is one.
+    pub fn set(&self) -> Option<&ModelSet> {
+        match self {
+            Artifact::Single(_) => None,
+            Artifact::Set(set) => Some(set),
+        }
+    }
 }
 
 /// How one group of an input was scored.

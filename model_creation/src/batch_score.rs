@@ -20,7 +20,8 @@ use anyhow::{Context, Result, bail};
 use dvc_pipeline::external::Location;
 use model_core::data::{CsvRows, PlainRows};
 use model_core::score::RowScorer;
-use model_core::{Columns, Model};
+use model_core::set_stream::{GroupTotals, SetRowScorer};
+use model_core::{Artifact, Columns, Model, ModelSet};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -74,15 +75,46 @@ pub struct FileSummary {
     pub input_etag: String,
     /// The scores file (none when the file could not be scored).
     pub output: Option<String>,
-    /// `NAME:VERSION` from the registry, or `md5:<weights md5>` for a model directory.
+    /// `NAME:VERSION` from the registry, `md5:<weights md5>` for a model directory, or
+    /// `set:<version>` for a model set's directory.
     pub model: String,
     pub rows: u64,
     pub anomalies: u64,
-    pub threshold: f64,
+    /// The model's threshold (none for a model set: each group has its own, in `groups`).
+    pub threshold: Option<f64>,
+    /// With a model set: each group of the file, in the order they first appear.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSummary>,
     pub seconds: f64,
     pub scored_at: String,
     /// Why the file could not be scored (then nothing else was written for it).
     pub error: Option<String>,
+}
+
+/// One group of a file scored with a model set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    pub group: String,
+    /// The version of the model that scored it.
+    pub model_version: String,
+    /// True when the set has no model for the group and its fallback scored it.
+    pub fallback: bool,
+    pub threshold: f64,
+    pub rows: u64,
+    pub anomalies: u64,
+}
+
+impl From<GroupTotals> for GroupSummary {
+    fn from(g: GroupTotals) -> Self {
+        GroupSummary {
+            group: g.group,
+            model_version: g.version,
+            fallback: g.fallback,
+            threshold: g.threshold,
+            rows: g.rows,
+            anomalies: g.anomalies,
+        }
+    }
 }
 
 /// One failed file in a manifest.
@@ -160,20 +192,17 @@ pub fn run(args: &BatchScoreArgs) -> Result<Ended> {
     Ok(Ended::Scored(runtime.block_on(score_shard(Arc::new(job), shard, threads))?))
 }
 
-/// A model directory, or a registry reference; with the identity summaries record.
-async fn load_model(arg: &str, registry: Option<&str>) -> Result<(Model, String)> {
+/// A model or model set directory, or a registry reference; with the identity summaries record.
+async fn load_model(arg: &str, registry: Option<&str>) -> Result<(Artifact, String)> {
     let dir = Path::new(arg);
-    if model_core::model_set::is_set_dir(dir) {
-        bail!(
-            "--model {arg} is a model set (one model per group); batch-score scores with one model: give it a \
-             member (`{arg}/groups/<group>`) or its fallback"
-        );
-    }
     if dir.is_dir() {
-        let model = Model::load(dir).with_context(|| format!("loading the model in {arg}"))?;
-        // The md5 the metadata records, which loading checked against the weights.
-        let id = format!("md5:{}", model.meta.weights_md5);
-        return Ok((model, id));
+        let artifact = Artifact::load(dir).with_context(|| format!("loading the model in {arg}"))?;
+        let id = match &artifact {
+            // The md5 the metadata records, which loading checked against the weights.
+            Artifact::Single(model) => format!("md5:{}", model.meta.weights_md5),
+            Artifact::Set(set) => format!("set:{}", set.manifest.version),
+        };
+        return Ok((artifact, id));
     }
     let reference: model_registry::ModelRef = arg
         .parse()
@@ -183,10 +212,9 @@ async fn load_model(arg: &str, registry: Option<&str>) -> Result<(Model, String)
     };
     let registry = model_registry::Registry::open(root)?;
     let card = registry.resolve(&reference).await?;
-    let files = registry.fetch(&card.name, &card.version).await?;
-    let model = Model::from_bytes(&files.metadata, &files.weights, Path::new(arg))
-        .with_context(|| format!("loading {}:{}", card.name, card.version))?;
-    Ok((model, format!("{}:{}", card.name, card.version)))
+    let files = registry.fetch_version(&card.name, &card.version).await?;
+    let artifact = files.load(Path::new(arg)).with_context(|| format!("loading {}:{}", card.name, card.version))?;
+    Ok((artifact, format!("{}:{}", card.name, card.version)))
 }
 
 /// Everything the files of one run share.
@@ -195,7 +223,7 @@ struct Job {
     input_url: String,
     output: Location,
     output_url: String,
-    model: Model,
+    model: Artifact,
     model_id: String,
 }
 
@@ -331,9 +359,12 @@ async fn score_input(job: &Arc<Job>, input: &Input, maybe_done: bool) -> Result<
     job.input.store.get_to_file(&in_key, &data).await?;
     let scored = {
         let (job, data, scores, url) = (Arc::clone(job), data.clone(), scores.clone(), job.in_url(&input.rel));
-        tokio::task::spawn_blocking(move || score_file(&job.model, &data, &scores, &url))
-            .await
-            .context("the scoring thread stopped")?
+        tokio::task::spawn_blocking(move || match &job.model {
+            Artifact::Single(model) => score_file(model, &data, &scores, &url).map(|(r, a)| (r, a, Vec::new())),
+            Artifact::Set(set) => score_set_file(set, &data, &scores, &url),
+        })
+        .await
+        .context("the scoring thread stopped")?
     };
     let mut summary = FileSummary {
         input: job.in_url(&input.rel),
@@ -342,13 +373,18 @@ async fn score_input(job: &Arc<Job>, input: &Input, maybe_done: bool) -> Result<
         model: job.model_id.clone(),
         rows: 0,
         anomalies: 0,
-        threshold: job.model.meta.threshold.value,
+        threshold: match &job.model {
+            Artifact::Single(model) => Some(model.meta.threshold.value),
+            Artifact::Set(_) => None,
+        },
+        groups: Vec::new(),
         seconds: 0.0,
         scored_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
         error: None,
     };
     let result = match scored {
-        Ok((rows, anomalies)) => {
+        Ok((rows, anomalies, groups)) => {
+            summary.groups = groups;
             job.output.store.put_file(&job.out_key(&format!("{base}.scores.csv")), &scores).await?;
             summary.output = Some(job.out_url(&format!("{base}.scores.csv")));
             summary.rows = rows;
@@ -377,7 +413,7 @@ fn score_file(model: &Model, data: &Path, out: &Path, source: &str) -> Result<(u
     let file = std::fs::File::open(data).with_context(|| format!("reading the download of {source}"))?;
     let mut rows =
         CsvRows::new(std::io::BufReader::with_capacity(1 << 16, file), source, Columns::Named(&model.meta.features))?;
-    let mut sink = ScoresFile::create(out, model)?;
+    let mut sink = ScoresFile::create(out, model.meta.threshold.value)?;
     let mut scorer = RowScorer::new(model);
     let mut values = Vec::with_capacity(ROWS_PER_PIECE * model.meta.features.len());
     loop {
@@ -389,6 +425,36 @@ fn score_file(model: &Model, data: &Path, out: &Path, source: &str) -> Result<(u
     }
     scorer.finish(source, &mut |s| sink.row(s))?;
     sink.close()
+}
+
+/// [`score_file`] with a model set: each row by its group's model (the full reader, which reads
+/// the group column too), a piece at a time; also returns each group's totals.
+fn score_set_file(set: &ModelSet, data: &Path, out: &Path, source: &str) -> Result<(u64, u64, Vec<GroupSummary>)> {
+    let manifest = &set.manifest;
+    let column = manifest.group_by.as_str();
+    let file = std::fs::File::open(data).with_context(|| format!("reading the download of {source}"))?;
+    let mut rows = CsvRows::grouped(
+        std::io::BufReader::with_capacity(1 << 16, file),
+        source,
+        Columns::Named(&manifest.features),
+        column,
+    )?;
+    let mut sink = ScoresFile::create(out, f64::NAN)?;
+    let mut scorer = SetRowScorer::new(set);
+    let mut values = Vec::with_capacity(ROWS_PER_PIECE * manifest.features.len());
+    let mut codes = Vec::with_capacity(ROWS_PER_PIECE);
+    loop {
+        values.clear();
+        if rows.read(ROWS_PER_PIECE, &mut values)? == 0 {
+            break;
+        }
+        rows.take_group_codes(&mut codes);
+        let names = rows.groups().map_or(&[][..], |g| &g.names[..]);
+        scorer.push(&values, &codes, names, column, source, &mut |s, t| sink.row_of(s, t))?;
+    }
+    let groups = scorer.finish(column, source, &mut |s, t| sink.row_of(s, t))?;
+    let (n, anomalies) = sink.close()?;
+    Ok((n, anomalies, groups.into_iter().map(GroupSummary::from).collect()))
 }
 
 /// [`score_file`]'s fast path: blocks of whole lines through [`PlainRows`]. `None` as soon as a
@@ -412,7 +478,7 @@ fn score_plain(model: &Model, data: &Path, out: &Path, source: &str) -> Result<O
     };
     let Some(rows) = PlainRows::new(&buf[..header_end], Columns::Named(&model.meta.features)) else { return Ok(None) };
     buf.drain(..header_end);
-    let mut sink = ScoresFile::create(out, model)?;
+    let mut sink = ScoresFile::create(out, model.meta.threshold.value)?;
     let mut scorer = RowScorer::new(model);
     let mut values = Vec::with_capacity(BLOCK_BYTES / 4);
     loop {
@@ -447,17 +513,23 @@ struct ScoresFile {
 }
 
 impl ScoresFile {
-    fn create(path: &Path, model: &Model) -> Result<ScoresFile> {
+    /// `threshold`: the model's (a model set gives each row its group's: [`ScoresFile::row_of`]).
+    fn create(path: &Path, threshold: f64) -> Result<ScoresFile> {
         let mut w = BufWriter::with_capacity(1 << 16, std::fs::File::create(path).context("creating the scores file")?);
         w.write_all(SCORES_HEADER.as_bytes()).context("writing the scores file")?;
-        Ok(ScoresFile { w, threshold: model.meta.threshold.value, rows: 0, anomalies: 0, error: None })
+        Ok(ScoresFile { w, threshold, rows: 0, anomalies: 0, error: None })
     }
 
     fn row(&mut self, score: f32) {
+        self.row_of(score, self.threshold);
+    }
+
+    /// A row whose own threshold is `threshold`.
+    fn row_of(&mut self, score: f32, threshold: f64) {
         self.rows += 1;
-        self.anomalies += u64::from(f64::from(score) > self.threshold);
+        self.anomalies += u64::from(f64::from(score) > threshold);
         if self.error.is_none()
-            && let Err(e) = write_score_row(&mut self.w, score, self.threshold)
+            && let Err(e) = write_score_row(&mut self.w, score, threshold)
         {
             self.error = Some(e);
         }

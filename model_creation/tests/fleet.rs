@@ -533,6 +533,54 @@ fn group_training_gives_each_machine_its_own_model_and_finds_the_faulty_ones_ano
         scores.lines().count(),
         std::fs::read_to_string(dir.join("fleet/test.csv")).expect("test").lines().count()
     );
+    // Batch scoring with the set: each file's scores are `score --model set`'s, byte for byte,
+    // whether machines interleave row by row, come in blocks, or span several pieces.
+    let test = std::fs::read_to_string(dir.join("fleet/test.csv")).expect("test.csv");
+    let (header, body) = test.split_once('\n').expect("header");
+    let mut blocks: Vec<&str> = body.lines().collect();
+    blocks.sort_by_key(|l| l.split(',').nth(1).unwrap_or("").to_string());
+    let files = [
+        ("interleaved.csv", test.clone()),
+        ("blocks.csv", format!("{header}\n{}\n", blocks.join("\n"))),
+        ("long.csv", format!("{header}\n{}", body.repeat(3))),
+        ("stranger.csv", format!("{header}\n{}", body.replace(",m03,", ",m77,"))),
+    ];
+    for (name, csv) in &files {
+        write(dir, &[(&format!("local/{name}"), csv.as_bytes())]);
+        write(server.root.path(), &[(&format!("bucket/in/{name}"), csv.as_bytes())]);
+    }
+    let batch = mc(
+        &server,
+        dir,
+        &["batch-score", "--model", "set", "--input", "s3://bucket/in/", "--output", "s3://bucket/out/"],
+    );
+    assert_eq!(batch.status.code(), Some(3), "the file with an unknown machine fails: {batch:?}");
+    for (name, _) in &files[..3] {
+        mc_ok(&server, dir, &["score", "--model", "set", "--data", &format!("local/{name}"), "--out", "expected.csv"]);
+        let stem = name.trim_end_matches(".csv");
+        let got = std::fs::read(server.root.path().join(format!("bucket/out/{stem}.scores.csv"))).expect("scores");
+        assert!(
+            got == std::fs::read(dir.join("expected.csv")).expect("expected"),
+            "{name}: batch-score differs from score"
+        );
+        let summary: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(server.root.path().join(format!("bucket/out/{stem}.summary.json"))).expect("summary"),
+        )
+        .expect("JSON");
+        assert_eq!(summary["model"], format!("set:{}", manifest["version"].as_str().unwrap_or("")));
+        assert!(summary["threshold"].is_null(), "{summary}");
+        let machines: Vec<&str> =
+            summary["groups"].as_array().expect("groups").iter().filter_map(|g| g["group"].as_str()).collect();
+        assert_eq!(machines, ["m01", "m02", "m03", "m04"], "{summary}");
+        assert_eq!(summary["groups"][3]["model_version"], member.meta.version.as_str());
+    }
+    let stranger: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(server.root.path().join("bucket/out/stranger.summary.json")).expect("summary"),
+    )
+    .expect("JSON");
+    let error = stranger["error"].as_str().unwrap_or("");
+    assert!(error.contains("\"m77\"") && error.contains("has no model in this set"), "{stranger}");
+
     mc_ok(&server, dir, &[&train[..], &["--out", "only-m02", "--group", "m02"]].concat());
     let only: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("only-m02/set.json")).expect("set.json")).expect("JSON");

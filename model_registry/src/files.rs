@@ -7,7 +7,7 @@ use atomic_file::{AtomicDir, Durability};
 use bytes::Bytes;
 use model_core::artifact::{METADATA_FILE, WEIGHTS_FILE, md5_hex};
 use model_core::set::SET_FILE;
-use model_core::{ArtifactError, Model, ModelSet};
+use model_core::{Artifact, ArtifactError, Model, ModelSet};
 
 use crate::card::VersionCard;
 use crate::error::RegistryError;
@@ -52,6 +52,14 @@ pub enum VersionFiles {
 }
 
 impl VersionFiles {
+    /// Loads the model or set, checked (`at` names it in errors).
+    pub fn load(&self, at: &Path) -> Result<Artifact, ArtifactError> {
+        match self {
+            VersionFiles::Model(files) => Model::from_bytes(&files.metadata, &files.weights, at).map(Artifact::Single),
+            VersionFiles::Set(files) => files.load(at).map(Artifact::Set),
+        }
+    }
+
     pub fn card(&self) -> &VersionCard {
         match self {
             VersionFiles::Model(m) => &m.card,

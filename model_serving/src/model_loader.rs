@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use model_core::artifact::{METADATA_FILE, WEIGHTS_FILE};
 use model_core::{ArtifactError, DataError, Frame, Model, ModelSet};
-use model_registry::{AliasPoll, Registry, RegistryError, VersionFiles};
+use model_registry::{AliasPoll, Registry, RegistryError};
 use object_storage::{S3Options, StorageError, Store};
 
 use crate::config::{ModelSource, RegistryPick, RegistryRoot};
@@ -209,18 +209,12 @@ pub async fn from_registry(
     let checked = tokio::task::spawn_blocking(move || -> Result<Artifact, LoadError> {
         let what = checked_what;
         let invalid = |source| LoadError::Invalid { what: what.clone(), source };
-        match files {
-            VersionFiles::Model(files) => {
-                let model = Model::from_bytes(&files.metadata, &files.weights, Path::new(&what)).map_err(invalid)?;
-                check_scores(&model, &what)?;
-                Ok(Artifact::Single(model))
-            }
-            VersionFiles::Set(files) => {
-                let set = files.load(Path::new(&what)).map_err(invalid)?;
-                check_set(&set, &what)?;
-                Ok(Artifact::Set(set))
-            }
+        let artifact = files.load(Path::new(&what)).map_err(invalid)?;
+        match &artifact {
+            Artifact::Single(model) => check_scores(model, &what)?,
+            Artifact::Set(set) => check_set(set, &what)?,
         }
+        Ok(artifact)
     })
     .await
     .map_err(|e| LoadError::Task { what: what.clone(), message: e.to_string() })??;
@@ -273,14 +267,13 @@ async fn load_dir(dir: &Path) -> Result<Artifact, LoadError> {
     let path = dir.display().to_string();
     let what = format!("MODEL_PATH={path}");
     let loaded = tokio::task::spawn_blocking(move || -> Result<Result<Artifact, LoadError>, ArtifactError> {
-        if !model_core::model_set::is_set_dir(&dir) {
-            return Ok(Ok(Artifact::Single(Model::load(&dir)?)));
-        }
-        let set = ModelSet::load(&dir)?;
-        if let Err(e) = check_set(&set, &what) {
+        let artifact = Artifact::load(&dir)?;
+        if let Artifact::Set(set) = &artifact
+            && let Err(e) = check_set(set, &what)
+        {
             return Ok(Err(e));
         }
-        Ok(Ok(Artifact::Set(set)))
+        Ok(Ok(artifact))
     })
     .await;
     match loaded {

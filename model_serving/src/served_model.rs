@@ -7,62 +7,11 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use model_core::{Model, ModelMetadata, ModelSet, ThresholdMethod};
+use model_core::ThresholdMethod;
 
 use crate::metrics::Metrics;
 
-/// What is served: one model, or a model set whose rows are routed by their group column.
-// One per loaded model, behind an Arc: the variants' sizes cost nothing worth a Box.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum Artifact {
-    Single(Model),
-    Set(ModelSet),
-}
-
-impl Artifact {
-    /// The metadata shown for it: the model's, or the set's reference model's (features, window
-    /// and kind are the same for every member; thresholds are the members' own).
-    pub fn meta(&self) -> &ModelMetadata {
-        match self {
-            Artifact::Single(model) => &model.meta,
-            Artifact::Set(set) => &set.reference().meta,
-        }
-    }
-
-    /// True when its scores can be explained by feature.
-    pub fn explains(&self) -> bool {
-        match self {
-            Artifact::Single(model) => model.explains(),
-            Artifact::Set(set) => set.explains(),
-        }
-    }
-
-    /// The one model, unless this is a set.
-    pub fn single(&self) -> Option<&Model> {
-        match self {
-            Artifact::Single(model) => Some(model),
-            Artifact::Set(_) => None,
-        }
-    }
-
-    /// The model that scores rows of `group` (a stream's source): the one model, or the set's
-    /// member for it (or its fallback).
-    pub fn model_for(&self, group: &str) -> Option<&Model> {
-        match self {
-            Artifact::Single(model) => Some(model),
-            Artifact::Set(set) => set.model_for(group).map(|(model, _)| model),
-        }
-    }
-
-    /// The set, if this is one.
-    pub fn set(&self) -> Option<&ModelSet> {
-        match self {
-            Artifact::Single(_) => None,
-            Artifact::Set(set) => Some(set),
-        }
-    }
-}
+pub use model_core::model_set::Artifact;
 
 /// A loaded, verified model (or model set) and its provenance.
 #[derive(Debug)]
@@ -87,10 +36,8 @@ impl ServedModel {
     /// A model read outside a registry (MODEL_PATH or MODEL_URI), named by its own metadata
     /// (a set by its manifest).
     pub fn plain(model: Artifact, source: String) -> ServedModel {
-        let (name, version) = match &model {
-            Artifact::Single(model) => (model.meta.name.clone(), model.meta.version.clone()),
-            Artifact::Set(set) => (set.manifest.name.clone(), set.manifest.version.clone()),
-        };
+        let (name, version) = model.name_version();
+        let (name, version) = (name.to_string(), version.to_string());
         ServedModel { model, name, version, source, alias: None, loaded_at: now_rfc3339(), fallback: false }
     }
 }
