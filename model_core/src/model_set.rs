@@ -120,6 +120,20 @@ pub struct SetScores {
 /// The files of a set's members as read: (path relative to the set, bytes).
 pub type PartFiles = Vec<(String, Vec<u8>)>;
 
+impl SetScores {
+    /// Each row's score divided by its group's threshold: 1.0 is every group's threshold, so
+    /// rows scored by different models (whose scores have their own scales) rank together.
+    pub fn relative(&self) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.scores.len()];
+        for g in &self.groups {
+            for &row in &g.rows {
+                out[row] = (f64::from(self.scores[row]) / g.threshold.max(f64::MIN_POSITIVE)) as f32;
+            }
+        }
+        out
+    }
+}
+
 /// Whether `dir` holds a model set rather than a single model.
 pub fn is_set_dir(dir: &Path) -> bool {
     dir.join(SET_FILE).is_file()

@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use model_core::Model;
+use model_core::Artifact;
 use model_registry::{ModelRef, Registry, VersionCard};
 use serde_json::json;
 
 use crate::commands::read_labels;
-use crate::gate::{Decision, Figures, GateOptions, decide, measure};
+use crate::gate::{Decision, GateOptions, Measured, decide, measure};
 
 /// What `promote` was asked to do.
 #[derive(Debug, Clone)]
@@ -67,7 +67,7 @@ pub async fn promote(registry: &Registry, req: &PromoteRequest) -> Result<bool> 
     };
     let data = req.data.clone();
     let labels_path = req.labels.clone();
-    let (cand_fig, champ_fig) = tokio::task::spawn_blocking(move || -> Result<(Figures, Option<Figures>)> {
+    let (cand_fig, champ_fig) = tokio::task::spawn_blocking(move || -> Result<(Measured, Option<Measured>)> {
         let labels = match &labels_path {
             Some(p) => Some(read_labels(p, data_rows(&data, &cand_model)?)?),
             None => None,
@@ -92,15 +92,16 @@ pub async fn promote(registry: &Registry, req: &PromoteRequest) -> Result<bool> 
     Ok(decision.promote)
 }
 
-async fn load(registry: &Registry, card: &VersionCard) -> Result<Model> {
-    let files = registry.fetch(&card.name, &card.version).await?;
+/// The version's model or model set.
+async fn load(registry: &Registry, card: &VersionCard) -> Result<Artifact> {
+    let files = registry.fetch_version(&card.name, &card.version).await?;
     let place = PathBuf::from(format!("{}/{}:{}", registry.describe(), card.name, card.version));
-    Ok(Model::from_bytes(&files.metadata, &files.weights, &place)?)
+    Ok(files.load(&place)?)
 }
 
 /// Rows of the data file as the model reads them (the labels file needs one per row).
-fn data_rows(data: &Path, model: &Model) -> Result<usize> {
-    let frame = model_core::data::read_csv_file(data, model_core::Columns::Named(&model.meta.features))?;
+fn data_rows(data: &Path, artifact: &Artifact) -> Result<usize> {
+    let frame = model_core::data::read_csv_file(data, model_core::Columns::Named(&artifact.meta().features))?;
     Ok(frame.n_rows)
 }
 
@@ -123,19 +124,20 @@ fn fmt_opt(v: Option<f64>) -> String {
 fn print_report(
     req: &PromoteRequest,
     cand: &VersionCard,
-    cand_fig: &Figures,
-    champ: Option<(&VersionCard, &Figures)>,
+    cand_fig: &Measured,
+    champ: Option<(&VersionCard, &Measured)>,
     decision: &Decision,
     moved: bool,
 ) {
     println!(
         "Gate on {} ({} rows{}):",
         req.data.display(),
-        cand_fig.rows,
+        cand_fig.overall.rows,
         if req.labels.is_some() { ", labelled" } else { ", no labels" }
     );
     println!("{:<12} {:<32} {:>9} {:>9} {:>9}", "", "version", "ROC-AUC", "PR-AUC", "flagged");
-    let row = |who: &str, card: &VersionCard, f: &Figures| {
+    let row = |who: &str, card: &VersionCard, m: &Measured| {
+        let f = &m.overall;
         println!(
             "{:<12} {:<32} {:>9} {:>9} {:>9.4}",
             who,
@@ -168,8 +170,8 @@ fn print_report(
 fn json_report(
     req: &PromoteRequest,
     cand: &VersionCard,
-    cand_fig: &Figures,
-    champ: Option<(&VersionCard, &Figures)>,
+    cand_fig: &Measured,
+    champ: Option<(&VersionCard, &Measured)>,
     decision: &Decision,
     moved: bool,
 ) -> serde_json::Value {

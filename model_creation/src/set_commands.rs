@@ -64,15 +64,7 @@ pub fn evaluate(dir: &Path, data: &Path, labels: Option<&Path>, out: &Path) -> R
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_scores_csv(&out.join("scores.csv"), &scores)?;
     let labels = labels.map(|l| read_labels(l, frame.n_rows)).transpose()?;
-    let relative: Vec<f32> = {
-        let mut r = vec![0.0f32; scores.scores.len()];
-        for g in &scored.groups {
-            for &row in &g.rows {
-                r[row] = (f64::from(scores.scores[row]) / g.threshold.max(f64::MIN_POSITIVE)) as f32;
-            }
-        }
-        r
-    };
+    let relative = scored.relative();
     let mut metrics = match &labels {
         Some(labels) => {
             let m = evaluate_metrics(&relative, labels, 1.0);

@@ -581,6 +581,45 @@ fn group_training_gives_each_machine_its_own_model_and_finds_the_faulty_ones_ano
     let error = stranger["error"].as_str().unwrap_or("");
     assert!(error.contains("\"m77\"") && error.contains("has no model in this set"), "{stranger}");
 
+    // The promotion gate between sets: overall and machine by machine. A set trained on noise
+    // is refused, naming the machines it is worse on; the alias stays.
+    let mut noise = format!("{header}\n");
+    let mut x: u64 = 7;
+    for i in 0..2400 {
+        let mut cell = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) as f64 / f64::from(1u32 << 31) * 100.0
+        };
+        let values: Vec<String> = (0..6).map(|_| format!("{:.3}", cell())).collect();
+        noise.push_str(&format!("{i},m0{},{}\n", i % 4 + 1, values.join(",")));
+    }
+    write(dir, &[("noise.csv", noise.as_bytes())]);
+    mc_ok(
+        &server,
+        dir,
+        &["train", "--data", "noise.csv", "--out", "noise-set", "--plots", "graph-noise"]
+            .into_iter()
+            .chain(["--set", "data.group_by=machine", "--set", "train.epochs=1"])
+            .collect::<Vec<_>>(),
+    );
+    let models = |args: &[&str]| mc(&server, dir, &[&["models", "--registry", "reg"][..], args].concat());
+    let publish = |set: &str| {
+        let out = models(&["publish", "--model", set, "--name", "fleet"]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).split_whitespace().last().unwrap_or("").to_string()
+    };
+    let (good, bad) = (publish("set"), publish("noise-set"));
+    let gate = ["--to", "champion", "--data", "fleet/test.csv", "--labels", "fleet/labels.csv"];
+    let first = models(&[&["promote", &format!("fleet:{good}")][..], &gate].concat());
+    assert!(first.status.success(), "{first:?}");
+    let refused = models(&[&["promote", &format!("fleet:{bad}")][..], &gate].concat());
+    let report = String::from_utf8_lossy(&refused.stdout).into_owned();
+    assert_eq!(refused.status.code(), Some(1), "{report}");
+    assert!(report.contains("REFUSED") && report.contains("FAIL: group m04: ROC-AUC"), "{report}");
+    let alias = models(&["--json", "alias", "get", "fleet@champion"]);
+    let alias: serde_json::Value = serde_json::from_slice(&alias.stdout).expect("alias JSON");
+    assert_eq!(alias["version"], good.as_str());
+
     mc_ok(&server, dir, &[&train[..], &["--out", "only-m02", "--group", "m02"]].concat());
     let only: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("only-m02/set.json")).expect("set.json")).expect("JSON");
