@@ -3,7 +3,7 @@
 //! in-process S3 (s3s-fs, SigV4 checked) and a callback sink; a 503 (queue full) is retried.
 //! Prints tasks/s end to end and checks that every accepted task got exactly one callback.
 //!
-//! Usage: `engine_load SERVICE_BINARY MODEL_DIR INPUT_CSV [TASKS]` (see scripts/bench_serving.sh).
+//! Usage: `engine_load SERVICE_BINARY MODEL_DIR INPUT_CSV [TASKS]` (see scripts/bench_engine.sh).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
