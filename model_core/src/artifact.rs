@@ -253,20 +253,28 @@ fn read_required(dir: &Path, path: &Path, file: &'static str) -> Result<Vec<u8>,
 }
 
 fn parse_metadata(bytes: &[u8], path: &Path) -> Result<ModelMetadata, ArtifactError> {
+    parse_versioned(bytes, path, "format_version", OLDEST_FORMAT_VERSION, FORMAT_VERSION)
+}
+
+/// Parses a versioned JSON file (a model's metadata, a set's manifest): its integer `field` is
+/// checked to lie in `oldest..=supported` before the shape, so a newer file gets a version
+/// message, not a confusing missing-field one.
+pub(crate) fn parse_versioned<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    field: &str,
+    oldest: u32,
+    supported: u32,
+) -> Result<T, ArtifactError> {
     let bad = |message: String| ArtifactError::BadMetadata { path: path.to_path_buf(), message };
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-    // The version is checked before the shape, so a newer model gets a version message, not a
-    // confusing missing-field one.
-    let found = value
-        .get("format_version")
-        .and_then(|v| v.as_u64())
-        .ok_or_else(|| bad("no integer \"format_version\" field".into()))?;
-    if !(u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&found) {
+    let found = value.get(field).and_then(|v| v.as_u64()).ok_or_else(|| bad(format!("no integer {field:?} field")))?;
+    if !(u64::from(oldest)..=u64::from(supported)).contains(&found) {
         return Err(ArtifactError::UnsupportedVersion {
             path: path.to_path_buf(),
             found: u32::try_from(found).unwrap_or(u32::MAX),
-            oldest: OLDEST_FORMAT_VERSION,
-            supported: FORMAT_VERSION,
+            oldest,
+            supported,
         });
     }
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))

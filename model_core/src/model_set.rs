@@ -10,10 +10,11 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
-use crate::artifact::{METADATA_FILE, Model, ModelMetadata, WEIGHTS_FILE, md5_hex};
+use crate::artifact::{METADATA_FILE, Model, ModelMetadata, WEIGHTS_FILE, md5_hex, parse_versioned};
 use crate::data::{Frame, Groups};
 use crate::error::{ArtifactError, DataError};
 use crate::explain::RowExplanation;
+use crate::score::Scores;
 use crate::set::{Member, SET_FILE, SET_FORMAT, SetManifest};
 
 /// A model set, loaded and checked.
@@ -121,6 +122,12 @@ pub struct SetScores {
 pub type PartFiles = Vec<(String, Vec<u8>)>;
 
 impl SetScores {
+    /// The scores as one [`Scores`] (its `threshold` NaN: each group has its own; `anomalies`
+    /// are the rows above theirs) and how each group was scored.
+    pub fn split(self) -> (Scores, Vec<GroupScores>) {
+        (Scores { scores: self.scores, threshold: f64::NAN, anomalies: self.anomalies }, self.groups)
+    }
+
     /// Each row's score divided by its group's threshold: 1.0 is every group's threshold, so
     /// rows scored by different models (whose scores have their own scales) rank together.
     pub fn relative(&self) -> Vec<f32> {
@@ -142,11 +149,7 @@ pub fn is_set_dir(dir: &Path) -> bool {
 impl ModelSet {
     /// Loads the set in `dir`.
     pub fn load(dir: &Path) -> Result<ModelSet, ArtifactError> {
-        let manifest_path = dir.join(SET_FILE);
-        let manifest = std::fs::read(&manifest_path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => ArtifactError::MissingFile { dir: dir.to_path_buf(), file: SET_FILE },
-            _ => ArtifactError::Io { path: manifest_path.clone(), source },
-        })?;
+        let manifest = read_manifest(dir)?;
         ModelSet::from_reader(&manifest, dir, &mut |rel| {
             let path = dir.join(rel);
             std::fs::read(&path).map_err(|source| ArtifactError::Io { path, source })
@@ -193,12 +196,7 @@ impl ModelSet {
     /// relative to the set, with its bytes), so what is merged is what was checked. A part may
     /// have no members (a shard that owned no group).
     pub fn read_part(dir: &Path) -> Result<(SetManifest, PartFiles), ArtifactError> {
-        let manifest_path = dir.join(SET_FILE);
-        let bytes = std::fs::read(&manifest_path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => ArtifactError::MissingFile { dir: dir.to_path_buf(), file: SET_FILE },
-            _ => ArtifactError::Io { path: manifest_path.clone(), source },
-        })?;
-        let manifest = parse_manifest(&bytes, &manifest_path)?;
+        let manifest = parse_manifest(&read_manifest(dir)?, &dir.join(SET_FILE))?;
         let mut files = Vec::new();
         let mut read = |rel: &str| {
             let path = dir.join(rel);
@@ -343,18 +341,16 @@ fn rows_of(frame: &Frame, rows: &[usize]) -> Frame {
 }
 
 fn parse_manifest(bytes: &[u8], path: &Path) -> Result<SetManifest, ArtifactError> {
-    let bad = |message: String| ArtifactError::BadMetadata { path: path.to_path_buf(), message };
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-    let found = value.get("set_format").and_then(serde_json::Value::as_u64).unwrap_or(0);
-    if found != u64::from(SET_FORMAT) {
-        return Err(ArtifactError::UnsupportedVersion {
-            path: path.to_path_buf(),
-            found: u32::try_from(found).unwrap_or(u32::MAX),
-            oldest: SET_FORMAT,
-            supported: SET_FORMAT,
-        });
-    }
-    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    parse_versioned(bytes, path, "set_format", SET_FORMAT, SET_FORMAT)
+}
+
+/// The bytes of `dir`'s `set.json`; a missing one is [`ArtifactError::MissingFile`].
+fn read_manifest(dir: &Path) -> Result<Vec<u8>, ArtifactError> {
+    let path = dir.join(SET_FILE);
+    std::fs::read(&path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => ArtifactError::MissingFile { dir: dir.to_path_buf(), file: SET_FILE },
+        _ => ArtifactError::Io { path, source },
+    })
 }
 
 /// Loads one member through `read`, checking its files against the manifest's md5s and its

@@ -164,18 +164,10 @@ fn main() -> ExitCode {
                 (None, false) => Selection::Named(groups),
                 (None, true) => Selection::All,
             };
-            let upload = out.to_str().filter(|o| set_transfer::is_url(o)).map(str::to_string);
-            // An S3 --out: trained into a temporary directory, then uploaded.
-            let staging = upload
-                .as_ref()
-                .map(|_| tempfile::tempdir())
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("creating a temporary directory: {e}"));
-            staging.and_then(|staging| {
-                let local = staging.as_ref().map_or_else(|| out.clone(), |t| t.path().join("out"));
+            let trained = set_transfer::TrainOut::new(&out).and_then(|target| {
                 model_creation::experiment::train(
                     &data,
-                    &local,
+                    target.dir(),
                     params.as_deref(),
                     &plots,
                     kind,
@@ -183,11 +175,12 @@ fn main() -> ExitCode {
                     save_params.as_deref(),
                     &selection,
                 )?;
-                if let Some(url) = &upload {
-                    let n = set_transfer::upload(&local, url)?;
+                target.finish()
+            });
+            trained.map(|uploaded| {
+                if let Some((url, n)) = uploaded {
                     eprintln!("Uploaded {} to {url}", plural(n, "file", "files"));
                 }
-                Ok(())
             })
         }
         Command::Evaluate { model, data, labels, out, baseline: _, train_data } => {
@@ -202,7 +195,7 @@ fn main() -> ExitCode {
                 model_creation::set_commands::evaluate(&model, &data, labels.as_deref(), &out)
             }
         }
-        Command::MergeSet { out, parts } => merge_parts(&parts).and_then(|(_downloads, parts)| {
+        Command::MergeSet { out, parts } => set_transfer::merge_parts(&parts).and_then(|(_downloads, parts)| {
             let merged = model_creation::merge_set::merge(&parts, &out)?;
             let m = &merged.manifest;
             println!(
@@ -314,34 +307,6 @@ fn batch_score(args: &model_creation::batch_score::BatchScoreArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The parts `merge-set` was given, those on S3 downloaded into a temporary directory (kept
-/// until the merge is done).
-fn merge_parts(args: &[String]) -> anyhow::Result<(Option<tempfile::TempDir>, Vec<model_creation::merge_set::Part>)> {
-    use model_creation::merge_set::Part;
-    let mut staging: Option<tempfile::TempDir> = None;
-    let mut parts = Vec::new();
-    for arg in args {
-        if !set_transfer::is_url(arg) {
-            parts.push(Part { name: arg.clone(), dir: PathBuf::from(arg) });
-            continue;
-        }
-        let root = match &staging {
-            Some(t) => t.path().to_path_buf(),
-            None => {
-                let t = tempfile::tempdir().map_err(|e| anyhow::anyhow!("creating a temporary directory: {e}"))?;
-                let path = t.path().to_path_buf();
-                staging = Some(t);
-                path
-            }
-        };
-        let into = root.join(parts.len().to_string());
-        for found in set_transfer::download_parts(arg, &into)? {
-            parts.push(Part { name: found.url, dir: found.dir });
-        }
-    }
-    Ok((staging, parts))
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

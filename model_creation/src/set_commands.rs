@@ -26,23 +26,20 @@ fn score_data(dir: &Path, data: &Path) -> Result<(ModelSet, Frame, Groups, SetSc
     Ok((set, frame, groups, scored))
 }
 
-fn as_scores(scored: &SetScores) -> Scores {
-    Scores { scores: scored.scores.clone(), threshold: f64::NAN, anomalies: scored.anomalies.clone() }
-}
-
 /// `score --model SET`: `score,anomaly` per row, each by its group's model.
 pub fn score(dir: &Path, data: &Path, out: &Path) -> Result<()> {
     let (set, _, _, scored) = score_data(dir, data)?;
-    write_scores_csv(out, &as_scores(&scored))?;
+    let (scores, groups) = scored.split();
+    write_scores_csv(out, &scores)?;
     eprintln!(
         "scored {} rows with model set {} ({} groups): {} above their group's threshold; wrote {}",
-        scored.scores.len(),
+        scores.scores.len(),
         set.manifest.version,
-        scored.groups.len(),
-        scored.anomalies.len(),
+        groups.len(),
+        scores.anomalies.len(),
         out.display()
     );
-    for g in &scored.groups {
+    for g in &groups {
         eprintln!(
             "  {}={:<12} {:>7} rows  {:>5} anomalies  threshold {:.5}{}",
             set.manifest.group_by,
@@ -60,11 +57,11 @@ pub fn score(dir: &Path, data: &Path, out: &Path) -> Result<()> {
 /// result.png.
 pub fn evaluate(dir: &Path, data: &Path, labels: Option<&Path>, out: &Path) -> Result<()> {
     let (set, frame, groups, scored) = score_data(dir, data)?;
-    let scores = as_scores(&scored);
+    let relative = scored.relative();
+    let (scores, scored_groups) = scored.split();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_scores_csv(&out.join("scores.csv"), &scores)?;
     let labels = labels.map(|l| read_labels(l, frame.n_rows)).transpose()?;
-    let relative = scored.relative();
     let mut metrics = match &labels {
         Some(labels) => {
             let m = evaluate_metrics(&relative, labels, 1.0);
@@ -80,7 +77,7 @@ pub fn evaluate(dir: &Path, data: &Path, labels: Option<&Path>, out: &Path) -> R
     };
     metrics["scores"] = "relative to each group's threshold".into();
     let mut per_group = serde_json::Map::new();
-    for g in &scored.groups {
+    for g in &scored_groups {
         let s: Vec<f32> = g.rows.iter().map(|&r| scores.scores[r]).collect();
         let mut json = match &labels {
             Some(labels) => {
@@ -116,7 +113,7 @@ pub fn evaluate(dir: &Path, data: &Path, labels: Option<&Path>, out: &Path) -> R
         "evaluated {} rows of {} groups with model set {}: {} above their group's threshold; wrote scores.csv, \
          metrics.json and result.png to {}",
         frame.n_rows,
-        scored.groups.len(),
+        scored_groups.len(),
         set.manifest.version,
         scores.anomalies.len(),
         out.display()

@@ -13,10 +13,66 @@ use anyhow::{Context, Result, bail};
 use dvc_pipeline::external::Location;
 use model_core::artifact::{METADATA_FILE, WEIGHTS_FILE};
 use model_core::set::{SET_FILE, SetManifest};
+use tempfile::TempDir;
+
+use crate::merge_set::Part;
 
 /// Whether `arg` names an S3 location rather than a local path.
 pub fn is_url(arg: &str) -> bool {
     arg.starts_with("s3://") || arg.starts_with("remote://")
+}
+
+/// Where `train --out` writes: the directory itself, or for an S3 URL a temporary directory
+/// uploaded by [`TrainOut::finish`].
+pub struct TrainOut {
+    dir: PathBuf,
+    upload: Option<(String, TempDir)>,
+}
+
+impl TrainOut {
+    pub fn new(out: &Path) -> Result<TrainOut> {
+        match out.to_str().filter(|o| is_url(o)) {
+            None => Ok(TrainOut { dir: out.to_path_buf(), upload: None }),
+            Some(url) => {
+                let staging = tempfile::tempdir().context("creating a temporary directory")?;
+                Ok(TrainOut { dir: staging.path().join("out"), upload: Some((url.to_string(), staging)) })
+            }
+        }
+    }
+
+    /// The directory to train into.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Uploads what was trained when `--out` was a URL: the URL and how many files.
+    pub fn finish(self) -> Result<Option<(String, usize)>> {
+        match self.upload {
+            None => Ok(None),
+            Some((url, _staging)) => upload(&self.dir, &url).map(|n| Some((url, n))),
+        }
+    }
+}
+
+/// The parts `merge-set` was given, those on S3 downloaded into the returned temporary
+/// directory (keep it until the merge is done).
+pub fn merge_parts(args: &[String]) -> Result<(Option<TempDir>, Vec<Part>)> {
+    let mut staging: Option<TempDir> = None;
+    let mut parts = Vec::new();
+    for arg in args {
+        if !is_url(arg) {
+            parts.push(Part { name: arg.clone(), dir: PathBuf::from(arg) });
+            continue;
+        }
+        let root = match &staging {
+            Some(t) => t.path().to_path_buf(),
+            None => staging.insert(tempfile::tempdir().context("creating a temporary directory")?).path().to_path_buf(),
+        };
+        for found in download_parts(arg, &root.join(parts.len().to_string()))? {
+            parts.push(Part { name: found.url, dir: found.dir });
+        }
+    }
+    Ok((staging, parts))
 }
 
 /// Resolves `url` (`s3://bucket/prefix/` or `remote://NAME/prefix/`) from the current directory.

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use model_core::artifact::{WEIGHTS_FILE, md5_hex};
-use model_core::model_set::is_set_dir;
 use model_core::set::SET_FILE;
-use model_core::{Model, ModelSet};
+use model_core::{Artifact, ModelSet};
 use object_storage::{AwsEnv, S3Options, S3Settings, StorageError, Store};
 
 use crate::card::{CARD_FORMAT, PublishInfo, SET_CARD_FORMAT, SetCard, SetCardGroup, VersionCard};
@@ -63,29 +62,29 @@ impl Registry {
     pub async fn publish(&self, name: &str, model_dir: &Path, info: PublishInfo) -> Result<VersionCard, RegistryError> {
         check_name("model name", name)?;
         let dir = model_dir.to_path_buf();
-        let (what, files) = tokio::task::spawn_blocking(move || -> Result<_, RegistryError> {
-            let model = |source| RegistryError::Model { path: dir.clone(), source };
-            let what = if is_set_dir(&dir) {
-                let set = ModelSet::load(&dir).map_err(model)?;
-                let manifest =
-                    std::fs::read(dir.join(SET_FILE)).map_err(|e| io_err("reading", &dir.join(SET_FILE), e))?;
-                Published::Set(Box::new(set), md5_hex(&manifest))
-            } else {
-                Published::Model(Box::new(Model::load(&dir).map_err(model)?))
+        let (artifact, checksum, files) = tokio::task::spawn_blocking(move || -> Result<_, RegistryError> {
+            let artifact = Artifact::load(&dir).map_err(|source| RegistryError::Model { path: dir.clone(), source })?;
+            // The card's checksum: the weights' md5, or for a set its manifest's (which records
+            // every member's md5s).
+            let checksum = match &artifact {
+                Artifact::Single(model) => model.meta.weights_md5.clone(),
+                Artifact::Set(_) => {
+                    let path = dir.join(SET_FILE);
+                    md5_hex(&std::fs::read(&path).map_err(|e| io_err("reading", &path, e))?)
+                }
             };
             let mut files = Vec::new();
             list_files(&dir, &dir, &mut files)?;
-            Ok((what, files))
+            Ok((artifact, checksum, files))
         })
         .await
         .map_err(|e| io_err("reading", model_dir, std::io::Error::other(e)))??;
         let now = time::OffsetDateTime::now_utc();
-        let (format, checksum, meta, set) = match &what {
-            Published::Model(model) => (CARD_FORMAT, model.meta.weights_md5.clone(), &model.meta, None),
-            Published::Set(set, md5) => {
-                (SET_CARD_FORMAT, md5.clone(), &set.reference().meta, Some(set_card(set, info.metrics.as_ref())))
-            }
+        let (format, set) = match &artifact {
+            Artifact::Single(_) => (CARD_FORMAT, None),
+            Artifact::Set(set) => (SET_CARD_FORMAT, Some(set_card(set, info.metrics.as_ref()))),
         };
+        let meta = artifact.meta();
         let version = new_version(now, &checksum);
         let card_at = card_key(name, &version);
         if self.store.exists(&card_at).await? {
@@ -171,13 +170,6 @@ impl Registry {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// What a publication found in the directory.
-enum Published {
-    Model(Box<Model>),
-    /// The set and the md5 of its `set.json`.
-    Set(Box<ModelSet>, String),
 }
 
 /// The set part of a set's card; each group's metrics come from `metrics.groups.<value>`.

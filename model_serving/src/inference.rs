@@ -164,6 +164,17 @@ pub const EXPLAIN_MAX_ROWS: usize = 10_000;
 
 /// `rows` (ascending), or the [`EXPLAIN_MAX_ROWS`] of them with the highest scores (still
 /// ascending), and whether rows were left out.
+impl ExplainRows {
+    /// The rows of `scores` to explain (see [`capped_rows`]), and whether rows were left out.
+    fn pick(self, scores: &Scores) -> Option<(Vec<usize>, bool)> {
+        match self {
+            ExplainRows::None => None,
+            ExplainRows::Anomalies => Some(capped_rows(scores.anomalies.clone(), &scores.scores)),
+            ExplainRows::All => Some(capped_rows((0..scores.scores.len()).collect(), &scores.scores)),
+        }
+    }
+}
+
 fn capped_rows(mut rows: Vec<usize>, scores: &[f32]) -> (Vec<usize>, bool) {
     if rows.len() <= EXPLAIN_MAX_ROWS {
         return (rows, false);
@@ -500,11 +511,7 @@ impl Scorer {
             Input::Grouped(input, _) => return Scorer::score_blocking(served, *input, input_name, explain),
         };
         let scores = model.score_frame(&frame, input_name)?;
-        let asked = match explain.rows {
-            ExplainRows::None => None,
-            ExplainRows::Anomalies => Some(capped_rows(scores.anomalies.clone(), &scores.scores)),
-            ExplainRows::All => Some(capped_rows((0..frame.n_rows).collect(), &scores.scores)),
-        };
+        let asked = explain.rows.pick(&scores);
         let explanations_capped = asked.as_ref().is_some_and(|(_, capped)| *capped);
         let explanations = asked.and_then(|(rows, _)| model.explain(&frame, &rows, explain.top));
         Ok(Scored { frame: Arc::new(frame), scores, explanations, explanations_capped, groups: None, model: served })
@@ -556,13 +563,8 @@ impl Scorer {
                 });
             }
         };
-        let scored = set.score(&frame, &groups, input_name)?;
-        let scores = Scores { scores: scored.scores, threshold: f64::NAN, anomalies: scored.anomalies };
-        let asked = match explain.rows {
-            ExplainRows::None => None,
-            ExplainRows::Anomalies => Some(capped_rows(scores.anomalies.clone(), &scores.scores)),
-            ExplainRows::All => Some(capped_rows((0..frame.n_rows).collect(), &scores.scores)),
-        };
+        let (scores, scored_groups) = set.score(&frame, &groups, input_name)?.split();
+        let asked = explain.rows.pick(&scores);
         let explanations_capped = asked.as_ref().is_some_and(|(_, capped)| *capped);
         let explanations = match asked {
             Some((rows, _)) => set.explain(&frame, &groups, &rows, explain.top)?,
@@ -573,7 +575,7 @@ impl Scorer {
             scores,
             explanations,
             explanations_capped,
-            groups: Some(scored.groups),
+            groups: Some(scored_groups),
             model: served.clone(),
         })
     }

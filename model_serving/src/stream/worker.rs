@@ -240,6 +240,12 @@ impl Worker {
 /// The raw scores of the windows (`width` values each, one per entry of `models`), each scored
 /// by its own model in one pass per model (a set's members; one pass in all for one model).
 fn score_by_model(models: &[Option<&Model>], windows: &[f64], width: usize) -> Vec<f32> {
+    // One model for every window (a single model served): one pass over the windows as they are.
+    if let Some(first) = models.first().copied().flatten()
+        && models.iter().all(|m| m.is_some_and(|m| std::ptr::eq(m, first)))
+    {
+        return first.score_windows(windows, models.len());
+    }
     let mut raw = vec![0.0f32; models.len()];
     let mut done = vec![false; models.len()];
     for i in 0..models.len() {
