@@ -16,6 +16,12 @@
 # reference) at concurrency 1. Also: resident memory after the load (the reference's workers
 # summed), start to ready, and the CPU.
 #
+# Ours is the glibc release build, stripped; OURS_BIN=PATH measures another build instead, such
+# as the image's static musl binary:
+#   CARGO_PROFILE_RELEASE_STRIP=symbols cargo build --release --target x86_64-unknown-linux-musl \
+#     -p model_serving --bin model-serving   (needs musl-tools; the Dockerfile's build)
+#   OURS_BIN=target/x86_64-unknown-linux-musl/release/model-serving scripts/bench_serving.sh
+#
 # Needs: wrk, taskset, the reference's virtualenv ANCHORS_WORK/venv (made here when missing:
 # several minutes, mostly downloads). Usage:
 #   ANCHORS_WORK=/work/anchors-work scripts/bench_serving.sh      DURATION=3 ROUNDS=1 ... (quick look)
@@ -38,7 +44,12 @@ if [ ! -x "$PY" ] || ! "$PY" -c "import torch, fastapi, uvicorn" 2>/dev/null; th
   python3 -m venv "$ANCHORS_WORK/venv"
   "$ANCHORS_WORK/venv/bin/pip" install -q -r "$ANCHORS_DIR/requirements-torch.txt" >&2
 fi
-cargo build -q --release -p model_serving --bin model-serving
+OURS_BIN=${OURS_BIN:-}
+if [ -z "$OURS_BIN" ]; then
+  cargo build -q --release -p model_serving --bin model-serving
+  OURS_BIN=$TARGET/release/model-serving
+fi
+[ -x "$OURS_BIN" ] || { echo "OURS_BIN=$OURS_BIN is not an executable" >&2; exit 1; }
 # Our model is trained by the dev build the tests already made (its profile is optimized): a
 # release build of the training side would compile burn again for nothing.
 cargo build -q -p model_creation --bin model-creation
@@ -51,7 +62,7 @@ cleanup() {
 }
 trap cleanup EXIT
 BIN=$work/model-serving
-strip -o "$BIN" "$TARGET/release/model-serving" 2>/dev/null || cp "$TARGET/release/model-serving" "$BIN"
+strip -o "$BIN" "$OURS_BIN" 2>/dev/null || cp "$OURS_BIN" "$BIN"
 
 echo "preparing the bodies and both models" >&2
 "$PY" "$ANCHORS_DIR/synth.py" --rows 100 --d 32 --seed 2 --anomalies --out "$work/body100.csv"
@@ -165,6 +176,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
 echo
 echo "model-serving vs FastAPI + PyTorch ($ANCHORS_DIR/serve_fastapi.py), the same 32-16-16-32 network row by row"
 echo "$(cpu_line); wrk; ${DURATION}s per case, best of $ROUNDS interleaved rounds; $(date -u +%Y-%m-%d)"
+echo "ours: $OURS_BIN ($(file -b "$BIN" | grep -o -e 'static-pie linked' -e 'dynamically linked' | head -1), stripped)"
 for config in pinned defaults; do
   echo
   if [ "$config" = pinned ]; then

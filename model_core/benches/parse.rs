@@ -4,15 +4,20 @@
 //! serving benchmark's 100-row and 10,000-row bodies of 32 features (`scripts/bench_serving.sh`
 //! writes the same kind), and the SKAB files in `../shared/data` when they are there.
 //!
+//! Then the cells alone: each cell of the 10,000-row body (its bounds known) read by our
+//! `parse_f64`, by fast-float2 (Eisel-Lemire, the algorithm of C++'s fast_float) and by
+//! `str::parse`, all three giving the same bits.
+//!
 //! Run: `cargo bench -p model_core --bench parse` (release). Prints the median of many reads.
 
 use std::fmt::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use model_core::data::{Columns, read_csv, read_csv_bytes};
+use model_core::data::{Columns, parse_f64, read_csv, read_csv_bytes};
 
-/// The serving benchmark's body: a row counter, then 32 values in [-2, 2) with four decimals.
+/// The serving benchmark's kind of body: a row counter, then 32 values in [-2, 2) with six
+/// decimals (the anchors' synth.py writes six).
 fn body(rows: usize) -> (String, Vec<String>) {
     let features: Vec<String> = (0..32).map(|i| format!("sensor_{i:02}")).collect();
     let mut state = 42u64;
@@ -22,7 +27,7 @@ fn body(rows: usize) -> (String, Vec<String>) {
         for _ in 0..features.len() {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let value = ((state >> 11) as f64) / ((1u64 << 53) as f64) * 4.0 - 2.0;
-            let _ = write!(csv, ",{value:.4}");
+            let _ = write!(csv, ",{value:.6}");
         }
         csv.push('\n');
     }
@@ -78,6 +83,12 @@ fn main() {
         let (csv, features) = body(rows);
         compare(&format!("serving body, {rows} rows"), &csv, &features);
     }
+    cells_alone(&body(10_000).0);
+    // Any other body given: PARSE_BODY=file.csv (every column a feature).
+    if let Some(csv) = std::env::var_os("PARSE_BODY").and_then(|p| std::fs::read_to_string(p).ok()) {
+        let features: Vec<String> = csv.lines().next().unwrap_or("").split(',').map(str::to_string).collect();
+        compare("PARSE_BODY", &csv, &features);
+    }
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
     let Ok(entries) = std::fs::read_dir(&data) else {
         println!("({} not found: SKAB files skipped)", data.display());
@@ -92,4 +103,34 @@ fn main() {
         let name = path.parent().and_then(Path::file_name).map_or("?".into(), |n| n.to_string_lossy().into_owned());
         compare(&format!("SKAB {name}/train.csv"), &csv, &features);
     }
+}
+
+/// Each number cell of `csv` parsed alone by the three parsers; they must agree bit for bit.
+fn cells_alone(csv: &str) {
+    let cells: Vec<&[u8]> = csv.lines().skip(1).flat_map(|line| line.split(',').skip(1)).map(str::as_bytes).collect();
+    let ours = |c: &[u8]| parse_f64(c);
+    let fast_float = |c: &[u8]| fast_float2::parse::<f64, _>(c).ok();
+    let std = |c: &[u8]| std::str::from_utf8(c).ok().and_then(|s| s.parse::<f64>().ok());
+    for c in &cells {
+        let expected = std(c).map(f64::to_bits);
+        assert_eq!(ours(c).map(f64::to_bits), expected, "{:?}", String::from_utf8_lossy(c));
+        assert_eq!(fast_float(c).map(f64::to_bits), expected, "{:?}", String::from_utf8_lossy(c));
+    }
+    let time = |parse: &dyn Fn(&[u8]) -> Option<f64>| {
+        median_secs(|| {
+            let mut sum = 0.0;
+            for c in &cells {
+                sum += parse(std::hint::black_box(c)).unwrap_or(0.0);
+            }
+            std::hint::black_box(sum);
+        }) * 1e9
+            / cells.len() as f64
+    };
+    let (a, b, c) = (time(&ours), time(&fast_float), time(&std));
+    println!(
+        "{} cells alone, ns a cell: ours (parse_f64) {a:.1}, fast-float2 {b:.1} ({:.2}x ours), str::parse {c:.1} ({:.2}x ours)",
+        cells.len(),
+        b / a,
+        c / a
+    );
 }

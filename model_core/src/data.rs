@@ -6,6 +6,7 @@
 mod decimal;
 mod plain;
 
+pub use decimal::parse_f64;
 pub use plain::PlainRows;
 
 use std::collections::{HashMap, VecDeque};

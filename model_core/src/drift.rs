@@ -85,14 +85,80 @@ pub const OUTSIDE: u8 = 0x80;
 
 /// One byte per value of `values` (rows of `references.len()` features): the value's bin, with
 /// [`OUTSIDE`] set when it lies outside the training range. What a drift window keeps.
+///
+/// Exactly [`FeatureReference::bin`] and [`FeatureReference::out_of_range`] per value, computed a
+/// whole row at a time against the edges laid out edge by edge (the k-th edge of every feature
+/// side by side), so each step is one compare over the row that the compiler vectorises: a
+/// 10,000-row request of 32 features was 15 % of its serving time binned value by value.
 pub fn bin_rows(references: &[FeatureReference], values: &[f64]) -> Vec<u8> {
-    let d = references.len().max(1);
-    let mut bytes = Vec::with_capacity(values.len());
-    for row in values.chunks_exact(d) {
-        bytes.extend(row.iter().zip(references).map(|(v, r)| {
-            // At most DRIFT_BINS - 1 = 9: fits below the OUTSIDE bit.
-            r.bin(*v) as u8 | if r.out_of_range(*v) { OUTSIDE } else { 0 }
-        }));
+    // AVX-512 does eight compares an instruction where baseline x86-64 (SSE2) does two.
+    crate::simd::vectorized(|| bin_rows_in_lanes(references, values))
+}
+
+/// Features binned side by side: one vector register of f64 with AVX-512.
+const LANES: usize = 8;
+
+/// The references of [`LANES`] features laid out for [`bin_rows`]: the k-th edge of each side
+/// by side, then their minima and maxima.
+struct Block {
+    edges: [[f64; LANES]; DRIFT_BINS - 1],
+    min: [f64; LANES],
+    max: [f64; LANES],
+}
+
+#[inline(always)]
+fn bin_rows_in_lanes(references: &[FeatureReference], values: &[f64]) -> Vec<u8> {
+    let d = references.len();
+    if d == 0 {
+        return Vec::new();
+    }
+    // Whole blocks of features with the usual nine edges go the fast way; the rest (a short last
+    // block, a reference of another shape) value by value.
+    let blocks: Vec<Option<Block>> = references
+        .chunks_exact(LANES)
+        .map(|refs| {
+            let mut block = Block { edges: [[0.0; LANES]; DRIFT_BINS - 1], min: [0.0; LANES], max: [0.0; LANES] };
+            for (l, r) in refs.iter().enumerate() {
+                if r.edges.len() != DRIFT_BINS - 1 {
+                    return None;
+                }
+                for (k, e) in r.edges.iter().enumerate() {
+                    block.edges[k][l] = *e;
+                }
+                (block.min[l], block.max[l]) = (r.min, r.max);
+            }
+            Some(block)
+        })
+        .collect();
+    let mut bytes = vec![0u8; values.len() / d * d];
+    for (row, out) in values.chunks_exact(d).zip(bytes.chunks_exact_mut(d)) {
+        let mut done = 0;
+        for ((v, o), block) in row.chunks_exact(LANES).zip(out.chunks_exact_mut(LANES)).zip(&blocks) {
+            let (Ok(v), Ok(o), Some(block)) =
+                (<&[f64; LANES]>::try_from(v), <&mut [u8; LANES]>::try_from(o), block.as_ref())
+            else {
+                break;
+            };
+            // Counted in 64-bit lanes, the width of the values compared, in fixed-size arrays
+            // the compiler keeps in vector registers.
+            let mut count = [0u64; LANES];
+            for edge in &block.edges {
+                for l in 0..LANES {
+                    count[l] += u64::from(edge[l] < v[l]);
+                }
+            }
+            for l in 0..LANES {
+                let outside = (v[l] < block.min[l]) | (v[l] > block.max[l]);
+                count[l] |= u64::from(outside) << 7;
+            }
+            for l in 0..LANES {
+                o[l] = count[l] as u8;
+            }
+            done += LANES;
+        }
+        for ((o, v), r) in out[done..].iter_mut().zip(&row[done..]).zip(&references[done..]) {
+            *o = r.bin(*v) as u8 | if r.out_of_range(*v) { OUTSIDE } else { 0 };
+        }
     }
     bytes
 }

@@ -84,53 +84,63 @@ impl Model {
             }
             let outputs = network.reconstruct(&inputs, needed.len());
             // Each needed window's per-feature terms, as `score_weighted` sums them.
+            // (Loops by window, position and feature: an index divided per value cost more than
+            // the sums themselves.)
             let mut terms = vec![0.0f64; needed.len() * d];
-            for (k, ((x, y), w)) in inputs.iter().zip(&outputs).zip(weights.iter().cycle()).enumerate() {
-                let diff = f64::from(*x) - f64::from(*y);
-                terms[(k / dim) * d + k % d] += diff * diff * w / dim as f64;
+            for ((xw, yw), t) in inputs.chunks_exact(dim).zip(outputs.chunks_exact(dim)).zip(terms.chunks_exact_mut(d))
+            {
+                for ((xr, yr), wr) in xw.chunks_exact(d).zip(yw.chunks_exact(d)).zip(weights.chunks_exact(d)) {
+                    for (((t, x), y), w) in t.iter_mut().zip(xr).zip(yr).zip(wr) {
+                        let diff = f64::from(*x) - f64::from(*y);
+                        *t += diff * diff * w / dim as f64;
+                    }
+                }
             }
             let at = |w: usize| needed.binary_search(&w).ok();
-            // A window's shares after trailing smoothing: the mean over the windows it smooths.
-            let smoothed = |w: usize| -> Vec<f64> {
-                let span: Vec<usize> = ((w + 1).saturating_sub(smoothing)..=w).filter_map(at).collect();
-                let mut sum = vec![0.0f64; d];
-                for i in &span {
+            // A window's shares after trailing smoothing, into `sum`: the mean over the windows
+            // it smooths.
+            let smoothed = |w: usize, sum: &mut [f64]| {
+                sum.fill(0.0);
+                let mut span = 0usize;
+                for i in ((w + 1).saturating_sub(smoothing)..=w).filter_map(at) {
                     sum.iter_mut().zip(&terms[i * d..(i + 1) * d]).for_each(|(s, t)| *s += t);
+                    span += 1;
                 }
-                sum.iter_mut().for_each(|s| *s /= span.len().max(1) as f64);
-                sum
+                sum.iter_mut().for_each(|s| *s /= span.max(1) as f64);
             };
+            let mut window = vec![0.0f64; d];
+            let mut shares = vec![0.0f64; d];
+            let mut recon = vec![0.0f64; d];
             for &r in block {
                 let (lo, hi) = covering(r, len, n_windows);
-                let chosen: Vec<usize> = match self.meta.point_aggregation {
+                let chosen = match self.meta.point_aggregation {
                     // The first highest-scoring window, as `per_row`'s max keeps it.
                     PointAggregation::Max if len > 1 => {
                         let mut best = (lo, f64::NEG_INFINITY);
                         for w in lo..=hi {
-                            let score: f64 = smoothed(w).iter().sum();
+                            smoothed(w, &mut window);
+                            let score: f64 = window.iter().sum();
                             if score > best.1 {
                                 best = (w, score);
                             }
                         }
-                        vec![best.0]
+                        best.0..=best.0
                     }
-                    _ => (lo..=hi).collect(),
+                    _ => lo..=hi,
                 };
-                let mut shares = vec![0.0f64; d];
-                let mut recon = vec![0.0f64; d];
-                for &w in &chosen {
-                    shares.iter_mut().zip(smoothed(w)).for_each(|(s, v)| *s += v);
+                shares.fill(0.0);
+                recon.fill(0.0);
+                let n = chosen.clone().count().max(1) as f64;
+                for w in chosen {
+                    smoothed(w, &mut window);
+                    shares.iter_mut().zip(&window).for_each(|(s, v)| *s += v);
                     if let Some(i) = at(w) {
                         let position = (i * len + (r - w)) * d;
                         recon.iter_mut().zip(&outputs[position..position + d]).for_each(|(s, v)| *s += f64::from(*v));
                     }
                 }
-                let n = chosen.len().max(1) as f64;
-                let mut order: Vec<usize> = (0..d).collect();
-                order.sort_by(|a, b| shares[*b].total_cmp(&shares[*a]).then(a.cmp(b)));
-                let features = order
+                let features = largest(&shares, top)
                     .into_iter()
-                    .take(top)
                     .map(|f| FeatureShare {
                         feature: f,
                         // As scores are: an error too large to write becomes the largest f32.
@@ -184,6 +194,23 @@ pub fn segment_causes(explanations: &[RowExplanation]) -> Vec<SegmentCause> {
     causes
 }
 
+/// The indices of the `top` largest of `shares`, largest first, ties to the lower index: the
+/// first `top` of a sort by share, picked without sorting them all (`top` is a few of dozens).
+fn largest(shares: &[f64], top: usize) -> Vec<usize> {
+    let mut picked: Vec<usize> = Vec::with_capacity(top.min(shares.len()));
+    while picked.len() < top.min(shares.len()) {
+        let mut best: Option<usize> = None;
+        for (f, share) in shares.iter().enumerate() {
+            // Strictly larger only: an equal share keeps the lower index already held.
+            if !picked.contains(&f) && best.is_none_or(|b| share.total_cmp(&shares[b]).is_gt()) {
+                best = Some(f);
+            }
+        }
+        picked.extend(best);
+    }
+    picked
+}
+
 fn finite_share(share: f64) -> f64 {
     if share.is_finite() { share } else { f64::from(f32::MAX) }
 }
@@ -192,4 +219,19 @@ fn finite_share(share: f64) -> f64 {
 /// them): windows starting at `r + 1 - len ..= r`, clamped to those that exist.
 fn covering(r: usize, len: usize, n_windows: usize) -> (usize, usize) {
     ((r + 1).saturating_sub(len).min(n_windows - 1), r.min(n_windows - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::largest;
+
+    #[test]
+    fn the_largest_shares_come_as_a_sort_by_share_would_give_them() {
+        let shares = [0.5, 2.0, f64::NAN, 2.0, -1.0, 0.0, -0.0, 7.5, f64::INFINITY, 0.5];
+        let mut sorted: Vec<usize> = (0..shares.len()).collect();
+        sorted.sort_by(|a, b| shares[*b].total_cmp(&shares[*a]).then(a.cmp(b)));
+        for top in 0..=shares.len() + 2 {
+            assert_eq!(largest(&shares, top), sorted[..top.min(shares.len())], "top {top}");
+        }
+    }
 }

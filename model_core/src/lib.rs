@@ -21,6 +21,7 @@ pub mod score;
 pub mod scoring;
 pub mod set;
 pub mod set_stream;
+pub mod simd;
 pub mod stable_hash;
 pub mod threshold;
 

@@ -5,7 +5,7 @@
 mod common;
 
 use model_core::Frame;
-use model_core::drift::{DRIFT_BINS, psi, reading, reference};
+use model_core::drift::{DRIFT_BINS, OUTSIDE, bin_rows, psi, reading, reference};
 
 /// `n` rows of two features: a smooth pseudo-random value in [0, 10) and a discrete one.
 fn frame(n: usize, seed: u64, shift: f64) -> Frame {
@@ -78,4 +78,39 @@ fn the_reference_is_stored_in_the_model_and_checked_on_load() {
     std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
     let err = model_core::Model::load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("reference of feature \"b\""), "{err}");
+}
+
+#[test]
+fn a_row_at_a_time_binning_gives_each_value_its_bin_and_the_outside_mark() {
+    // Ten features: a whole block of eight binned side by side, and two past it one by one.
+    let wide = |n: usize, seed: u64, shift: f64| {
+        let (a, b) = (frame(n, seed, shift), frame(n, seed + 1, -shift));
+        let mut values = Vec::with_capacity(n * 10);
+        for r in 0..n {
+            values.extend((0..10).map(|j| [a.values[2 * r], b.values[2 * r + 1]][j % 2] + j as f64));
+        }
+        Frame { columns: (0..10).map(|j| format!("f{j}")).collect(), n_rows: n, values }
+    };
+    let refs = reference(&wide(3000, 1, 0.0));
+    // Shifted values run past the maximum; the edges themselves, the extremes, infinities and
+    // NaN are each placed as `bin` and `out_of_range` place them one by one.
+    let mut values = wide(500, 7, 1.5).values;
+    for k in 0..9 {
+        values.extend(refs.iter().map(|r| r.edges[k]));
+    }
+    values.extend(refs.iter().map(|r| r.min));
+    values.extend(refs.iter().map(|r| r.max));
+    let odd = [f64::NEG_INFINITY, f64::INFINITY, f64::NAN, -0.0, 1e300, -1e300, 0.5, 2.5, 7.0, 11.0];
+    for shift in 0..10 {
+        values.extend((0..10).map(|j| odd[(j + shift) % 10]));
+    }
+    let bytes = bin_rows(&refs, &values);
+    assert_eq!(bytes.len(), values.len());
+    for (i, (b, v)) in bytes.iter().zip(&values).enumerate() {
+        let r = &refs[i % 10];
+        let expected = r.bin(*v) as u8 | if r.out_of_range(*v) { OUTSIDE } else { 0 };
+        assert_eq!(*b, expected, "value {i} ({v}) of feature {}", i % 10);
+    }
+    assert!(bytes.iter().any(|b| b & OUTSIDE != 0) && bytes.iter().any(|b| b & !OUTSIDE == 9));
+    assert!(bytes.contains(&0), "the first bin too");
 }

@@ -298,7 +298,8 @@ pub struct RowReport {
 /// One feature's part in a row's score.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FeatureReport {
-    pub name: String,
+    #[schema(value_type = String)]
+    pub name: Arc<str>,
     /// This feature's part of the row's score: the parts of all features sum to the score.
     pub share: f64,
     /// The row's value, in the feature's units.
@@ -440,7 +441,7 @@ impl Scorer {
         explanations_capped: bool,
         groups: Option<&[GroupScores]>,
     ) -> Report {
-        let features = &model.model.meta().features;
+        let features = &model.feature_names;
         let explanations = explanations.map(|rows| {
             rows.into_iter()
                 .map(|r| RowReport {
@@ -449,7 +450,7 @@ impl Scorer {
                         .features
                         .into_iter()
                         .map(|f| FeatureReport {
-                            name: features.get(f.feature).cloned().unwrap_or_default(),
+                            name: features.get(f.feature).cloned().unwrap_or_else(|| Arc::from("")),
                             share: f.share,
                             observed: f.observed,
                             reconstructed: Some(f.reconstructed).filter(|v| v.is_finite()),

@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use model_serving::config::Config;
 
+// musl's allocator halved the static binary's throughput beside glibc's (docs/serving.md).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = match Config::from_env() {

@@ -13,7 +13,7 @@ use model_registry::{AliasPoll, Registry, RegistryError};
 use object_storage::{S3Options, StorageError, Store};
 
 use crate::config::{ModelSource, RegistryPick, RegistryRoot};
-use crate::served_model::{Artifact, ServedModel, now_rfc3339};
+use crate::served_model::{Artifact, ServedModel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -218,15 +218,7 @@ pub async fn from_registry(
     })
     .await
     .map_err(|e| LoadError::Task { what: what.clone(), message: e.to_string() })??;
-    Ok(ServedModel {
-        model: checked,
-        name: name.to_string(),
-        version: version.to_string(),
-        source: what,
-        alias: alias.map(str::to_string),
-        loaded_at: now_rfc3339(),
-        fallback: false,
-    })
+    Ok(ServedModel::new(checked, name.to_string(), version.to_string(), what, alias.map(str::to_string)))
 }
 
 /// Scores one window of rows at the model's training means: a model that cannot, or gives a

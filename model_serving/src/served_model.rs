@@ -30,6 +30,9 @@ pub struct ServedModel {
     pub loaded_at: String,
     /// True when this is MODEL_PATH served because the followed alias did not exist yet.
     pub fallback: bool,
+    /// The features' names, shared by every explanation that names one (not a string copied
+    /// per named feature per row).
+    pub feature_names: Vec<Arc<str>>,
 }
 
 impl ServedModel {
@@ -38,7 +41,13 @@ impl ServedModel {
     pub fn plain(model: Artifact, source: String) -> ServedModel {
         let (name, version) = model.name_version();
         let (name, version) = (name.to_string(), version.to_string());
-        ServedModel { model, name, version, source, alias: None, loaded_at: now_rfc3339(), fallback: false }
+        ServedModel::new(model, name, version, source, None)
+    }
+
+    /// `model` as loaded now from `source`, named `name` and `version`, following `alias`.
+    pub fn new(model: Artifact, name: String, version: String, source: String, alias: Option<String>) -> ServedModel {
+        let feature_names = model.meta().features.iter().map(|f| Arc::from(f.as_str())).collect();
+        ServedModel { model, name, version, source, alias, loaded_at: now_rfc3339(), fallback: false, feature_names }
     }
 }
 

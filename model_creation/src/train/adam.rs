@@ -84,7 +84,7 @@ impl Optimizer for FusedAdam {
         let params = ps[..n].par_chunks_mut(chunk).zip(ms[..n].par_chunks_mut(chunk));
         let rest = vs[..n].par_chunks_mut(chunk).zip(gs[..n].par_chunks(chunk));
         params.zip(rest).for_each(|((ps, ms), (vs, gs))| {
-            super::dense::vectorized(|| {
+            model_core::simd::vectorized(|| {
                 for (((p, m), v), g) in ps.iter_mut().zip(ms.iter_mut()).zip(vs.iter_mut()).zip(gs) {
                     // burn's order: m = m·β₁ + g·(1-β₁); v = v·β₂ + g²·(1-β₂);
                     // p -= (m·c / (√v + ε·√(1-β₂ᵗ))) · lr

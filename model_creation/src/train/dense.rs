@@ -23,6 +23,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use gemm::Parallelism;
+use model_core::simd::vectorized;
 
 type Ad = Autodiff<Flex>;
 
@@ -275,14 +276,6 @@ fn backward(slots: &[Slot], theta: &[f32], x: &[f32], acts: Activations, n: usiz
     scratch::give(g_prev);
     hidden.into_iter().for_each(scratch::give);
     dtheta
-}
-
-/// Runs an elementwise loop compiled for the widest SIMD this CPU has (AVX-512 or AVX2 chosen at
-/// run time, as gemm's kernels are): the crate itself is built for baseline x86-64. Plain IEEE
-/// arithmetic, never fused multiply-add, so the result is the same on every path.
-#[inline(always)]
-pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
 }
 
 /// The step's large buffers (activations, residual, gradients), kept per thread and reused:
