@@ -149,7 +149,7 @@ fn bin_rows_in_lanes(references: &[FeatureReference], values: &[f64]) -> Vec<u8>
             }
             for l in 0..LANES {
                 let outside = (v[l] < block.min[l]) | (v[l] > block.max[l]);
-                count[l] |= u64::from(outside) << 7;
+                count[l] |= u64::from(outside) * u64::from(OUTSIDE);
             }
             for l in 0..LANES {
                 o[l] = count[l] as u8;

@@ -79,3 +79,23 @@ fn bad_inputs_give_the_same_error() {
         assert_same(text, &["a", "b"]);
     }
 }
+
+#[test]
+fn the_frame_reserves_about_the_rows_the_body_holds() {
+    // A CRLF header leaves the `\n` before the first row, and blank lines may follow it: the
+    // rows are estimated from the first real row, not from a one-byte "line".
+    let row = "2025-01-01T00:00:00,1.25,-2.5,3.75,4.0,5.5,-6.25,7.0,8.125";
+    let header = "timestamp,a,b,c,d,e,f,g,h";
+    let features: Vec<String> = names(&["a", "b", "c", "d", "e", "f", "g", "h"]);
+    for (end, gap) in [("\r\n", ""), ("\n", "\n\n\n"), ("\r", "")] {
+        let text = format!("{header}{end}{gap}{}", format!("{row}{end}").repeat(1000));
+        let frame = read_csv_bytes(text.as_bytes(), "body", Columns::Named(&features)).expect("reads");
+        assert_eq!(frame.n_rows, 1000);
+        assert!(
+            frame.values.capacity() <= frame.values.len() * 5 / 4 + 8,
+            "{end:?}{gap:?}: {} values reserved for {}",
+            frame.values.capacity(),
+            frame.values.len()
+        );
+    }
+}

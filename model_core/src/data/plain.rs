@@ -20,12 +20,22 @@ pub(super) fn read(bytes: &[u8], columns: Columns<'_>) -> Option<Frame> {
     let mut rest = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     // Quotes: the header's are looked for here, the rows' by `PlainRows::read`.
     let rows = PlainRows::new(next_record(&mut rest)?, columns)?;
-    // Rows estimated from the first one's length, with an eighth more, so the frame is rarely
-    // regrown: counting the lines first was a pass over the body costing a tenth of the parse.
-    let first = memchr::memchr2(b'\n', b'\r', rest).map_or(rest.len(), |i| i + 1).max(1);
-    let mut values = Vec::with_capacity((rest.len() / first + rest.len() / first / 8 + 1) * rows.row.len());
+    let mut values = Vec::with_capacity(rows_estimate(rest, rows.slot.len()) * rows.row.len());
     let n_rows = rows.read(rest, &mut values)?;
     (n_rows > 0).then_some(Frame { columns: rows.columns, n_rows, values })
+}
+
+/// About how many records `lines` holds, so the frame is rarely regrown: the first record's
+/// length, with an eighth more, divides the text (counting the lines first was a pass over the
+/// body costing a tenth of the parse). Never more than a record of `fields` fields could make:
+/// each takes at least `fields` bytes (its commas and line end), so a short first record, or line
+/// ends before it (the `\n` of a CRLF header, blank lines), cannot reserve many times the body.
+fn rows_estimate(lines: &[u8], fields: usize) -> usize {
+    let start = lines.iter().position(|b| !matches!(b, b'\n' | b'\r')).unwrap_or(lines.len());
+    let rest = &lines[start..];
+    let first = memchr::memchr2(b'\n', b'\r', rest).map_or(rest.len(), |i| i + 1).max(1);
+    let estimate = rest.len() / first + rest.len() / first / 8 + 1;
+    estimate.min(rest.len() / fields.max(1) + 1)
 }
 
 /// The fast path for the lines of a CSV whose header was read: what [`read`] does after the
