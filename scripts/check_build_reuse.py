@@ -7,6 +7,10 @@ Run it after the tests with the same CARGO_TARGET_DIR. It builds each package in
 profile, reads cargo's JSON messages and stops at the first dependency that cargo compiles
 instead of reusing, so a stale workspace_hack fails in seconds, not after a 17-minute burn build.
 Exit status 1 names the dependencies and says how to regenerate workspace_hack.
+
+`--tree` checks the same thing without building, from `cargo tree`'s resolved features (a second):
+use it before pushing when your target directory already holds every build, where the build
+check would pass whatever workspace_hack says.
 """
 
 import json
@@ -47,14 +51,43 @@ def rebuilt_dependencies(package):
     return rebuilt
 
 
+def resolved_features(args):
+    """`name version|features` of every registry package `cargo tree args` resolves."""
+    cmd = ["cargo", "tree", "--prefix", "none", "-f", "{p}|{f}", *args]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout
+    lines = set()
+    for line in out.splitlines():
+        line = line.replace(" (*)", "").replace(" (proc-macro)", "").strip()
+        if line and "(/" not in line:  # workspace crates show their path
+            lines.add(line)
+    return lines
+
+
+def differing_dependencies(package, test_build):
+    """Registry packages whose features in `cargo build -p package` differ from the test build's."""
+    own = resolved_features(["-p", package, "-e", "normal,build"])
+    allowed = {a.replace("_", "-") for a in ALLOWED.get(package, ())}
+    return sorted(
+        line.split("|")[0]
+        for line in own - test_build
+        if line.split(" ")[0].replace("_", "-") not in allowed
+    )
+
+
 def main():
+    tree_only = "--tree" in sys.argv[1:]
+    test_build = resolved_features(["--workspace", "--all-features"]) if tree_only else None
     failed = False
     for package in ("model_creation", "model_serving"):
-        rebuilt = rebuilt_dependencies(package)
+        if tree_only:
+            rebuilt = differing_dependencies(package, test_build)
+        else:
+            rebuilt = rebuilt_dependencies(package)
         if rebuilt:
             failed = True
             print(
-                f"`cargo build -p {package}` compiled {', '.join(rebuilt)} again instead of reusing "
+                f"`cargo build -p {package}` {'would compile' if tree_only else 'compiled'} "
+                f"{', '.join(rebuilt)} again instead of reusing "
                 "the test build: workspace_hack is out of date.\n"
                 "Regenerate it: `cargo install cargo-hakari --locked && cargo hakari generate`, then commit "
                 "workspace_hack/Cargo.toml and Cargo.lock.",
