@@ -102,9 +102,46 @@ struct Window {
     threshold: f64,
     /// When each group of rows was scored and how many of them are still in the window.
     batches: VecDeque<(f64, usize)>,
-    counts: Vec<[u64; DRIFT_BINS]>,
-    outside: Vec<u64>,
+    /// Per feature, the window's values counted by byte ([`slot`]): bin and outside flag.
+    counts: Vec<Tally>,
     anomalies: u64,
+}
+
+/// One feature's counts, by [`slot`]: the bins of values inside the training range in the first
+/// half, of those outside it in the second. One increment per value, at an index that needs no
+/// bounds check (a byte masked to five bits), where counting bins and flags apart took two, each
+/// through a bounds-checked vector.
+type Tally = [u64; SLOTS];
+const SLOTS: usize = 32;
+const OUTSIDE_SLOTS: usize = SLOTS / 2;
+
+/// The slot of a [`bin_rows`] byte: its bin (below 16), plus 16 when [`OUTSIDE`] is set.
+fn slot(byte: u8) -> usize {
+    const _: () = assert!(DRIFT_BINS <= OUTSIDE_SLOTS && OUTSIDE == 0x80);
+    usize::from((byte & 0x0f) | ((byte >> 3) & 0x10))
+}
+
+/// Counts `bytes` (values of consecutive features, the first of them feature `first`) into
+/// `counts`, or out of them when `remove`; returns the feature the next byte would be.
+fn tally(counts: &mut [Tally], bytes: &[u8], first: usize, remove: bool) -> usize {
+    let d = counts.len();
+    if d == 0 {
+        return 0;
+    }
+    let step = |c: &mut Tally, b: &u8| {
+        let c = &mut c[slot(*b)];
+        *c = if remove { *c - 1 } else { *c + 1 };
+    };
+    // The rest of the first row, whole rows, then the start of the last.
+    let head = if first == 0 { 0 } else { (d - first).min(bytes.len()) };
+    counts[first..].iter_mut().zip(&bytes[..head]).for_each(|(c, b)| step(c, b));
+    let rows = bytes[head..].chunks_exact(d);
+    let tail = rows.remainder();
+    for row in rows {
+        counts.iter_mut().zip(row).for_each(|(c, b)| step(c, b));
+    }
+    counts.iter_mut().zip(tail).for_each(|(c, b)| step(c, b));
+    if first > 0 && first + head < d { first + head } else { tail.len() }
 }
 
 /// The drift window of the service, shared by `/compute`, engine tasks and the readers.
@@ -135,6 +172,11 @@ impl DriftTracker {
         let binned = meta.reference.len() == d;
         let first = frame.n_rows.saturating_sub(self.capacity);
         let bytes = if binned { bin_rows(&meta.reference, &frame.values[first * d..]) } else { Vec::new() };
+        // Counted before the lock is taken; added under it in a few adds per feature.
+        let mut added = vec![[0; SLOTS]; if binned { d } else { 0 }];
+        if binned {
+            tally(&mut added, &bytes, 0, false);
+        }
         let kept = &scores.scores[first..];
         let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |t| t.as_secs_f64());
         let mut guard = self.lock();
@@ -148,19 +190,15 @@ impl DriftTracker {
                 scores: VecDeque::new(),
                 threshold: scores.threshold,
                 batches: VecDeque::new(),
-                counts: vec![[0; DRIFT_BINS]; d],
-                outside: vec![0; d],
+                counts: vec![[0; SLOTS]; d],
                 anomalies: 0,
             });
         }
         let Some(w) = guard.as_mut() else { return };
         w.forget_oldest((w.scores.len() + kept.len()).saturating_sub(self.capacity), d);
         if w.binned {
-            for row in bytes.chunks_exact(d) {
-                for (j, b) in row.iter().enumerate() {
-                    w.counts[j][usize::from(b & !OUTSIDE)] += 1;
-                    w.outside[j] += u64::from(b & OUTSIDE != 0);
-                }
+            for (c, a) in w.counts.iter_mut().zip(&added) {
+                c.iter_mut().zip(a).for_each(|(c, a)| *c += a);
             }
             w.rows.extend(&bytes);
         }
@@ -243,13 +281,16 @@ impl DriftTracker {
             .iter()
             .enumerate()
             .map(|(j, name)| {
-                let current: Vec<f64> = w.counts[j].iter().map(|c| *c as f64 / n.max(1) as f64).collect();
+                let c = &w.counts[j];
+                let current: Vec<f64> =
+                    (0..DRIFT_BINS).map(|k| (c[k] + c[OUTSIDE_SLOTS + k]) as f64 / n.max(1) as f64).collect();
+                let outside: u64 = c[OUTSIDE_SLOTS..].iter().sum();
                 let value = if n == 0 { 0.0 } else { psi(&w.reference[j].shares, &current) };
                 FeatureDrift {
                     name: name.clone(),
                     psi: value,
                     reading: reading(value),
-                    out_of_range: w.outside[j] as f64 / n.max(1) as f64,
+                    out_of_range: outside as f64 / n.max(1) as f64,
                     reference: w.reference[j].shares.clone(),
                     current,
                     edges: w.reference[j].edges.clone(),
@@ -271,17 +312,17 @@ impl Window {
             self.rows.clear();
             self.scores.clear();
             self.batches.clear();
-            self.counts.iter_mut().for_each(|c| *c = [0; DRIFT_BINS]);
-            self.outside.fill(0);
+            self.counts.iter_mut().for_each(|c| *c = [0; SLOTS]);
             self.anomalies = 0;
             return;
         }
         if self.binned {
-            for (b, j) in self.rows.range(..k * d).zip((0..d).cycle()) {
-                self.counts[j][usize::from(b & !OUTSIDE)] -= 1;
-                self.outside[j] -= u64::from(b & OUTSIDE != 0);
-            }
-            self.rows.drain(..k * d);
+            let (front, back) = self.rows.as_slices();
+            let n = k * d;
+            let in_front = n.min(front.len());
+            let next = tally(&mut self.counts, &front[..in_front], 0, true);
+            tally(&mut self.counts, &back[..n - in_front], next, true);
+            self.rows.drain(..n);
         }
         let threshold = self.threshold;
         self.anomalies -= self.scores.range(..k).filter(|s| f64::from(**s) > threshold).count() as u64;

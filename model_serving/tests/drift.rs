@@ -126,3 +126,29 @@ async fn recent_scores_are_the_windows_rows_by_request_as_compute_answered_them(
     assert_eq!(batches.len(), 1, "{recent}");
     assert_eq!(batches[0]["scores"].as_array().unwrap()[..], third["scores"].as_array().unwrap()[30..]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_filled_by_uneven_requests_reads_as_its_rows_sent_at_once() {
+    let r = start_with(&[("DRIFT_WINDOW", "250")]).await;
+    // Normal rows with a moved stretch, so both bins and out-of-range values leave the window.
+    let mut rows = generate(&SimulateOptions { seed: 5, train_rows: 2700, test_rows: 10 }).train;
+    let sizes: Vec<usize> = (0..40).map(|i| 5 + (i * 37) % 90).chain([333, 41, 99, 64, 77]).collect();
+    let total: usize = sizes.iter().sum();
+    for row in &mut rows[total - 200..total - 120] {
+        row[0] += 8.0;
+        row[3] -= 5.0;
+    }
+    // Requests of uneven sizes: the window drops parts of requests, and its store wraps around,
+    // so rows leave it from both of the store's halves.
+    let mut at = 0;
+    for n in sizes {
+        score(&r, &rows[at..at + n]).await;
+        at += n;
+    }
+    let piecewise = drift(&r).await;
+    score(&r, &rows[at - 250..at]).await;
+    let at_once = drift(&r).await;
+    assert_eq!(piecewise["rows"], 250);
+    assert_eq!(piecewise["features"], at_once["features"], "the window counted {piecewise} for {at_once}");
+    assert!(feature(&at_once, "temperature")["out_of_range"].as_f64().unwrap() > 0.0, "{at_once}");
+}
