@@ -338,3 +338,33 @@ impl Window {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counting a store split inside a row (the split a wrapped window's capacity may put
+    /// anywhere) gives what counting it whole gives, both ways.
+    #[test]
+    fn counts_split_inside_a_row_equal_counts_of_the_whole() {
+        let d = 3;
+        let bytes: Vec<u8> = (0..31u8).map(|i| ((i * 7) % 10) | if i % 5 == 0 { OUTSIDE } else { 0 }).collect();
+        let mut whole = vec![[0; SLOTS]; d];
+        tally(&mut whole, &bytes[..30], 0, false);
+        for split in 0..30 {
+            // In three parts: up to the split, one value, the rest.
+            let mut parts = vec![[0; SLOTS]; d];
+            let next = tally(&mut parts, &bytes[..split], 0, false);
+            assert_eq!(next, split % d, "split at {split}");
+            let next = tally(&mut parts, &bytes[split..split + 1], next, false);
+            assert_eq!(next, (split + 1) % d, "split at {split}");
+            assert_eq!(tally(&mut parts, &bytes[split + 1..30], next, false), 0, "split at {split}");
+            assert_eq!(parts, whole, "split at {split}");
+            let next = tally(&mut parts, &bytes[..split], 0, true);
+            tally(&mut parts, &bytes[split..30], next, true);
+            assert!(parts.iter().flatten().all(|c| *c == 0), "split at {split}");
+        }
+        let outside: u64 = whole.iter().map(|c| c[OUTSIDE_SLOTS..].iter().sum::<u64>()).sum();
+        assert_eq!(outside, 6);
+    }
+}
