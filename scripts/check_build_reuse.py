@@ -22,6 +22,11 @@ import sys
 ALLOWED = {"model_serving": {"matrixmultiply"}}
 
 
+def allowed(package):
+    """The crates `package`'s build may compile again, spelled with dashes."""
+    return {a.replace("_", "-") for a in ALLOWED.get(package, ())}
+
+
 def rebuilt_dependencies(package):
     """Names of registry crates `cargo build -p package` compiled, stopping at the first one."""
     cmd = ["cargo", "build", "-p", package, "--message-format=json-render-diagnostics"]
@@ -40,7 +45,7 @@ def rebuilt_dependencies(package):
         name = msg["target"]["name"]
         if msg["target"]["kind"] == ["custom-build"]:
             name = package_id.split("#")[-1].split("@")[0]
-        if name.replace("_", "-") in {a.replace("_", "-") for a in ALLOWED.get(package, ())}:
+        if name.replace("_", "-") in allowed(package):
             continue
         rebuilt.append(package_id.split("#")[-1])
         proc.kill()
@@ -66,11 +71,10 @@ def resolved_features(args):
 def differing_dependencies(package, test_build):
     """Registry packages whose features in `cargo build -p package` differ from the test build's."""
     own = resolved_features(["-p", package, "-e", "normal,build"])
-    allowed = {a.replace("_", "-") for a in ALLOWED.get(package, ())}
     return sorted(
         line.split("|")[0]
         for line in own - test_build
-        if line.split(" ")[0].replace("_", "-") not in allowed
+        if line.split(" ")[0].replace("_", "-") not in allowed(package)
     )
 
 

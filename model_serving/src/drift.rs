@@ -172,11 +172,10 @@ impl DriftTracker {
         let binned = meta.reference.len() == d;
         let first = frame.n_rows.saturating_sub(self.capacity);
         let bytes = if binned { bin_rows(&meta.reference, &frame.values[first * d..]) } else { Vec::new() };
-        // Counted before the lock is taken; added under it in a few adds per feature.
-        let mut added = vec![[0; SLOTS]; if binned { d } else { 0 }];
-        if binned {
-            tally(&mut added, &bytes, 0, false);
-        }
+        // Counted before the lock is taken (nothing without a reference: no bytes); added under
+        // it in a few adds per feature.
+        let mut added = vec![[0; SLOTS]; d];
+        tally(&mut added, &bytes, 0, false);
         let kept = &scores.scores[first..];
         let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |t| t.as_secs_f64());
         let mut guard = self.lock();
