@@ -207,6 +207,29 @@ impl<'m> RowScorer<'m> {
     pub fn push(&mut self, values: &[f64], emit: &mut dyn FnMut(f32)) {
         self.rows.extend_from_slice(values);
         self.rows_in += values.len() / self.d.max(1);
+        self.advance(emit);
+    }
+
+    /// [`RowScorer::push`] for a reader that appends whole rows straight to the scorer's own
+    /// buffer, saving a copy of every value: `fill` appends to the vector it is given. When it
+    /// gives `None`, what it appended is taken back and nothing is scored.
+    pub fn push_with<T>(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<f64>) -> Option<T>,
+        emit: &mut dyn FnMut(f32),
+    ) -> Option<T> {
+        let before = self.rows.len();
+        let Some(value) = fill(&mut self.rows) else {
+            self.rows.truncate(before);
+            return None;
+        };
+        self.rows_in += (self.rows.len() - before) / self.d.max(1);
+        self.advance(emit);
+        Some(value)
+    }
+
+    /// Detects the chunks that can be detected now and emits the rows they complete.
+    fn advance(&mut self, emit: &mut dyn FnMut(f32)) {
         // As `window_scores_chunked`: a chunk is detected once more than a chunk and sgemm's
         // minimum remain, so the chunks end where they end for the whole input.
         while self.startable().saturating_sub(self.detected) >= CHUNK_WINDOWS + SGEMM_MIN_ROWS {

@@ -10,7 +10,7 @@
 //! temporary file and is read, scored ([`RowScorer`]) and written a chunk of rows at a time.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -353,19 +353,9 @@ async fn score_input(job: &Arc<Job>, input: &Input, maybe_done: bool) -> Result<
     }
     let clock = Instant::now();
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
-    let data = temp.path().join("input.csv");
     let scores = temp.path().join("scores.csv");
     let in_key = if job.input.key.is_empty() { input.rel.clone() } else { format!("{}/{}", job.input.key, input.rel) };
-    job.input.store.get_to_file(&in_key, &data).await?;
-    let scored = {
-        let (job, data, scores, url) = (Arc::clone(job), data.clone(), scores.clone(), job.in_url(&input.rel));
-        tokio::task::spawn_blocking(move || match &job.model {
-            Artifact::Single(model) => score_file(model, &data, &scores, &url).map(|(r, a)| (r, a, Vec::new())),
-            Artifact::Set(set) => score_set_file(set, &data, &scores, &url),
-        })
-        .await
-        .context("the scoring thread stopped")?
-    };
+    let scored = score_object(job, &in_key, &scores, &job.in_url(&input.rel)).await?;
     let mut summary = FileSummary {
         input: job.in_url(&input.rel),
         input_etag: input.etag.clone(),
@@ -403,16 +393,42 @@ async fn score_input(job: &Arc<Job>, input: &Input, maybe_done: bool) -> Result<
     result.map(|()| (summary, false))
 }
 
-/// Reads `data` a piece at a time, scores it and writes the scores CSV to `out`; returns the
-/// rows and how many are anomalies. Plain CSV (no quotes, plain numbers: what sensors write) is
-/// read by the fast path; anything else, errors included, by the full reader, from the start.
-fn score_file(model: &Model, data: &Path, out: &Path, source: &str) -> Result<(u64, u64)> {
-    if let Some(done) = score_plain(model, data, out, source)? {
-        return Ok(done);
+/// Scores the object `key` as it downloads and writes the scores CSV to `scores`; returns the
+/// rows, how many are anomalies and (for a model set) each group's totals. The outer error is the
+/// download's (the file gets no summary: a rerun tries it again), the inner one the scoring's.
+/// Plain CSV (no quotes, plain numbers: what sensors write) is read by the fast path; anything
+/// else, errors included, by the full reader, from the start (a second download: the first
+/// pass keeps no copy).
+async fn score_object(job: &Arc<Job>, key: &str, scores: &Path, source: &str) -> Result<Result<Scored>> {
+    let store = &job.input.store;
+    if matches!(job.model, Artifact::Single(_)) {
+        let (job, out, source) = (Arc::clone(job), scores.to_path_buf(), source.to_string());
+        let plain = store
+            .read_streamed(key, move |data| match &job.model {
+                Artifact::Single(model) => score_plain(model, data, &out, &source),
+                Artifact::Set(_) => Ok(None),
+            })
+            .await?;
+        if let Some(done) = plain.transpose() {
+            return Ok(done.map(|(rows, anomalies)| (rows, anomalies, Vec::new())));
+        }
     }
-    let file = std::fs::File::open(data).with_context(|| format!("reading the download of {source}"))?;
-    let mut rows =
-        CsvRows::new(std::io::BufReader::with_capacity(1 << 16, file), source, Columns::Named(&model.meta.features))?;
+    let (job, out, source) = (Arc::clone(job), scores.to_path_buf(), source.to_string());
+    Ok(store
+        .read_streamed(key, move |data| match &job.model {
+            Artifact::Single(model) => score_full(model, data, &out, &source).map(|(r, a)| (r, a, Vec::new())),
+            Artifact::Set(set) => score_set(set, data, &out, &source),
+        })
+        .await?)
+}
+
+/// What scoring one input gives: rows, anomalies, and a model set's totals per group.
+type Scored = (u64, u64, Vec<GroupSummary>);
+
+/// Reads `data` a piece at a time through the full CSV reader, scores it and writes the scores
+/// CSV to `out`; returns the rows and how many are anomalies.
+fn score_full(model: &Model, data: &mut dyn BufRead, out: &Path, source: &str) -> Result<(u64, u64)> {
+    let mut rows = CsvRows::new(data, source, Columns::Named(&model.meta.features))?;
     let mut sink = ScoresFile::create(out, model.meta.threshold.value)?;
     let mut scorer = RowScorer::new(model);
     let mut values = Vec::with_capacity(ROWS_PER_PIECE * model.meta.features.len());
@@ -427,18 +443,12 @@ fn score_file(model: &Model, data: &Path, out: &Path, source: &str) -> Result<(u
     sink.close()
 }
 
-/// [`score_file`] with a model set: each row by its group's model (the full reader, which reads
+/// [`score_full`] with a model set: each row by its group's model (the full reader, which reads
 /// the group column too), a piece at a time; also returns each group's totals.
-fn score_set_file(set: &ModelSet, data: &Path, out: &Path, source: &str) -> Result<(u64, u64, Vec<GroupSummary>)> {
+fn score_set(set: &ModelSet, data: &mut dyn BufRead, out: &Path, source: &str) -> Result<Scored> {
     let manifest = &set.manifest;
     let column = manifest.group_by.as_str();
-    let file = std::fs::File::open(data).with_context(|| format!("reading the download of {source}"))?;
-    let mut rows = CsvRows::grouped(
-        std::io::BufReader::with_capacity(1 << 16, file),
-        source,
-        Columns::Named(&manifest.features),
-        column,
-    )?;
+    let mut rows = CsvRows::grouped(data, source, Columns::Named(&manifest.features), column)?;
     let mut sink = ScoresFile::create(out, f64::NAN)?;
     let mut scorer = SetRowScorer::new(set);
     let mut values = Vec::with_capacity(ROWS_PER_PIECE * manifest.features.len());
@@ -457,50 +467,75 @@ fn score_set_file(set: &ModelSet, data: &Path, out: &Path, source: &str) -> Resu
     Ok((n, anomalies, groups.into_iter().map(GroupSummary::from).collect()))
 }
 
-/// [`score_file`]'s fast path: blocks of whole lines through [`PlainRows`]. `None` as soon as a
-/// block needs the full reader (what was written is then written again).
-fn score_plain(model: &Model, data: &Path, out: &Path, source: &str) -> Result<Option<(u64, u64)>> {
-    use std::io::Read;
-    let reading = || format!("reading the download of {source}");
-    let mut file = std::fs::File::open(data).with_context(reading)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES * 2);
-    let mut chunk = vec![0u8; BLOCK_BYTES];
+/// The fast path: the whole lines of each piece of the download through [`PlainRows`], read
+/// where they arrived and into the scorer's own buffer (only a line split between two pieces is
+/// copied to be joined). `None` as soon as a line needs the full reader (which starts again from
+/// the beginning).
+fn score_plain(model: &Model, data: &mut dyn BufRead, out: &Path, source: &str) -> Result<Option<(u64, u64)>> {
+    let reading = || format!("reading {source}");
+    // The start of a line whose end has not arrived yet.
+    let mut carry: Vec<u8> = Vec::new();
     // The header: the first line.
-    let header_end = loop {
-        if let Some(i) = memchr::memchr2(b'\n', b'\r', &buf) {
-            break i;
-        }
-        let n = file.read(&mut chunk).with_context(reading)?;
-        if n == 0 || buf.len() > BLOCK_BYTES {
+    let rows = loop {
+        let piece = data.fill_buf().with_context(reading)?;
+        if piece.is_empty() || carry.len() > BLOCK_BYTES {
             return Ok(None);
         }
-        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = memchr::memchr2(b'\n', b'\r', piece) {
+            carry.extend_from_slice(&piece[..i]);
+            data.consume(i);
+            let Some(rows) = PlainRows::new(&carry, Columns::Named(&model.meta.features)) else { return Ok(None) };
+            carry.clear();
+            break rows;
+        }
+        let n = piece.len();
+        carry.extend_from_slice(piece);
+        data.consume(n);
     };
-    let Some(rows) = PlainRows::new(&buf[..header_end], Columns::Named(&model.meta.features)) else { return Ok(None) };
-    buf.drain(..header_end);
     let mut sink = ScoresFile::create(out, model.meta.threshold.value)?;
     let mut scorer = RowScorer::new(model);
-    let mut values = Vec::with_capacity(BLOCK_BYTES / 4);
+    let mut emit = |s| sink.row(s);
     loop {
-        let n = file.read(&mut chunk).with_context(reading)?;
-        buf.extend_from_slice(&chunk[..n]);
-        // Whole lines only; the rest waits for the next read (all of it at the end).
-        let cut = if n == 0 { buf.len() } else { memchr::memrchr2(b'\n', b'\r', &buf).map_or(0, |i| i + 1) };
-        if cut > 0 || n == 0 {
-            values.clear();
-            let Some(_) = rows.read(&buf[..cut], &mut values) else { return Ok(None) };
-            scorer.push(&values, &mut |s| sink.row(s));
-            buf.drain(..cut);
-        }
+        let piece = data.fill_buf().with_context(reading)?;
+        let n = piece.len();
         if n == 0 {
+            // The last line, when the input does not end with a line break.
+            if scorer.push_with(|values| rows.read(&carry, values), &mut emit).is_none() {
+                return Ok(None);
+            }
             break;
         }
+        // Whole lines of this piece (a line split from the previous piece is joined first); the
+        // rest waits for the next piece.
+        let Some(last) = memchr::memrchr2(b'\n', b'\r', piece) else {
+            carry.extend_from_slice(piece);
+            data.consume(n);
+            continue;
+        };
+        let read = scorer.push_with(
+            |values| {
+                let mut start = 0;
+                if !carry.is_empty() {
+                    start = memchr::memchr2(b'\n', b'\r', piece).map_or(n, |i| i + 1);
+                    carry.extend_from_slice(&piece[..start]);
+                    rows.read(&carry, values)?;
+                    carry.clear();
+                }
+                rows.read(&piece[start..=last], values)
+            },
+            &mut emit,
+        );
+        if read.is_none() {
+            return Ok(None);
+        }
+        carry.extend_from_slice(&piece[last + 1..]);
+        data.consume(n);
     }
-    scorer.finish(source, &mut |s| sink.row(s))?;
+    scorer.finish(source, &mut emit)?;
     sink.close().map(Some)
 }
 
-/// Bytes read from an input at a time by the fast path.
+/// The longest header the fast path looks for (longer ones go to the full reader).
 const BLOCK_BYTES: usize = 1 << 20;
 
 /// The scores CSV being written, with the count of anomalies.
@@ -650,6 +685,50 @@ impl Progress {
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufReader, Cursor};
+
+    use super::score_plain;
+    use crate::commands::{Kind, simulate, train_with};
+    use crate::params::Params;
+
+    /// The fast path reads a line split anywhere between two pieces of the download (a `\r\n`
+    /// split between its two bytes included) as it reads the line whole, with LF or CRLF line
+    /// ends, with or without a last line break.
+    #[test]
+    fn the_fast_path_scores_lines_split_anywhere_between_pieces_as_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        simulate(&dir.path().join("sim"), 1, 1, None).unwrap();
+        let mut params = Params::default();
+        params.train.epochs = 1;
+        let model_dir = dir.path().join("model");
+        train_with(
+            &dir.path().join("sim/train.csv"),
+            &model_dir,
+            &params,
+            &dir.path().join("plots"),
+            Kind::Autoencoder,
+        )
+        .unwrap();
+        let model = model_core::Model::load(&model_dir).unwrap();
+        let test = std::fs::read_to_string(dir.path().join("sim/test.csv")).unwrap();
+        let lf: String = test.lines().take(301).map(|l| format!("{l}\n")).collect();
+        let out = dir.path().join("scores.csv");
+        for text in [lf.clone(), lf.replace('\n', "\r\n"), lf.trim_end().to_string()] {
+            let whole = score_plain(&model, &mut Cursor::new(text.as_bytes()), &out, "t.csv").unwrap();
+            assert_eq!(whole, Some((300, whole.map_or(0, |w| w.1))));
+            let expected = std::fs::read(&out).unwrap();
+            for piece in [1, 2, 3, 7, 64, 1000] {
+                let mut data = BufReader::with_capacity(piece, Cursor::new(text.as_bytes()));
+                let got = score_plain(&model, &mut data, &out, "t.csv").unwrap();
+                assert_eq!(got, whole, "pieces of {piece} bytes");
+                assert!(std::fs::read(&out).unwrap() == expected, "pieces of {piece} bytes: other scores");
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ mod local;
 mod redact;
 mod s3;
 mod settings;
+mod stream_read;
 
 use std::path::{Path, PathBuf};
 
@@ -132,6 +133,24 @@ impl Store {
         match self {
             Store::Local(l) => l.get_to_file_checked(key, dest, make_check()).await,
             Store::S3(s) => s.get_to_file_checked(key, dest, make_check).await,
+        }
+    }
+
+    /// Reads an object in one pass as it arrives: `read` runs on a blocking thread with the
+    /// object's bytes as a `BufRead` (a few pieces in memory whatever the object's size; nothing
+    /// on disk). When an S3 download breaks off, the reader fails with an error, `read`'s result
+    /// is dropped and the whole read is tried again under the store's retry policy, so `read`
+    /// must depend on the bytes alone (and write any output afresh). `read`'s own errors are in
+    /// its result; the outer error is the store's (missing object, unreachable server, retries
+    /// spent).
+    pub async fn read_streamed<T, F>(&self, key: &str, read: F) -> Result<T>
+    where
+        F: Fn(&mut dyn std::io::BufRead) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        match self {
+            Store::Local(l) => l.read_streamed(key, read).await,
+            Store::S3(s) => s.read_streamed(key, std::sync::Arc::new(read)).await,
         }
     }
 

@@ -104,6 +104,22 @@ impl LocalStore {
         blocking(move || crate::fs::copy(&src, &dest)).await
     }
 
+    /// Runs `read` over the file ([`crate::Store::read_streamed`]).
+    pub(crate) async fn read_streamed<T, F>(&self, key: &str, read: F) -> Result<T>
+    where
+        F: FnOnce(&mut dyn std::io::BufRead) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let src = self.path(key)?;
+        let (store, key) = (self.root.display().to_string(), key.to_string());
+        blocking(move || match std::fs::File::open(&src) {
+            Ok(f) => Ok(read(&mut std::io::BufReader::with_capacity(1 << 20, f))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StorageError::NotFound { store, key }),
+            Err(e) => Err(StorageError::io("reading", src, e)),
+        })
+        .await
+    }
+
     pub(crate) async fn get_to_file_checked<C: ObjectCheck>(&self, key: &str, dest: &Path, check: C) -> Result<()> {
         let src = self.path(key)?;
         let dest = dest.to_path_buf();

@@ -23,6 +23,7 @@ use bytes::{Bytes, BytesMut};
 use crate::download::{FileSink, ObjectCheck, Piece, write_pieces};
 use crate::fs::blocking;
 use crate::settings::S3Options;
+use crate::stream_read::PieceReader;
 use crate::{Conditional, ObjectInfo, Result, StorageError, check_key};
 
 /// Objects up to this size are received whole and written in one go; larger ones are written
@@ -159,7 +160,7 @@ impl S3Store {
     pub(crate) async fn get(&self, key: &str) -> Result<Bytes> {
         self.retrying(|| async {
             let out = self.send_get(key).await?;
-            let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, e))?;
+            let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, DisplayErrorContext(&e)))?;
             Ok(data.into_bytes())
         })
         .await
@@ -184,7 +185,7 @@ impl S3Store {
                 }
             };
             let etag = out.e_tag().map(str::to_string);
-            let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, e))?;
+            let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, DisplayErrorContext(&e)))?;
             Ok(Conditional::Found { bytes: data.into_bytes(), etag })
         })
         .await
@@ -207,7 +208,7 @@ impl S3Store {
         let mut buf = BytesMut::with_capacity(announced.unwrap_or(0) as usize);
         let mut body = out.body;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| self.stream_err("GET", key, e))?;
+            let chunk = chunk.map_err(|e| self.stream_err("GET", key, DisplayErrorContext(&e)))?;
             if (buf.len() + chunk.len()) as u64 > limit {
                 return Err(too_large((buf.len() + chunk.len()) as u64));
             }
@@ -232,7 +233,12 @@ impl S3Store {
         let dest = dest.to_path_buf();
         let (store, owned_key) = (self.described.clone(), key.to_string());
         if announced.is_some_and(|n| n <= WHOLE_OBJECT_MAX) {
-            let data = out.body.collect().await.map_err(|e| self.stream_err("GET", key, e))?.into_bytes();
+            let data = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| self.stream_err("GET", key, DisplayErrorContext(&e)))?
+                .into_bytes();
             return blocking(move || {
                 if let Some(n) = announced.filter(|n| *n != data.len() as u64) {
                     return Err(StorageError::S3 {
@@ -258,7 +264,7 @@ impl S3Store {
         let mut body = out.body;
         let received: Result<()> = async {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| self.stream_err("GET", key, e))?;
+                let chunk = chunk.map_err(|e| self.stream_err("GET", key, DisplayErrorContext(&e)))?;
                 if tx.send(Piece::Data(chunk)).await.is_err() {
                     // The writer stopped (disk error, refused check): its result says why.
                     return Ok(());
@@ -273,6 +279,54 @@ impl S3Store {
         received?;
         written
     }
+    /// Runs `read` over the object's bytes as they arrive ([`crate::Store::read_streamed`]),
+    /// from the start again (a new GET) when the download breaks off.
+    pub(crate) async fn read_streamed<T, F>(&self, key: &str, read: std::sync::Arc<F>) -> Result<T>
+    where
+        F: Fn(&mut dyn std::io::BufRead) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        self.retrying(|| self.read_streamed_once(key, std::sync::Arc::clone(&read))).await
+    }
+
+    async fn read_streamed_once<T, F>(&self, key: &str, read: std::sync::Arc<F>) -> Result<T>
+    where
+        F: Fn(&mut dyn std::io::BufRead) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let out = self.send_get(key).await?;
+        let announced = out.content_length().and_then(|n| u64::try_from(n).ok());
+        let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(PIECES_IN_FLIGHT);
+        let reader = tokio::task::spawn_blocking(move || {
+            let mut pieces = PieceReader::new(rx, announced);
+            let value = read(&mut pieces);
+            (value, pieces.broken())
+        });
+        let mut body = out.body;
+        let received: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| self.stream_err("GET", key, DisplayErrorContext(&e)))?;
+                if tx.send(Piece::Data(chunk)).await.is_err() {
+                    // The reader is done (it needed only part of the object, or stopped on an
+                    // error of its own): the rest is not wanted.
+                    return Ok(());
+                }
+            }
+            let _ = tx.send(Piece::End).await;
+            Ok(())
+        }
+        .await;
+        drop(tx);
+        let (value, broken) =
+            reader.await.map_err(|e| self.stream_err("GET", key, format!("the reader stopped: {e}")))?;
+        match broken {
+            // What the reader made of a broken download is dropped: the network's error (or the
+            // reader's account of the break) decides whether to try again.
+            Some(why) => Err(received.err().unwrap_or_else(|| self.stream_err("GET", key, why))),
+            None => Ok(value),
+        }
+    }
+
     /// Writes `data` under `key`, with a Content-Type when one is given.
     pub(crate) async fn put(&self, key: &str, data: Bytes, content_type: Option<&str>) -> Result<()> {
         let full = self.full_key(key)?;

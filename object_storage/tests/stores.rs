@@ -12,6 +12,19 @@ fn s3(endpoint: &str, secret: &str) -> Store {
     Store::s3(common::s3_options(endpoint, "some/prefix/", secret)).expect("client")
 }
 
+/// A reader of a whole object, a little at a time (as a parser reads).
+fn read_all(data: &mut dyn std::io::BufRead) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut small = [0u8; 1000];
+    loop {
+        let n = data.read(&mut small)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&small[..n]);
+    }
+}
+
 async fn exercise(store: &Store) {
     let tmp = tempfile::tempdir().expect("tempdir");
     assert!(!store.exists("a/b.txt").await.expect("exists"));
@@ -29,6 +42,10 @@ async fn exercise(store: &Store) {
     assert_eq!(std::fs::read(&dest).expect("read"), big);
     // Only the final file, no temporaries left next to it.
     assert_eq!(std::fs::read_dir(tmp.path().join("out")).expect("dir").count(), 1);
+    // Read in one pass as it arrives: every byte once, in order; a missing object is NotFound.
+    let streamed = store.read_streamed("c/big.bin", read_all).await.expect("read_streamed");
+    assert_eq!(streamed.expect("reading"), big);
+    assert!(matches!(store.read_streamed("c/none.bin", read_all).await, Err(StorageError::NotFound { .. })));
 
     let mut keys = store.list("").await.expect("list");
     keys.sort();

@@ -15,7 +15,7 @@ use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 
 pub use dir_aware_fs::{DirAwareFs, Traffic};
-pub use failing::FailingS3;
+pub use failing::{BreakingS3, FailingS3};
 
 /// The access key the test servers accept.
 pub const ACCESS_KEY: &str = "test-ak";
