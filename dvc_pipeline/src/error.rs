@@ -75,7 +75,7 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    #[error("'{}' has no {file}: it does not look like a model directory (train one first)", dir.display())]
+    #[error("'{}' has no {file} (nor set.json): it does not look like a model directory (train one first)", dir.display())]
     NotAModel { dir: PathBuf, file: &'static str },
     #[error("a model is already published at {location}: publish a new version, or pass --force to replace it")]
     AlreadyPublished { location: String },

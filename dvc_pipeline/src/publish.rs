@@ -1,6 +1,7 @@
-//! `publish`: upload a model directory under `s3://bucket/models/<name>/<version>/` so that
-//! it appears atomically to readers: every file first, `metadata.json` last. Readers (the
-//! serving service) treat a prefix without `metadata.json` as not (yet) published.
+//! `publish`: upload a model directory (or a model set's) under
+//! `s3://bucket/models/<name>/<version>/` so that it appears atomically to readers: every file
+//! first, the marker last (`metadata.json` for a model, `set.json` for a set). Readers (the
+//! serving service's MODEL_URI) treat a prefix without its marker as not (yet) published.
 
 use std::path::Path;
 
@@ -13,18 +14,26 @@ use crate::ignore::DvcIgnore;
 
 /// The file whose presence marks a complete model.
 pub(crate) const METADATA: &str = "metadata.json";
+/// The file whose presence marks a complete model set (`model_core::set::SET_FILE`).
+const SET: &str = "set.json";
 
-/// Uploads `model_dir` to `store` (rooted at the target prefix). Refuses to overwrite an
-/// already published model unless `force`. Returns the number of files uploaded.
+/// Uploads `model_dir` (a model, or a model set: `set.json` beside its members' directories) to
+/// `store` (rooted at the target prefix). Refuses to overwrite an already published model or
+/// set unless `force`. Returns the number of files uploaded.
 pub async fn publish(model_dir: &Path, store: &Store, force: bool, jobs: usize) -> Result<usize> {
-    if !model_dir.join(METADATA).is_file() {
+    let marker = if model_dir.join(SET).is_file() { SET } else { METADATA };
+    if !model_dir.join(marker).is_file() {
         return Err(Error::NotAModel { dir: model_dir.to_path_buf(), file: METADATA });
     }
-    if !force && store.exists(METADATA).await? {
-        return Err(Error::AlreadyPublished { location: store.describe() });
+    if !force {
+        for published in [METADATA, SET] {
+            if store.exists(published).await? {
+                return Err(Error::AlreadyPublished { location: store.describe() });
+            }
+        }
     }
     let files = hashing::list_files(model_dir, &DvcIgnore::none())?;
-    let rest: Vec<_> = files.iter().filter(|(rel, _)| rel != METADATA).collect();
+    let rest: Vec<_> = files.iter().filter(|(rel, _)| rel != marker).collect();
     let results: Vec<Result<()>> = futures::stream::iter(rest.iter())
         .map(|(rel, abs)| async move { store.put_file(rel, abs).await.map_err(Error::from) })
         .buffer_unordered(jobs.max(1))
@@ -33,6 +42,6 @@ pub async fn publish(model_dir: &Path, store: &Store, force: bool, jobs: usize) 
     for r in results {
         r?;
     }
-    store.put_file(METADATA, &model_dir.join(METADATA)).await?;
+    store.put_file(marker, &model_dir.join(marker)).await?;
     Ok(files.len())
 }

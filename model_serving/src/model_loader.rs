@@ -1,6 +1,6 @@
 //! Loading a model: at start-up from MODEL_PATH (a local directory), MODEL_URI (the two files
-//! of a published model under an S3 prefix, read through `object_storage`, which also retries
-//! S3) or a registry (MODEL_REGISTRY: a version, downloaded, checked against its card's weights
+//! of a published model, or a published model set, under an S3 prefix, read through
+//! `object_storage`, which also retries S3) or a registry (MODEL_REGISTRY: a version, downloaded, checked against its card's weights
 //! checksum, loaded and made to score a few rows before it is served). Errors name the variable
 //! or object and the fix; the cause is their `source()`.
 
@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use model_core::artifact::{METADATA_FILE, WEIGHTS_FILE};
+use model_core::set::SET_FILE;
 use model_core::{ArtifactError, DataError, Frame, Model, ModelSet};
 use model_registry::{AliasPoll, Registry, RegistryError};
 use object_storage::{S3Options, StorageError, Store};
@@ -112,11 +113,8 @@ pub async fn start(source: &ModelSource, fallback_dir: &Path) -> Result<Start, L
             });
         }
         ModelSource::S3(options) => {
-            let model = load_s3(options, source.to_string()).await?;
-            return Ok(Start {
-                model: Some(ServedModel::plain(Artifact::Single(model), source.to_string())),
-                follow: None,
-            });
+            let artifact = load_s3(options, source.to_string()).await?;
+            return Ok(Start { model: Some(ServedModel::plain(artifact, source.to_string())), follow: None });
         }
         ModelSource::Registry { root, name, pick } => (root, name, pick),
     };
@@ -278,14 +276,56 @@ async fn load_dir(dir: &Path) -> Result<Artifact, LoadError> {
     }
 }
 
-/// Loads MODEL_URI, the two files of a model published under an S3 prefix.
-async fn load_s3(options: &S3Options, uri: String) -> Result<Model, LoadError> {
+/// Loads MODEL_URI, the two files of a model published under an S3 prefix, or a model set
+/// published there (`set.json` beside its members' directories: downloaded whole, then loaded
+/// and checked as MODEL_PATH's).
+async fn load_s3(options: &S3Options, uri: String) -> Result<Artifact, LoadError> {
     if options.access_key_id.is_none() || options.secret_access_key.is_none() {
         return Err(LoadError::MissingKeys { uri });
     }
     let read = |source| LoadError::Read { uri: uri.clone(), source };
     let store = Store::s3(options.clone()).map_err(read)?;
     let (meta, weights) = tokio::join!(store.get(METADATA_FILE), store.get(WEIGHTS_FILE));
+    if let Err(StorageError::NotFound { .. }) = meta
+        && store.exists(SET_FILE).await.map_err(read)?
+    {
+        return load_s3_set(&store, uri).await;
+    }
     let (meta, weights) = (meta.map_err(read)?, weights.map_err(read)?);
-    Model::from_bytes(&meta, &weights, Path::new(&uri)).map_err(|source| LoadError::Model { uri, source })
+    Model::from_bytes(&meta, &weights, Path::new(&uri))
+        .map(Artifact::Single)
+        .map_err(|source| LoadError::Model { uri, source })
+}
+
+/// A model set under MODEL_URI: `set.json` and the members' files it names, read into memory
+/// and loaded and checked as MODEL_PATH's.
+async fn load_s3_set(store: &Store, uri: String) -> Result<Artifact, LoadError> {
+    let read = |source| LoadError::Read { uri: uri.clone(), source };
+    let mut files = std::collections::BTreeMap::new();
+    for key in store.list("").await.map_err(read)? {
+        let bytes = store.get(&key).await.map_err(read)?;
+        files.insert(key, bytes);
+    }
+    let what = format!("MODEL_URI={uri}");
+    let loaded = tokio::task::spawn_blocking(move || -> Result<Result<Artifact, LoadError>, ArtifactError> {
+        let at = Path::new(&what);
+        let manifest = files.get(SET_FILE).cloned().unwrap_or_default();
+        let set = ModelSet::from_reader(&manifest, at, &mut |rel| match files.get(rel) {
+            Some(bytes) => Ok(bytes.to_vec()),
+            None => Err(ArtifactError::Inconsistent {
+                path: at.join(SET_FILE),
+                message: format!("names {rel}, which is not under the prefix"),
+            }),
+        })?;
+        Ok(check_set(&set, &what).map(|()| Artifact::Set(set)))
+    })
+    .await;
+    match loaded {
+        Ok(Ok(result)) => result,
+        Ok(Err(source)) => Err(LoadError::Model { uri, source }),
+        Err(e) => Err(LoadError::Model {
+            uri: uri.clone(),
+            source: ArtifactError::Io { path: uri.into(), source: std::io::Error::other(e) },
+        }),
+    }
 }

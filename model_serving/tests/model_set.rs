@@ -283,3 +283,49 @@ async fn a_published_set_is_one_registry_version_served_through_its_alias() {
     assert_eq!(got, expect.scores);
     service.service.shutdown().await.unwrap();
 }
+
+/// `publish --to s3://...` uploads a set as it uploads a model (`set.json`, its marker, last;
+/// not over a published one without --force), and MODEL_URI serves it routed by machine.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_set_published_under_an_s3_prefix_is_served_from_model_uri() {
+    use object_storage::{AwsEnv, S3Options, S3Settings, Store};
+    let fixture = set_fixture();
+    let root = tempfile::tempdir().unwrap();
+    let s3 = common::start_s3(root.path()).await;
+    common::create_bucket(&s3, "models").await;
+    let settings = S3Settings {
+        endpoint_url: Some(s3.clone()),
+        access_key_id: Some(common::S3_ACCESS_KEY.into()),
+        secret_access_key: Some(common::S3_SECRET_KEY.into()),
+        ..S3Settings::default()
+    };
+    let store = Store::s3(S3Options::resolve("s3://models/fleet/1/", &settings, &AwsEnv::default()).unwrap()).unwrap();
+    let files = dvc_pipeline::publish::publish(&fixture.with_fallback, &store, false, 4).await.unwrap();
+    assert!(files >= 7, "set.json and two files per member and the fallback: {files}");
+    let again = dvc_pipeline::publish::publish(&fixture.with_fallback, &store, false, 4).await;
+    assert!(again.unwrap_err().to_string().contains("already published"));
+
+    let service = common::start_with(&[
+        ("MODEL_URI", "s3://models/fleet/1/"),
+        ("MODEL_PATH", "/nonexistent"),
+        ("AWS_ENDPOINT_URL", s3.as_str()),
+        ("AWS_ACCESS_KEY_ID", common::S3_ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", common::S3_SECRET_KEY),
+        ("AWS_REGION", "us-east-1"),
+    ])
+    .await;
+    let info: serde_json::Value =
+        service.client.get(format!("{}/model", service.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["set"]["group_by"], "machine", "{info}");
+    let m01: Vec<_> = fixture.test.iter().filter(|(m, _)| m == "m01").take(40).cloned().collect();
+    let m02: Vec<_> = fixture.test.iter().filter(|(m, _)| m == "m02").take(40).cloned().collect();
+    let mixed: Vec<_> = m01.iter().zip(&m02).flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    let (status, body) = post(&service.client, &service.base, "text/csv", csv(&mixed)).await;
+    assert_eq!(status, 200, "{body}");
+    let got: Vec<f32> = body["scores"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap() as f32).collect();
+    let expect_m01 = alone(&fixture.with_fallback, "groups/m01", &m01.iter().map(|r| r.1).collect::<Vec<_>>());
+    let expect_m02 = alone(&fixture.with_fallback, "groups/m02", &m02.iter().map(|r| r.1).collect::<Vec<_>>());
+    let expect: Vec<f32> = expect_m01.scores.iter().zip(&expect_m02.scores).flat_map(|(a, b)| [*a, *b]).collect();
+    assert_eq!(got, expect);
+    service.service.shutdown().await.unwrap();
+}
