@@ -261,24 +261,25 @@ impl S3Store {
         let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(PIECES_IN_FLIGHT);
         let dest_name = dest.clone();
         let writer = tokio::task::spawn_blocking(move || write_pieces(rx, &dest, check, announced, &store, &owned_key));
-        let mut body = out.body;
-        let received: Result<()> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| self.stream_err("GET", key, DisplayErrorContext(&e)))?;
-                if tx.send(Piece::Data(chunk)).await.is_err() {
-                    // The writer stopped (disk error, refused check): its result says why.
-                    return Ok(());
-                }
-            }
-            let _ = tx.send(Piece::End).await;
-            Ok(())
-        }
-        .await;
-        drop(tx);
+        // (When the writer stops early, on a disk error or a refused check, its result says why.)
+        let received = self.send_pieces(out.body, tx, key).await;
         let written = writer.await.map_err(|e| StorageError::io("writing", dest_name, std::io::Error::other(e)))?;
         received?;
         written
     }
+    /// Hands a download's pieces to the thread consuming them, then [`Piece::End`]; stops
+    /// quietly when the consumer is gone (it is done). The error is the network's.
+    async fn send_pieces(&self, mut body: ByteStream, tx: tokio::sync::mpsc::Sender<Piece>, key: &str) -> Result<()> {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.stream_err("GET", key, DisplayErrorContext(&e)))?;
+            if tx.send(Piece::Data(chunk)).await.is_err() {
+                return Ok(());
+            }
+        }
+        let _ = tx.send(Piece::End).await;
+        Ok(())
+    }
+
     /// Runs `read` over the object's bytes as they arrive ([`crate::Store::read_streamed`]),
     /// from the start again (a new GET) when the download breaks off.
     pub(crate) async fn read_streamed<T, F>(&self, key: &str, read: std::sync::Arc<F>) -> Result<T>
@@ -302,21 +303,9 @@ impl S3Store {
             let value = read(&mut pieces);
             (value, pieces.broken())
         });
-        let mut body = out.body;
-        let received: Result<()> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| self.stream_err("GET", key, DisplayErrorContext(&e)))?;
-                if tx.send(Piece::Data(chunk)).await.is_err() {
-                    // The reader is done (it needed only part of the object, or stopped on an
-                    // error of its own): the rest is not wanted.
-                    return Ok(());
-                }
-            }
-            let _ = tx.send(Piece::End).await;
-            Ok(())
-        }
-        .await;
-        drop(tx);
+        // (A reader done early, needing only part of the object or stopped on an error of its
+        // own, does not want the rest.)
+        let received = self.send_pieces(out.body, tx, key).await;
         let (value, broken) =
             reader.await.map_err(|e| self.stream_err("GET", key, format!("the reader stopped: {e}")))?;
         match broken {
