@@ -6,8 +6,8 @@
 //! `JOB_COMPLETION_INDEX`) takes the files whose key hashes to `i` (a stable hash, so every pod
 //! agrees). A file that fails (not CSV, missing columns) is recorded and the rest go on (exit
 //! status 3). A rerun skips inputs whose ETag and model match their summary, so a killed run
-//! finishes only the rest. Memory stays bounded whatever the file size: each file goes to a
-//! temporary file and is read, scored ([`RowScorer`]) and written a chunk of rows at a time.
+//! finishes only the rest. Memory stays bounded whatever the file size: each file is read as
+//! it downloads (`Store::read_streamed`), scored ([`RowScorer`]) and written a piece at a time.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, IsTerminal, Write};

@@ -1,7 +1,8 @@
 //! Loading a model: at start-up from MODEL_PATH (a local directory), MODEL_URI (the two files
 //! of a published model, or a published model set, under an S3 prefix, read through
-//! `object_storage`, which also retries S3) or a registry (MODEL_REGISTRY: a version, downloaded, checked against its card's weights
-//! checksum, loaded and made to score a few rows before it is served). Errors name the variable
+//! `object_storage`, which also retries S3) or a registry (MODEL_REGISTRY: a version,
+//! downloaded, checked against its card's weights checksum, loaded and made to score a few rows
+//! before it is served). Errors name the variable
 //! or object and the fix; the cause is their `source()`.
 
 use std::path::Path;
@@ -307,7 +308,8 @@ async fn load_s3_set(store: &Store, uri: String) -> Result<Artifact, LoadError> 
         files.insert(key, bytes);
     }
     let what = format!("MODEL_URI={uri}");
-    let loaded = tokio::task::spawn_blocking(move || -> Result<Result<Artifact, LoadError>, ArtifactError> {
+    let task_what = what.clone();
+    tokio::task::spawn_blocking(move || -> Result<Artifact, LoadError> {
         let at = Path::new(&what);
         let manifest = files.get(SET_FILE).cloned().unwrap_or_default();
         let set = ModelSet::from_reader(&manifest, at, &mut |rel| match files.get(rel) {
@@ -316,16 +318,11 @@ async fn load_s3_set(store: &Store, uri: String) -> Result<Artifact, LoadError> 
                 path: at.join(SET_FILE),
                 message: format!("names {rel}, which is not under the prefix"),
             }),
-        })?;
-        Ok(check_set(&set, &what).map(|()| Artifact::Set(set)))
+        })
+        .map_err(|source| LoadError::Model { uri, source })?;
+        check_set(&set, &what)?;
+        Ok(Artifact::Set(set))
     })
-    .await;
-    match loaded {
-        Ok(Ok(result)) => result,
-        Ok(Err(source)) => Err(LoadError::Model { uri, source }),
-        Err(e) => Err(LoadError::Model {
-            uri: uri.clone(),
-            source: ArtifactError::Io { path: uri.into(), source: std::io::Error::other(e) },
-        }),
-    }
+    .await
+    .map_err(|e| LoadError::Task { what: task_what, message: e.to_string() })?
 }
