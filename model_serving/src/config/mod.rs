@@ -100,7 +100,7 @@ settings! {
     ENVIRONMENT => environment: Environment = "development", values::environment;
     /// local model directory
     MODEL_PATH => model_path: PathBuf = "model_creation/model", values::model_dir;
-    /// `s3://bucket/prefix/` of a published model (wins over MODEL_PATH)
+    /// `s3://bucket/prefix/` of a published model or model set (`model-creation publish`; wins over MODEL_PATH)
     MODEL_URI => model_uri: Option<Box<S3Options>> = "", values::model_uri;
     /// `s3://bucket/prefix` or a local directory: a model registry (`model-creation models`); wins over MODEL_URI and MODEL_PATH
     MODEL_REGISTRY => model_registry: Option<RegistryRoot> = "", values::model_registry;
@@ -392,7 +392,7 @@ mod tests {
         let table = settings_table();
         assert!(table.contains("| SERVICE_PORT | port | `9090` |"), "{table}");
         assert!(
-            table.contains("| MODEL_URI | `s3://bucket/prefix/` of a published model (wins over MODEL_PATH) | none |"),
+            table.contains("| MODEL_URI | `s3://bucket/prefix/` of a published model or model set (`model-creation publish`; wins over MODEL_PATH) | none |"),
             "{table}"
         );
     }
