@@ -27,10 +27,10 @@ use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
 
-use crate::drift::{DriftReport, DriftTracker, RecentScores};
+use crate::drift::{DriftReport, DriftTracker, GroupError, RecentScores};
 use crate::metrics::Metrics;
 use crate::served_model::{Artifact, CurrentModel, ServedModel};
-use crate::shadow::Shadow;
+use crate::shadow::{Routing, Shadow};
 
 /// Inputs up to this size (CSV bytes, or 8 bytes per JSON value) are scored inline: about
 /// 0.1 ms of parsing and scoring, too little to pay for a hand-off to the blocking pool and back
@@ -205,6 +205,8 @@ pub struct Scored {
     pub explanations_capped: bool,
     /// How each group was scored, when a model set scored the input.
     pub groups: Option<Vec<GroupScores>>,
+    /// The rows' groups as the set routed them (for the shadow model).
+    pub routing: Option<Routing>,
     pub model: Arc<ServedModel>,
 }
 
@@ -417,14 +419,16 @@ impl Scorer {
         self.shadow.as_ref()
     }
 
-    /// Drift of the recent inputs against `served`'s training distribution.
-    pub fn drift_report(&self, served: &ServedModel) -> DriftReport {
-        self.drift.report(&served.version, served.model.meta())
+    /// Drift of the recent inputs against `served`'s training distribution (for a model set,
+    /// each group's against its own model's, or `group`'s alone).
+    pub fn drift_report(&self, served: &ServedModel, group: Option<&str>) -> Result<DriftReport, GroupError> {
+        self.drift.report(&served.version, &served.model, group)
     }
 
-    /// The scores of the rows in the drift window, for `served`.
-    pub fn recent_scores(&self, served: &ServedModel) -> RecentScores {
-        self.drift.recent(&served.version, served.model.meta())
+    /// The scores of the rows in the drift window, for `served` (for a model set, `group`'s, or
+    /// every group's relative to its threshold).
+    pub fn recent_scores(&self, served: &ServedModel, group: Option<&str>) -> Result<RecentScores, GroupError> {
+        self.drift.recent(&served.version, &served.model, group)
     }
 
     /// The slot a registry follower swaps new models into.
@@ -515,7 +519,15 @@ impl Scorer {
         let asked = explain.rows.pick(&scores);
         let explanations_capped = asked.as_ref().is_some_and(|(_, capped)| *capped);
         let explanations = asked.and_then(|(rows, _)| model.explain(&frame, &rows, explain.top));
-        Ok(Scored { frame: Arc::new(frame), scores, explanations, explanations_capped, groups: None, model: served })
+        Ok(Scored {
+            frame: Arc::new(frame),
+            scores,
+            explanations,
+            explanations_capped,
+            groups: None,
+            routing: None,
+            model: served,
+        })
     }
 
     /// [`Scorer::score_blocking`] for a model set: each row is scored by its group's model.
@@ -571,12 +583,14 @@ impl Scorer {
             Some((rows, _)) => set.explain(&frame, &groups, &rows, explain.top)?,
             None => None,
         };
+        let thresholds = scored_groups.iter().map(|g| g.threshold).collect();
         Ok(Scored {
             frame: Arc::new(frame),
             scores,
             explanations,
             explanations_capped,
             groups: Some(scored_groups),
+            routing: Some(Routing { groups: Arc::new(groups), thresholds }),
             model: served.clone(),
         })
     }
@@ -600,13 +614,22 @@ impl Scorer {
                 scorer.metrics.scoring_duration.observe(started.elapsed().as_secs_f64());
                 let scored = scored?;
                 let served = &scored.model;
-                // Drift and the shadow comparison are a single model's: a set's groups have
-                // training distributions and thresholds of their own.
-                if let Some(model) = served.model.single() {
-                    scorer.drift.observe(&served.version, &model.meta, &scored.frame, &scored.scores);
-                    if let Some(shadow) = &scorer.shadow {
-                        shadow.offer(scored.frame.clone(), &scored.scores);
+                // A set's groups drift against their own models' training data.
+                match (served.model.single(), &scored.groups) {
+                    (Some(model), _) => {
+                        scorer.drift.observe(&served.version, &model.meta, &scored.frame, &scored.scores)
                     }
+                    (None, Some(groups)) => scorer.drift.observe_set(
+                        &served.version,
+                        &served.model,
+                        &scored.frame,
+                        &scored.scores.scores,
+                        groups,
+                    ),
+                    (None, None) => {}
+                }
+                if let Some(shadow) = &scorer.shadow {
+                    shadow.offer(scored.frame.clone(), &scored.scores, scored.routing.clone());
                 }
                 Ok(scored)
             })

@@ -135,16 +135,17 @@ impl Metrics {
             Opts::new(
                 "drift_psi",
                 "Population stability index of the last DRIFT_WINDOW input rows against the model's training data, \
-                 per feature (< 0.1 stable, > 0.25 shifted)",
+                 per feature (< 0.1 stable, > 0.25 shifted); per group for a model set (group empty for one model)",
             ),
-            &["feature"],
+            &["feature", "group"],
         )?;
         let drift_out_of_range = GaugeVec::new(
             Opts::new(
                 "drift_out_of_range_ratio",
-                "Share of the last DRIFT_WINDOW input rows whose value lies outside the training range, per feature",
+                "Share of the last DRIFT_WINDOW input rows whose value lies outside the training range, per feature; \
+                 per group for a model set (group empty for one model)",
             ),
-            &["feature"],
+            &["feature", "group"],
         )?;
         let drift_window_rows =
             IntGauge::new("drift_window_rows", "Input rows in the drift window (at most DRIFT_WINDOW)")?;
@@ -265,9 +266,12 @@ impl Metrics {
         self.drift_psi.reset();
         self.drift_out_of_range.reset();
         // A report that does not track drift has no features.
-        for f in &report.features {
-            self.drift_psi.with_label_values(&[f.name.as_str()]).set(f.psi);
-            self.drift_out_of_range.with_label_values(&[f.name.as_str()]).set(f.out_of_range);
+        let groups = report.groups.iter().flatten().map(|g| (g.group.as_str(), &g.features));
+        for (group, features) in std::iter::once(("", &report.features)).chain(groups) {
+            for f in features {
+                self.drift_psi.with_label_values(&[f.name.as_str(), group]).set(f.psi);
+                self.drift_out_of_range.with_label_values(&[f.name.as_str(), group]).set(f.out_of_range);
+            }
         }
         self.drift_window_rows.set(i64::try_from(report.rows).unwrap_or(i64::MAX));
         self.window_anomaly_rate.set(report.anomaly_rate);

@@ -63,12 +63,19 @@ async fn training_like_input_is_stable_a_moved_sensor_is_shifted_and_the_window_
 
     // The same figures in the metrics.
     let metrics = get(&r, "/metrics").await;
-    let line = metrics.lines().find(|l| l.starts_with("model_serving_drift_psi{feature=\"temperature\"}")).unwrap();
+    let line =
+        metrics.lines().find(|l| l.starts_with("model_serving_drift_psi{feature=\"temperature\",group=\"\"}")).unwrap();
     let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!((value - temperature["psi"].as_f64().unwrap()).abs() < 1e-9, "{line}");
     assert!(metrics.contains("model_serving_drift_window_rows 1000"), "{metrics}");
-    assert!(metrics.contains("model_serving_drift_out_of_range_ratio{feature=\"pressure\"}"));
+    assert!(metrics.contains("model_serving_drift_out_of_range_ratio{feature=\"pressure\",group=\"\"}"));
     assert!(metrics.contains("model_serving_window_anomaly_rate "));
+
+    // A single model has no groups to ask for.
+    let resp = r.client.get(format!("{}/drift?group=m1", r.base)).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("not a model set"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

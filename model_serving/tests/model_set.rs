@@ -4,70 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
+use common::set::{copy_dir, set_fixture};
 use common::{config_for, start};
-use model_creation::commands::Kind;
-use model_creation::params::Params;
-use model_creation::simulate::{FEATURES, FleetOptions, generate_fleet, write_fleet};
-use model_creation::train::groups::Selection;
-
-struct SetFixture {
-    /// The set with a fallback model.
-    with_fallback: PathBuf,
-    /// The same set without it.
-    without_fallback: PathBuf,
-    /// The fleet's test rows: (machine, row).
-    test: Vec<(String, [f64; 6])>,
-}
-
-/// Three machines, one set trained once per test binary (3 epochs), plus a copy without the
-/// fallback model.
-fn set_fixture() -> &'static SetFixture {
-    static FIXTURE: OnceLock<SetFixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let fleet =
-            generate_fleet(&FleetOptions { seed: 5, machines: 3, faulty: Some(3), train_rows: 600, test_rows: 200 });
-        write_fleet(&dir.join("fleet"), &fleet, 600).unwrap();
-        let mut params = Params::default();
-        params.train.epochs = 3;
-        params.data.group_by = Some("machine".into());
-        params.data.group_fallback = true;
-        let with_fallback = dir.join("set");
-        model_creation::commands::train_groups(
-            &dir.join("fleet/train.csv"),
-            &with_fallback,
-            &params,
-            &dir.join("plots"),
-            Kind::Autoencoder,
-            &Selection::All,
-        )
-        .unwrap();
-        let without_fallback = dir.join("set-no-fallback");
-        copy_dir(&with_fallback, &without_fallback);
-        std::fs::remove_dir_all(without_fallback.join("fallback")).unwrap();
-        let manifest = without_fallback.join("set.json");
-        let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
-        json["fallback"] = serde_json::Value::Null;
-        std::fs::write(&manifest, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
-        let test = fleet.iter().flat_map(|m| m.test.iter().map(|r| (m.name.clone(), *r))).collect();
-        SetFixture { with_fallback, without_fallback, test }
-    })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
+use model_creation::simulate::FEATURES;
 
 /// CSV of `rows` with the machine column between the timestamp and the features.
 fn csv(rows: &[(String, [f64; 6])]) -> String {
@@ -328,4 +269,182 @@ async fn a_set_published_under_an_s3_prefix_is_served_from_model_uri() {
     let expect: Vec<f32> = expect_m01.scores.iter().zip(&expect_m02.scores).flat_map(|(a, b)| [*a, *b]).collect();
     assert_eq!(got, expect);
     service.service.shutdown().await.unwrap();
+}
+
+async fn get_json(client: &reqwest::Client, base: &str, path: &str) -> (u16, serde_json::Value) {
+    let response = client.get(format!("{base}{path}")).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// Each machine's inputs are compared with its own model's training data: a sensor moved on one
+/// machine reads as shifted for that machine only, `?group=` narrows to one machine, and the
+/// live scores of all machines are relative to their own thresholds.
+#[tokio::test]
+async fn each_machine_of_a_set_drifts_against_its_own_training_data() {
+    let fixture = set_fixture();
+    let service = start(config_for(&fixture.without_fallback)).await;
+    let (base, client) = (service.base.clone(), service.client.clone());
+    let m01: Vec<_> = fixture.test.iter().filter(|(m, _)| m == "m01").take(200).cloned().collect();
+    // m02's pressure sensor reads 40% high: out of its training range.
+    let m02: Vec<_> = fixture
+        .test
+        .iter()
+        .filter(|(m, _)| m == "m02")
+        .take(200)
+        .map(|(m, r)| {
+            let mut r = *r;
+            r[1] *= 1.4;
+            (m.clone(), r)
+        })
+        .collect();
+    let mixed: Vec<_> = m01.iter().zip(&m02).flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    let (status, scored) = post(&client, &base, "text/csv", csv(&mixed)).await;
+    assert_eq!(status, 200, "{scored}");
+
+    let (status, report) = get_json(&client, &base, "/drift").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["tracking"], true, "{report}");
+    assert_eq!(report["rows"], 400);
+    assert!(report["features"].as_array().unwrap().is_empty(), "a set's features are per group: {report}");
+    let groups = report["groups"].as_array().unwrap();
+    let names: Vec<&str> = groups.iter().map(|g| g["group"].as_str().unwrap()).collect();
+    assert_eq!(names, ["m01", "m02"], "the machines scored, in the set's order");
+    let pressure = |g: &serde_json::Value| {
+        g["features"].as_array().unwrap().iter().find(|f| f["name"] == "pressure").cloned().unwrap()
+    };
+    assert_eq!(pressure(&groups[1])["reading"], "shifted", "{report}");
+    // 200 rows of a day's cycle are not all of the training data's range, but m01's sensor has
+    // not moved: few of its values lie outside its own training range.
+    let outside = |g: &serde_json::Value| pressure(g)["out_of_range"].as_f64().unwrap();
+    assert!(outside(&groups[1]) > 0.5 && outside(&groups[0]) < 0.3, "{report}");
+    assert!(pressure(&groups[1])["psi"].as_f64().unwrap() > 2.0 * pressure(&groups[0])["psi"].as_f64().unwrap());
+    assert_eq!(groups[0]["rows"], 200);
+    let m02_model = model_core::Model::load(&fixture.without_fallback.join("groups/m02")).unwrap();
+    assert_eq!(groups[1]["model_version"], m02_model.meta.version.as_str());
+
+    // One machine alone; a member that scored nothing yet shows its training distribution.
+    let (status, one) = get_json(&client, &base, "/drift?group=m02").await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["groups"].as_array().unwrap().len(), 1);
+    assert_eq!(one["groups"][0]["features"], groups[1]["features"]);
+    let (status, idle) = get_json(&client, &base, "/drift?group=m03").await;
+    assert_eq!(status, 200, "{idle}");
+    assert_eq!(idle["groups"][0]["rows"], 0);
+    assert_eq!(idle["groups"][0]["features"].as_array().unwrap().len(), FEATURES.len());
+    let (status, unknown) = get_json(&client, &base, "/drift?group=pump%207").await;
+    assert_eq!(status, 404, "{unknown}");
+    let message = unknown["error"]["message"].as_str().unwrap();
+    assert!(message.contains("\"pump 7\" is not a group") && message.contains("m01, m02, m03"), "{message}");
+
+    // The live chart: every machine's scores relative to its own threshold, or one machine's own.
+    let (_, recent) = get_json(&client, &base, "/scores/recent").await;
+    assert_eq!(recent["relative"], true, "{recent}");
+    assert_eq!(recent["threshold"], 1.0);
+    assert_eq!(recent["rows"], 400);
+    let (_, own) = get_json(&client, &base, "/scores/recent?group=m01").await;
+    let threshold = scored["groups"][0]["threshold"].as_f64().unwrap();
+    assert_eq!(own["threshold"].as_f64().unwrap(), threshold);
+    assert!(own.get("relative").is_none(), "{own}");
+    let got: Vec<f64> = own["batches"][0]["scores"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect();
+    let sent: Vec<f64> = scored["scores"].as_array().unwrap().iter().step_by(2).map(|s| s.as_f64().unwrap()).collect();
+    assert_eq!(got, sent, "m01's rows as /compute scored them");
+    let relative = recent["batches"].as_array().unwrap().iter().flat_map(|b| b["scores"].as_array().unwrap().clone());
+    let above = relative.filter(|s| s.as_f64().unwrap() > 1.0).count();
+    assert_eq!(above, scored["anomalies"].as_array().unwrap().len(), "relative scores above 1 are the anomalies");
+
+    // The metrics carry each machine's drift.
+    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("model_serving_drift_psi{feature=\"pressure\",group=\"m02\"}"), "{metrics}");
+    assert!(metrics.contains("model_serving_drift_window_rows 400"), "{metrics}");
+    service.service.shutdown().await.unwrap();
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+/// Waits until the shadow model scored `jobs` inputs and returns the metrics then.
+async fn shadow_metrics(service: &common::Running, jobs: f64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = service.client.get(format!("{}/metrics", service.base)).send().await.unwrap().text().await.unwrap();
+        if metric(&text, "model_serving_shadow_jobs_total{outcome=\"scored\"}") >= jobs {
+            return text;
+        }
+        assert!(std::time::Instant::now() < deadline, "the shadow model did not score the inputs: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A shadow model beside a served set sees the rows routed as the set routed them: a shadow set
+/// scores each machine with its own member, a shadow single model each machine's rows apart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shadow_model_beside_a_served_set_scores_the_rows_routed_by_machine() {
+    use model_registry::{PublishInfo, Registry};
+    let fixture = set_fixture();
+    let root = tempfile::tempdir().unwrap();
+    let registry = Registry::from_store(object_storage::Store::local(root.path()));
+    let info = || PublishInfo {
+        published_by: "shadow set test".into(),
+        git_commit: None,
+        metrics: None,
+        metrics_data: None,
+        dvc_lock_md5: None,
+    };
+    let champion = registry.publish("fleet", &fixture.with_fallback, info()).await.unwrap().version;
+    registry.set_alias("fleet", "champion", &champion, "test").await.unwrap();
+    // The same members without the fallback: every machine here has one, so the same flags.
+    let same = registry.publish("fleet", &fixture.without_fallback, info()).await.unwrap().version;
+    registry.set_alias("fleet", "same", &same, "test").await.unwrap();
+    // One model trained on every machine's rows.
+    let single = registry.publish("fleet", &fixture.with_fallback.join("fallback"), info()).await.unwrap().version;
+    registry.set_alias("fleet", "single", &single, "test").await.unwrap();
+
+    let m01: Vec<_> = fixture.test.iter().filter(|(m, _)| m == "m01").take(120).cloned().collect();
+    let m03: Vec<_> = fixture.test.iter().filter(|(m, _)| m == "m03").take(120).cloned().collect();
+    let mixed: Vec<_> = m01.iter().zip(&m03).flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    let registry_root = root.path().display().to_string();
+    for (alias, rounds) in [("@same", 3.0), ("@single", 1.0)] {
+        let service = common::start_with(&[
+            ("MODEL_REGISTRY", registry_root.as_str()),
+            ("MODEL_NAME", "fleet"),
+            ("MODEL_PATH", "/nonexistent"),
+            ("MODEL_REFRESH_INTERVAL", "0"),
+            ("SHADOW_MODEL_URI", alias),
+            ("SHADOW_QUEUE", "16"),
+        ])
+        .await;
+        let mut served_anomalies = 0.0;
+        for _ in 0..rounds as usize {
+            let (status, body) = post(&service.client, &service.base, "text/csv", csv(&mixed)).await;
+            assert_eq!(status, 200, "{body}");
+            served_anomalies += body["anomaly_count"].as_f64().unwrap();
+        }
+        let text = shadow_metrics(&service, rounds).await;
+        let n = mixed.len() as f64 * rounds;
+        assert_eq!(metric(&text, "model_serving_shadow_rows_scored_total"), n, "{alias}: {text}");
+        assert_eq!(metric(&text, "model_serving_shadow_jobs_total{outcome=\"error\"}"), 0.0, "{alias}: {text}");
+        let cell = |served: &str, shadow: &str| {
+            metric(&text, &format!("model_serving_shadow_flags_total{{served=\"{served}\",shadow=\"{shadow}\"}}"))
+        };
+        let shadow_anomalies = metric(&text, "model_serving_shadow_anomalies_flagged_total");
+        if alias == "@same" {
+            // Each machine scored by the same member on both sides: the same flags and scores.
+            assert_eq!((cell("anomalous", "anomalous"), cell("anomalous", "normal")), (served_anomalies, 0.0));
+            assert_eq!(cell("normal", "anomalous"), 0.0, "{text}");
+            assert!(metric(&text, "model_serving_shadow_score_correlation") > 0.999, "{text}");
+        } else {
+            // The one model scores each machine's rows as if they came alone.
+            let fallback = |rows: &[(String, [f64; 6])]| {
+                alone(&fixture.with_fallback, "fallback", &rows.iter().map(|r| r.1).collect::<Vec<_>>()).anomalies.len()
+            };
+            assert_eq!(shadow_anomalies, (fallback(&m01) + fallback(&m03)) as f64, "{text}");
+            assert_eq!(cell("anomalous", "anomalous") + cell("anomalous", "normal"), served_anomalies, "{text}");
+            assert!(metric(&text, "model_serving_shadow_score_correlation") > 0.0, "{text}");
+        }
+        service.service.shutdown().await.unwrap();
+    }
 }

@@ -2,7 +2,8 @@
 //! readings of several sources published one per message come back as streaming scores equal to
 //! model_core's window scores of each source's series, alert events open and close exactly as
 //! the hysteresis rule says (and on the source with the injected fault), and a bad message is
-//! reported on its error topic without stopping the stream. Without mosquitto these tests skip
+//! reported on its error topic without stopping the stream; with a model set served, each source
+//! is scored by its own machine's model. Without mosquitto these tests skip
 //! locally and fail in CI.
 
 mod common;
@@ -794,4 +795,98 @@ async fn a_promoted_model_with_the_same_features_takes_over_the_windows() {
     assert_eq!(scores.iter().map(|s| s.0).collect::<Vec<_>>(), (window - 1..80).collect::<Vec<_>>());
     let warming = metric(&running.base, "model_serving_stream_readings_total{outcome=\"warming_up\"}").await;
     assert_eq!(warming, (window - 1) as f64, "warmed up once");
+}
+
+/// Every score message of `received` until `total` have come, by source: (ts, score, model
+/// version, threshold).
+async fn collect_scores(
+    received: &mut mpsc::UnboundedReceiver<(String, Value)>,
+    total: usize,
+) -> HashMap<String, Vec<(f64, f32, String, f64)>> {
+    let mut scores: HashMap<String, Vec<(f64, f32, String, f64)>> = HashMap::new();
+    let started = Instant::now();
+    while scores.values().map(Vec::len).sum::<usize>() < total {
+        let left = WAIT.saturating_sub(started.elapsed());
+        let Ok(Some((topic, body))) = tokio::time::timeout(left, received.recv()).await else {
+            panic!("{} of {total} scores within {WAIT:?}", scores.values().map(Vec::len).sum::<usize>())
+        };
+        if !topic.starts_with("scores") {
+            continue;
+        }
+        scores.entry(body["source"].as_str().unwrap().to_string()).or_default().push((
+            body["ts"].as_f64().unwrap(),
+            body["score"].as_f64().unwrap() as f32,
+            body["model_version"].as_str().unwrap().to_string(),
+            body["threshold"].as_f64().unwrap(),
+        ));
+    }
+    scores
+}
+
+/// With a model set served, a source is a machine: its readings are scored by that machine's
+/// model (a source the set has no model of by the fallback, or dropped and counted without one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_model_set_each_source_is_scored_by_its_own_machines_model() {
+    let Some(broker) = broker().await else { return };
+    let fixture = common::set::set_fixture();
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let start = |dir: &std::path::Path, id: &str, topic: &str| {
+        let (dir, id, topic, url) = (dir.display().to_string(), id.to_string(), topic.to_string(), url.clone());
+        async move {
+            common::start_with(&[
+                ("MODEL_PATH", dir.as_str()),
+                ("MQTT_URL", url.as_str()),
+                ("MQTT_CLIENT_ID", id.as_str()),
+                ("MQTT_SCORE_TOPIC", topic.as_str()),
+            ])
+            .await
+        }
+    };
+    let with_fallback = start(&fixture.with_fallback, "set-stream-a", "scores/{source}").await;
+    let without = start(&fixture.without_fallback, "set-stream-b", "scores-b/{source}").await;
+    wait_ready(&with_fallback).await;
+    wait_ready(&without).await;
+    let (_a, mut received_a) = listener(broker.port, "set-stream-listener-a", &["scores/#"]).await;
+    let (_b, mut received_b) = listener(broker.port, "set-stream-listener-b", &["scores-b/#"]).await;
+    let publisher = publisher(broker.port, "set-stream-publisher");
+
+    // m01 and m03 (the faulty machine) as themselves, and m02's readings from a machine the set
+    // has no model of.
+    let series_of = |machine: &str| -> Vec<[f64; 6]> {
+        fixture.test.iter().filter(|(m, _)| m == machine).take(80).map(|(_, r)| *r).collect()
+    };
+    let series: Vec<(&str, Vec<[f64; 6]>)> =
+        vec![("m01", series_of("m01")), ("m03", series_of("m03")), ("pump-9", series_of("m02"))];
+    for i in 0..80 {
+        for (source, rows) in &series {
+            let body = reading(i, &rows[i]).to_string();
+            publisher.publish(format!("sensors/{source}/readings"), QoS::AtLeastOnce, false, body).await.unwrap();
+        }
+    }
+
+    let load = |dir: &str| model_core::Model::load(&fixture.with_fallback.join(dir)).unwrap();
+    let models = [("m01", load("groups/m01")), ("m03", load("groups/m03")), ("pump-9", load("fallback"))];
+    let expected: HashMap<&str, (Vec<f32>, &model_core::Model)> = series
+        .iter()
+        .zip(&models)
+        .map(|((source, rows), (_, model))| (*source, (model.window_scores(&frame(rows), "series").unwrap(), model)))
+        .collect();
+    let total: usize = expected.values().map(|(s, _)| s.len()).sum();
+    let scores = collect_scores(&mut received_a, total).await;
+    for (source, (want, model)) in &expected {
+        let got = &scores[*source];
+        assert_eq!(got.len(), want.len(), "{source}");
+        for ((_, score, version, threshold), w) in got.iter().zip(want) {
+            assert_eq!(score.to_bits(), w.to_bits(), "{source}: scored by its own model");
+            assert_eq!(version, &model.meta.version, "{source}");
+            assert_eq!(*threshold, model.meta.threshold.value, "{source}");
+        }
+    }
+
+    // Without a fallback, pump-9's readings are dropped and counted; the machines are scored.
+    let known: usize = expected.iter().filter(|(s, _)| **s != "pump-9").map(|(_, (s, _))| s.len()).sum();
+    let scores = collect_scores(&mut received_b, known).await;
+    assert!(!scores.contains_key("pump-9"), "{:?}", scores.keys());
+    let metrics = without.client.get(format!("{}/metrics", without.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("model_serving_stream_readings_total{outcome=\"no_model\"} 80"), "{metrics}");
 }

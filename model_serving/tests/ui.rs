@@ -194,6 +194,52 @@ async fn an_uploaded_csv_is_plotted_with_its_anomalies_marked_the_threshold_and_
     browser.client.close().await.unwrap();
 }
 
+/// With a model set served, the live chart shows every machine's rows against their own
+/// thresholds (scores relative to them) and the drift table each machine's features.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_model_set_the_live_part_shows_each_machine_against_its_own_model() {
+    let fixture = common::set::set_fixture();
+    let running = common::start(common::config_for(&fixture.without_fallback)).await;
+    let Some(browser) = browser().await else { return };
+    let client = &browser.client;
+    let mut csv = format!("timestamp,machine,{}\n", model_creation::simulate::FEATURES.join(","));
+    let machines = fixture.test.iter().filter(|(m, _)| m == "m01" || m == "m03");
+    for (i, (machine, row)) in machines.enumerate() {
+        let values: Vec<String> = row.iter().map(f64::to_string).collect();
+        csv.push_str(&format!("{i},{machine},{}\n", values.join(",")));
+    }
+    let answer = computed(&running, &csv, None).await;
+    let rows = answer["rows"].as_u64().unwrap();
+    let anomalies = answer["anomaly_count"].as_u64().unwrap();
+    assert!(anomalies > 0, "the faulty machine m03 has anomalies: {answer}");
+
+    client.goto(&format!("{}/ui", running.base)).await.unwrap();
+    eventually("the live chart with every machine's rows", || async {
+        let seen =
+            (attr(client, "#live-summary", "data-rows").await, attr(client, "#live-summary", "data-anomalies").await);
+        if seen == (Some(rows.to_string()), Some(anomalies.to_string())) { Ok(()) } else { Err(format!("{seen:?}")) }
+    })
+    .await;
+    assert!(text(client, "#live-chart text.threshold-label").await.contains("each group's threshold"));
+    let summary = text(client, "#live-summary").await;
+    assert!(summary.contains(&format!("{rows} rows from 1 request")), "{summary}");
+    assert_eq!(text(client, "#model-threshold").await, "per group (3 groups by machine)");
+    // Six features of each of the two machines scored, named by machine.
+    assert_eq!(count(client, "#drift tbody tr").await, 12);
+    let names: Vec<String> = {
+        let cells = client.find_all(Locator::Css("#drift tbody tr td:first-child")).await.unwrap();
+        let mut names = Vec::new();
+        for cell in cells {
+            names.push(cell.text().await.unwrap());
+        }
+        names
+    };
+    assert!(names.iter().any(|n| n == "m03 · temperature") && names.iter().any(|n| n == "m01 · pressure"), "{names:?}");
+    assert!(text(client, "#drift-hint").await.contains("Per group (2 scored lately)"));
+    screenshot(client, "model-set.png").await;
+    browser.client.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_an_api_key_set_the_page_asks_for_the_key_and_sends_it() {
     let running = common::start_with(&[("API_KEY", "k3y-for-the-page")]).await;

@@ -6,6 +6,8 @@
 
 const REFRESH_MS = 5000;
 const LIVE_SECONDS = 600;
+// The drift table shows at most this many rows (a model set has one per group and feature).
+const DRIFT_ROWS = 40;
 const TABLE_ROWS = 200;
 const SERIES_SHOWN = 12;
 const KEY_STORE = 'model-serving-api-key';
@@ -302,7 +304,8 @@ function showModel(info) {
   $('model-name').textContent = info.name;
   $('model-version').textContent = info.version;
   $('model-kind').textContent = info.kind + (info.alias ? `, following @${info.alias}` : '');
-  $('model-threshold').textContent = fmt(info.threshold.value);
+  // A model set's members each have their own threshold.
+  $('model-threshold').textContent = info.set ? `per group (${info.set.groups.length} groups by ${info.set.group_by})` : fmt(info.threshold.value);
   $('model-features').textContent = `${info.features.length} features`;
   $('model-loaded').textContent = info.loaded_at;
 }
@@ -338,11 +341,14 @@ function drawLive(recent) {
   node('path', { class: 'dots', d: normal.join('') }, svg);
   node('path', { class: 'dots anomaly', d: anomalous.join('') }, svg);
   thresholdLine(area, yOf(recent.threshold), recent.threshold);
+  if (recent.relative) svg.lastChild.textContent = 'each group\'s threshold (scores relative to it)';
+  // A model set's groups of one request are batches of their own, scored at the same time.
+  const requests = new Set(batches.map((b) => b.at)).size;
   const summary = $('live-summary');
   summary.dataset.rows = all.length;
   summary.dataset.anomalies = flagged;
   summary.textContent = all.length
-    ? `${all.length} rows from ${batches.length} ${batches.length === 1 ? 'request' : 'requests'} in the last `
+    ? `${all.length} rows from ${requests} ${requests === 1 ? 'request' : 'requests'} in the last `
       + `${LIVE_SECONDS / 60} minutes, ${flagged} anomalous; `
       + `model version ${recent.model_version}.`
     : `Nothing scored in the last ${LIVE_SECONDS / 60} minutes (model version ${recent.model_version}).`;
@@ -359,7 +365,17 @@ function drawDrift(drift) {
   const few = drift.rows < 500 ? ' With this few rows the PSI reads high by chance alone.' : '';
   $('drift-hint').textContent = `Over the last ${drift.rows} rows scored (window ${drift.window}); anomaly rate `
     + `${(100 * drift.anomaly_rate).toFixed(1)} %. PSI below 0.1 is stable, above 0.25 shifted.${few}`;
-  for (const f of [...drift.features].sort((a, b) => b.psi - a.psi)) {
+  // A model set's features are compared per group, each with its own model's training data:
+  // the most shifted rows of every group, named group · feature.
+  const rows = drift.groups
+    ? drift.groups.flatMap((g) => g.features.map((f) => ({ ...f, name: `${g.group} · ${f.name}` })))
+    : drift.features;
+  const shown = [...rows].sort((a, b) => b.psi - a.psi).slice(0, DRIFT_ROWS);
+  if (drift.groups) {
+    $('drift-hint').textContent += ` Per group (${drift.groups.length} scored lately)`
+      + (rows.length > shown.length ? `, the ${shown.length} most shifted of ${rows.length}.` : '.');
+  }
+  for (const f of shown) {
     const tr = document.createElement('tr');
     for (const [text, cls] of [[f.name, ''], [fmt(f.psi), 'num'], [f.reading, f.reading], [`${(100 * f.out_of_range).toFixed(1)} %`, 'num']]) {
       const td = document.createElement('td');

@@ -2,15 +2,17 @@
 //! answers for unknown routes and methods.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
+use crate::drift::GroupError;
 use crate::model_follow::RefreshStatus;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -198,29 +200,79 @@ pub async fn model(State(state): State<AppState>) -> Result<Json<ModelInfo>, Api
     }))
 }
 
+/// `?group=` of `/drift` and `/scores/recent`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GroupQuery {
+    /// A model set's group (for example a machine): that group's window alone. Any group the
+    /// set has no member for reads its fallback's window.
+    #[param(nullable = false)]
+    pub group: Option<String>,
+}
+
+/// The query, or a 400 naming what is wrong with it.
+fn group_query(query: Result<Query<GroupQuery>, QueryRejection>) -> Result<Option<String>, ApiError> {
+    match query {
+        Ok(Query(query)) => Ok(query.group),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("the query string cannot be read ({}); send group=NAME, percent-encoded", e.body_text()),
+        )),
+    }
+}
+
+impl From<GroupError> for ApiError {
+    fn from(e: GroupError) -> ApiError {
+        let details = match &e {
+            GroupError::NotASet(group) => json!({"group": group}),
+            GroupError::Unknown { group, known } => {
+                json!({"group": group, "known": known.split(", ").collect::<Vec<_>>()})
+            }
+        };
+        ApiError::not_found(e.to_string()).with_details(details)
+    }
+}
+
 /// Drift of the recent inputs (the last DRIFT_WINDOW rows scored) against the served model's
 /// training distribution: per feature the population stability index over the training deciles
 /// with its reading (< 0.1 stable, > 0.25 shifted), the share of values outside the training
 /// range, and both histograms; plus the anomaly rate over the same rows. A model trained before
-/// drift tracking answers `tracking: false` with the reason.
-#[utoipa::path(get, path = "/drift", tag = "service", responses(
+/// drift tracking answers `tracking: false` with the reason. A model set answers per group
+/// (each against its own model's training data) in `groups`, or for `?group=` alone.
+#[utoipa::path(get, path = "/drift", tag = "service", params(GroupQuery), responses(
     (status = 200, body = crate::drift::DriftReport),
+    (status = 400, description = "The query string cannot be read (invalid_parameter)", body = ErrorBody),
+    (status = 404, description = "`group` names no group of the served model set, or the model is not a set \
+        (not_found)", body = ErrorBody),
     (status = 503, description = "No model yet (model_not_ready)", body = ErrorBody)
 ))]
-pub async fn drift(State(state): State<AppState>) -> Result<Json<crate::drift::DriftReport>, ApiError> {
+pub async fn drift(
+    State(state): State<AppState>,
+    query: Result<Query<GroupQuery>, QueryRejection>,
+) -> Result<Json<crate::drift::DriftReport>, ApiError> {
+    let group = group_query(query)?;
     let served = state.scorer.require_model()?;
-    Ok(Json(state.scorer.drift_report(&served)))
+    Ok(Json(state.scorer.drift_report(&served, group.as_deref())?))
 }
 
 /// The scores of the recent rows (the drift window's last DRIFT_WINDOW rows), grouped by the
-/// request or engine task that scored them, with its time: the live chart of `/ui`.
-#[utoipa::path(get, path = "/scores/recent", tag = "service", responses(
+/// request or engine task that scored them, with its time: the live chart of `/ui`. For a
+/// model set, every group's scores relative to their group's threshold (`relative`, threshold
+/// 1), or `?group=`'s own scores.
+#[utoipa::path(get, path = "/scores/recent", tag = "service", params(GroupQuery), responses(
     (status = 200, body = crate::drift::RecentScores),
+    (status = 400, description = "The query string cannot be read (invalid_parameter)", body = ErrorBody),
+    (status = 404, description = "`group` names no group of the served model set, or the model is not a set \
+        (not_found)", body = ErrorBody),
     (status = 503, description = "No model yet (model_not_ready)", body = ErrorBody)
 ))]
-pub async fn recent_scores(State(state): State<AppState>) -> Result<Json<crate::drift::RecentScores>, ApiError> {
+pub async fn recent_scores(
+    State(state): State<AppState>,
+    query: Result<Query<GroupQuery>, QueryRejection>,
+) -> Result<Json<crate::drift::RecentScores>, ApiError> {
+    let group = group_query(query)?;
     let served = state.scorer.require_model()?;
-    Ok(Json(state.scorer.recent_scores(&served)))
+    Ok(Json(state.scorer.recent_scores(&served, group.as_deref())?))
 }
 
 /// Prometheus metrics in text exposition format.
@@ -231,7 +283,10 @@ pub async fn recent_scores(State(state): State<AppState>) -> Result<Json<crate::
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.memory_reserved.set(i64::try_from(state.scorer.memory_reserved()).unwrap_or(i64::MAX));
     if let Some(served) = state.scorer.current() {
-        state.metrics.set_drift(&state.scorer.drift_report(&served));
+        // Without a group every window is reported, so this cannot fail.
+        if let Ok(report) = state.scorer.drift_report(&served, None) {
+            state.metrics.set_drift(&report);
+        }
     }
     if let Some(follow) = &state.follow {
         state.metrics.alias_check_age.set(follow.seconds_since_check(state.started));

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod set;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
