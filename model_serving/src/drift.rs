@@ -11,6 +11,7 @@
 //! (each against its own training distribution and threshold) and one for the rows its fallback
 //! scored (every group without a member shares it, so unknown names cannot add windows).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -180,12 +181,20 @@ struct Part<'m> {
     bytes: Vec<u8>,
     /// Their counts, added to the window's in a few adds per feature.
     added: Vec<Tally>,
-    scores: Vec<f32>,
+    /// Borrowed from the answer for a single model's rows (no copy on the request path).
+    scores: Cow<'m, [f32]>,
 }
 
 impl<'m> Part<'m> {
     /// The rows of `values` (`d` features each) and their `scores`, for the model of `meta`.
-    fn new(key: Key, meta: &'m ModelMetadata, threshold: f64, values: &[f64], d: usize, scores: Vec<f32>) -> Self {
+    fn new(
+        key: Key,
+        meta: &'m ModelMetadata,
+        threshold: f64,
+        values: &[f64],
+        d: usize,
+        scores: Cow<'m, [f32]>,
+    ) -> Self {
         let binned = meta.reference.len() == d;
         let bytes = if binned { bin_rows(&meta.reference, values) } else { Vec::new() };
         let mut added = vec![[0; SLOTS]; d];
@@ -257,15 +266,9 @@ impl DriftTracker {
             return;
         }
         let first = frame.n_rows.saturating_sub(self.capacity);
-        let part = Part::new(
-            Key::Model,
-            meta,
-            scores.threshold,
-            &frame.values[first * d..],
-            d,
-            scores.scores[first..].to_vec(),
-        );
-        self.add(version, vec![part], d);
+        let kept = Cow::Borrowed(&scores.scores[first..]);
+        let part = Part::new(Key::Model, meta, scores.threshold, &frame.values[first * d..], d, kept);
+        self.add(version, std::iter::once(part), d);
     }
 
     /// Adds the rows of `frame` that a model set (`version`, `model`) scored, each group's last
@@ -285,7 +288,7 @@ impl DriftTracker {
             for &r in rows {
                 values.extend_from_slice(&frame.values[r * d..(r + 1) * d]);
             }
-            let kept = rows.iter().map(|&r| scores[r]).collect();
+            let kept = Cow::Owned(rows.iter().map(|&r| scores[r]).collect());
             let key = match set.manifest.groups.iter().position(|m| m.group == group.group) {
                 Some(i) if !fallback => Key::Member(i, group.group.clone()),
                 _ => Key::Fallback,
@@ -296,7 +299,7 @@ impl DriftTracker {
     }
 
     /// Adds `parts` to their windows of `version`, under the lock.
-    fn add(&self, version: &str, parts: Vec<Part>, d: usize) {
+    fn add<'m>(&self, version: &str, parts: impl IntoIterator<Item = Part<'m>>, d: usize) {
         let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |t| t.as_secs_f64());
         let mut guard = self.lock();
         if guard.as_ref().is_none_or(|w| w.version != version) {
@@ -519,7 +522,7 @@ impl Window {
         }
         let threshold = self.threshold;
         self.anomalies += kept.iter().filter(|s| f64::from(**s) > threshold).count() as u64;
-        self.scores.extend(kept);
+        self.scores.extend(kept.iter());
         if !kept.is_empty() {
             self.batches.push_back((at, kept.len()));
         }
