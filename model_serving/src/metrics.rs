@@ -147,8 +147,10 @@ impl Metrics {
             ),
             &["feature", "group"],
         )?;
-        let drift_window_rows =
-            IntGauge::new("drift_window_rows", "Input rows in the drift window (at most DRIFT_WINDOW)")?;
+        let drift_window_rows = IntGauge::new(
+            "drift_window_rows",
+            "Input rows in the drift window (at most DRIFT_WINDOW; for a model set, all groups' windows together)",
+        )?;
         let window_anomaly_rate = Gauge::new(
             "window_anomaly_rate",
             "Share of the last DRIFT_WINDOW input rows that scored above the threshold",

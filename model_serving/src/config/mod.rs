@@ -135,7 +135,7 @@ settings! {
     SHADOW_MODEL_URI => shadow_model: Option<values::ShadowModel> = "", values::shadow_model;
     /// integer >= 0: requests waiting for the shadow model at most; more are dropped and counted (`model_serving_shadow_jobs_total{outcome="dropped"}`), never delaying callers
     SHADOW_QUEUE => shadow_queue: usize = "4", |v| values::whole_number(v, "a whole number of requests >= 0, e.g. 4");
-    /// integer >= 0: recent input rows kept (a byte per feature each) to compare with the model's training distribution on `/drift` and in the drift metrics; 0: no drift tracking
+    /// integer >= 0: recent input rows kept (a byte per feature each) to compare with the model's training distribution on `/drift` and in the drift metrics, per group for a model set (each member keeps as many); 0: no drift tracking
     DRIFT_WINDOW => drift_window: usize = "10000", |v| values::whole_number(v, "a whole number of rows >= 0, e.g. 10000");
     /// `mqtt://HOST[:PORT]` (port 1883 by default) or `mqtts://HOST[:PORT]` (TLS, port 8883 by default, the broker's certificate checked against the system's roots and MQTT_CA_FILE): subscribe to sensor readings on this MQTT broker and score them as they arrive (see Streaming); empty: no streaming
     MQTT_URL => mqtt_url: Option<MqttUrl> = "", stream_values::mqtt_url;
