@@ -342,14 +342,14 @@ impl DriftTracker {
                 if let Some(w) = windows.by_key.get(&key) {
                     recent.threshold = w.threshold;
                     recent.rows = w.scores.len();
-                    recent.batches = w.batches_scaled(1.0);
+                    recent.batches = w.batches_divided(1.0);
                 }
             }
             None => {
                 let mut batches: Vec<RecentBatch> = windows
                     .by_key
                     .values()
-                    .flat_map(|w| w.batches_scaled(1.0 / w.threshold.max(f64::MIN_POSITIVE)))
+                    .flat_map(|w| w.batches_divided(w.threshold.max(f64::MIN_POSITIVE)))
                     .collect();
                 batches.sort_by(|a, b| a.at.total_cmp(&b.at));
                 // The newest rows up to the window, as one model's would be.
@@ -532,14 +532,15 @@ impl Window {
         self.anomalies as f64 / self.scores.len().max(1) as f64
     }
 
-    /// The window's batches, each score times `scale`.
-    fn batches_scaled(&self, scale: f64) -> Vec<RecentBatch> {
+    /// The window's batches, each score divided by `divisor` (as `SetScores::relative` divides
+    /// by a group's threshold, so that the same rows are above 1).
+    fn batches_divided(&self, divisor: f64) -> Vec<RecentBatch> {
         let mut scores = self.scores.iter();
         self.batches
             .iter()
             .map(|(at, n)| RecentBatch {
                 at: *at,
-                scores: scores.by_ref().take(*n).map(|s| (f64::from(*s) * scale) as f32).collect(),
+                scores: scores.by_ref().take(*n).map(|s| (f64::from(*s) / divisor) as f32).collect(),
             })
             .collect()
     }
