@@ -16,10 +16,10 @@
 # reference) at concurrency 1. Also: resident memory after the load (the reference's workers
 # summed), start to ready, and the CPU.
 #
-# Ours is the glibc release build, stripped; OURS_BIN=PATH measures another build instead, such
-# as the image's static musl binary:
+# Ours is the glibc release build, stripped, as the image ships it; OURS_BIN=PATH measures another
+# build instead, such as a static musl one (the image's until session 19):
 #   CARGO_PROFILE_RELEASE_STRIP=symbols cargo build --release --target x86_64-unknown-linux-musl \
-#     -p model_serving --bin model-serving   (needs musl-tools; the Dockerfile's build)
+#     -p model_serving --bin model-serving   (needs musl-tools)
 #   OURS_BIN=target/x86_64-unknown-linux-musl/release/model-serving scripts/bench_serving.sh
 #
 # Needs: wrk, taskset, the reference's virtualenv ANCHORS_WORK/venv (made here when missing:

@@ -21,9 +21,8 @@
 # Usage: scripts/container_run.sh [--binary PATH] [MODEL_DIR]
 #   --binary PATH  an already built model-serving (CI: target/debug/model-serving, its test
 #                  build); a dynamically linked one gets exactly the shared libraries and the
-#                  loader `ldd` lists, at the same paths. Default: the static musl release binary,
-#                  built here as scripts/image_size.sh builds it (minutes the first time; needs
-#                  musl-tools and `rustup target add x86_64-unknown-linux-musl`).
+#                  loader `ldd` lists, at the same paths. Default: the stripped release binary,
+#                  built here as scripts/image_size.sh builds it (minutes the first time).
 #   MODEL_DIR      the model to bake in (metadata.json + weights.safetensors). Default:
 #                  model_creation/model when the pipeline has produced it, else the trained model
 #                  kept in git, model_core/tests/fixtures/scoring/multivariate/model.
@@ -74,9 +73,9 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- the image ---------------------------------------------------------------------------------
 if [ -z "$binary" ]; then
-  echo "building the static musl release binary (as scripts/image_size.sh does)"
-  binary=$(serving_image_static_binary)
-  kind="musl release build"
+  echo "building the stripped release binary (as scripts/image_size.sh does)"
+  binary=$(serving_image_release_binary)
+  kind="release build"
 else
   [ -x "$binary" ] || { echo "--binary $binary: no executable file there" >&2; exit 1; }
   kind="given with --binary"
@@ -85,7 +84,7 @@ serving_image_context "$work/ctx" "$binary" "$model_dir"
 if serving_image_is_static "$binary"; then
   kind="$kind, statically linked"
 else
-  libraries=$(serving_image_shared_libraries "$work/ctx" "$binary")
+  libraries=$(find "$work/ctx/out/rootfs" -type f | wc -l)
   kind="$kind, dynamically linked: + the $libraries files ldd lists"
 fi
 serving_image_build "$work/ctx" "$tag" || { echo "podman build of the final stage failed (above)" >&2; exit 1; }

@@ -5,22 +5,14 @@
 # this host. Sourced by scripts/image_size.sh and scripts/container_run.sh; run from the
 # repository root. Every function prints its errors and returns non-zero on failure.
 
-# Builds the static (musl, stripped) release binary as the Dockerfile's builder stage does and
-# prints its path. Needs musl-tools (x86_64-linux-musl-gcc, for aws-lc-sys) and
-# `rustup target add x86_64-unknown-linux-musl`.
-serving_image_static_binary() {
-  if ! command -v x86_64-linux-musl-gcc >/dev/null; then
-    echo "musl-tools is not installed: apt-get install musl-tools" >&2
-    return 1
-  fi
-  local bin="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/model-serving"
+# Builds the stripped glibc release binary as the Dockerfile's builder stage does and prints its
+# path.
+serving_image_release_binary() {
+  local bin="${CARGO_TARGET_DIR:-target}/release/model-serving.image"
   CARGO_PROFILE_RELEASE_STRIP=symbols nice -n 10 \
-    cargo build -q --release --locked --target x86_64-unknown-linux-musl -p model_serving --bin model-serving ||
-    return 1
-  if ! serving_image_is_static "$bin"; then
-    echo "$bin is not statically linked" >&2
-    return 1
-  fi
+    cargo build -q --release --locked -p model_serving --bin model-serving || return 1
+  # A copy: the stripped build shares its path with the unstripped one the benchmarks make.
+  cp "${CARGO_TARGET_DIR:-target}/release/model-serving" "$bin" || return 1
   echo "$bin"
 }
 
@@ -45,6 +37,10 @@ serving_image_context() {
     fi
     cp -a "$model_dir/." "$ctx/out/model/"
   fi
+  mkdir -p "$ctx/out/rootfs"
+  if ! serving_image_is_static "$bin"; then
+    serving_image_shared_libraries "$ctx" "$bin" >/dev/null || return 1
+  fi
   sed -n '/^FROM scratch/,$p' model_serving/Dockerfile |
     sed -e 's#COPY --from=builder /etc/ssl/certs/#COPY certs/#' -e 's#COPY --from=builder /out/#COPY out/#' \
       >"$ctx/Containerfile"
@@ -55,9 +51,9 @@ serving_image_context() {
   fi
 }
 
-# serving_image_shared_libraries CTX BINARY: for a dynamically linked BINARY (a glibc dev build),
-# copies exactly the shared libraries and the loader that `ldd` lists into CTX/rootfs at the same
-# paths and adds them to CTX/Containerfile, so the FROM scratch image can run it. Prints how many.
+# serving_image_shared_libraries CTX BINARY: for a dynamically linked BINARY, copies exactly the
+# shared libraries and the loader that `ldd` lists into CTX/out/rootfs at the same paths, as the
+# Dockerfile's builder stage fills /out/rootfs for the final stage. Prints how many.
 serving_image_shared_libraries() {
   local ctx=$1 bin=$2 listing path count=0
   listing=$(ldd "$bin") || {
@@ -71,15 +67,14 @@ serving_image_shared_libraries() {
   fi
   # Lines are "name => /path (addr)", "/path (addr)" (the loader) or "linux-vdso.so.1 (addr)".
   while IFS= read -r path; do
-    mkdir -p "$ctx/rootfs$(dirname "$path")"
-    cp -L "$path" "$ctx/rootfs$path"
+    mkdir -p "$ctx/out/rootfs$(dirname "$path")"
+    cp -L "$path" "$ctx/out/rootfs$path"
     count=$((count + 1))
   done < <(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' <<<"$listing" | sort -u)
   if [ "$count" -eq 0 ]; then
     echo "ldd lists no shared library for $bin although it is not static" >&2
     return 1
   fi
-  echo "COPY rootfs/ /" >>"$ctx/Containerfile"
   echo "$count"
 }
 

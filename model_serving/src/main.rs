@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use model_serving::config::Config;
 
-// musl's allocator halved the static binary's throughput beside glibc's (docs/serving.md).
+// musl's allocator halved a static musl build's throughput beside glibc's (docs/serving.md).
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
