@@ -126,9 +126,10 @@ pub enum GroupError {
     #[error("group={0:?} asks for a group, but the served model is a single model, not a model set; leave out group")]
     NotASet(String),
     #[error(
-        "group={group:?} is not a group of the served model set, which has no fallback model; its groups are {known}"
+        "group={group:?} is not a group of the served model set, which has no fallback model; its groups are {}",
+        .known.join(", ")
     )]
-    Unknown { group: String, known: String },
+    Unknown { group: String, known: Vec<String> },
 }
 
 /// The label of the fallback's window, in reports and metrics.
@@ -286,7 +287,7 @@ impl DriftTracker {
             let rows = &group.rows[group.rows.len().saturating_sub(self.capacity)..];
             let mut values = Vec::with_capacity(rows.len() * d);
             for &r in rows {
-                values.extend_from_slice(&frame.values[r * d..(r + 1) * d]);
+                values.extend_from_slice(frame.row(r));
             }
             let kept = Cow::Owned(rows.iter().map(|&r| scores[r]).collect());
             let key = match set.manifest.groups.iter().position(|m| m.group == group.group) {
@@ -318,29 +319,27 @@ impl DriftTracker {
     /// `capacity` rows of them all).
     pub fn recent(&self, version: &str, model: &Artifact, group: Option<&str>) -> Result<RecentScores, GroupError> {
         let key = key_of(model, group)?;
+        // The threshold of the model that scores the window (the window keeps the one it was
+        // scored against); 1 for a set's groups together, each score relative to its own.
+        let threshold = match &key {
+            None => 1.0,
+            Some(Key::Member(_, name)) => model.model_for(name).map_or(f64::NAN, |m| m.meta.threshold.value),
+            Some(Key::Fallback) => model.set().and_then(|s| s.fallback()).map_or(f64::NAN, |m| m.meta.threshold.value),
+            Some(Key::Model) => model.meta().threshold.value,
+        };
         let mut recent = RecentScores {
             model_version: version.to_string(),
-            threshold: model.meta().threshold.value,
-            relative: false,
+            threshold,
+            relative: key.is_none(),
             window: self.capacity,
             rows: 0,
             batches: Vec::new(),
         };
-        if let Some(Key::Member(_, name)) = &key
-            && let Some((member, _)) = model.set().and_then(|s| s.model_for(name))
-        {
-            recent.threshold = member.meta.threshold.value;
-        }
-        if model.set().is_some() && key.is_none() {
-            recent.threshold = 1.0;
-            recent.relative = true;
-        }
         let guard = self.lock();
         let Some(windows) = guard.as_ref().filter(|w| w.version == version) else { return Ok(recent) };
         match key {
             Some(key) => {
                 if let Some(w) = windows.by_key.get(&key) {
-                    recent.threshold = w.threshold;
                     recent.rows = w.scores.len();
                     recent.batches = w.batches_divided(1.0);
                 }
@@ -455,7 +454,7 @@ fn key_of(model: &Artifact, group: Option<&str>) -> Result<Option<Key>, GroupErr
     }
     Err(GroupError::Unknown {
         group: group.to_string(),
-        known: set.manifest.groups.iter().map(|m| m.group.as_str()).collect::<Vec<_>>().join(", "),
+        known: set.manifest.groups.iter().map(|m| m.group.clone()).collect(),
     })
 }
 

@@ -187,12 +187,15 @@ fn score_again(shadow: &Artifact, job: &Job) -> Result<Option<ShadowScores>, mod
             let d = frame.n_cols();
             let mut scores = vec![0.0f32; frame.n_rows];
             let mut anomalies = Vec::new();
-            for code in 0..routing.groups.names.len() {
-                let rows: Vec<usize> =
-                    (0..frame.n_rows).filter(|&r| routing.groups.codes[r] as usize == code).collect();
+            // Each group's rows in input order, in one pass over the codes.
+            let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); routing.groups.names.len()];
+            for (row, &code) in routing.groups.codes.iter().enumerate() {
+                by_group[code as usize].push(row);
+            }
+            for rows in by_group {
                 let mut values = Vec::with_capacity(rows.len() * d);
                 for &r in &rows {
-                    values.extend_from_slice(&frame.values[r * d..(r + 1) * d]);
+                    values.extend_from_slice(frame.row(r));
                 }
                 let sub = Frame { columns: frame.columns.clone(), n_rows: rows.len(), values };
                 let scored = model.score_frame(&sub, SOURCE)?;

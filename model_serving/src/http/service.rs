@@ -225,9 +225,7 @@ impl From<GroupError> for ApiError {
     fn from(e: GroupError) -> ApiError {
         let details = match &e {
             GroupError::NotASet(group) => json!({"group": group}),
-            GroupError::Unknown { group, known } => {
-                json!({"group": group, "known": known.split(", ").collect::<Vec<_>>()})
-            }
+            GroupError::Unknown { group, known } => json!({"group": group, "known": known}),
         };
         ApiError::not_found(e.to_string()).with_details(details)
     }
