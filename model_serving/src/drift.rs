@@ -1,9 +1,9 @@
 //! Input drift on live traffic: the last DRIFT_WINDOW scored rows, each feature's value kept as
 //! its bin of the model's training deciles (one byte per feature and row: bounded memory), with
 //! running counts per bin, so `/drift` and a metrics scrape read the population stability index
-//! without going over the rows. Also the rows' scores, grouped by the request (or engine task)
-//! that scored them with its time (`/scores/recent`, the live chart of `/ui`), and the anomaly
-//! rate over the same rows. Knows nothing of HTTP.
+//! without going over the rows. Also the rows' scores, grouped by the request (engine task,
+//! batch of streamed readings) that scored them with its time (`/scores/recent`, the live chart
+//! of `/ui`), and the anomaly rate over the same rows. Knows nothing of HTTP.
 //!
 //! The windows belong to one model version: when another is swapped in, they start afresh
 //! against the new model's reference. A model without a reference (trained before drift
@@ -111,7 +111,7 @@ pub struct RecentScores {
     pub batches: Vec<RecentBatch>,
 }
 
-/// The rows one request or engine task had scored.
+/// The rows one request, engine task or batch of streamed readings had scored.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RecentBatch {
     /// When they were scored, in seconds since the Unix epoch.
@@ -241,7 +241,7 @@ fn tally(counts: &mut [Tally], bytes: &[u8], first: usize, remove: bool) -> usiz
     if first > 0 && first + head < d { first + head } else { tail.len() }
 }
 
-/// The drift windows of the service, shared by `/compute`, engine tasks and the readers.
+/// The drift windows of the service, shared by `/compute`, engine tasks, the stream and the readers.
 #[derive(Debug)]
 pub struct DriftTracker {
     capacity: usize,

@@ -595,6 +595,19 @@ impl Scorer {
         })
     }
 
+    /// Adds rows `served` scored (the frame's rows, their scores in its row order) to the drift
+    /// windows: a single model's, or a set's per group (`groups`, as the set routed them), each
+    /// group against its own model's training data. Requests and the MQTT stream both feed it.
+    pub fn observe_drift(&self, served: &ServedModel, frame: &Frame, scores: &Scores, groups: Option<&[GroupScores]>) {
+        match (served.model.single(), groups) {
+            (Some(model), _) => self.drift.observe(&served.version, &model.meta, frame, scores),
+            (None, Some(groups)) => {
+                self.drift.observe_set(&served.version, &served.model, frame, &scores.scores, groups)
+            }
+            (None, None) => {}
+        }
+    }
+
     /// Scores inline when the input is small, on the blocking pool otherwise, and counts the
     /// scoring time (parsing included, failures too) and the rows and anomalies scored. The job
     /// holds `hold` (the caller's share of MEMORY_BUDGET) until it ends.
@@ -614,20 +627,7 @@ impl Scorer {
                 scorer.metrics.scoring_duration.observe(started.elapsed().as_secs_f64());
                 let scored = scored?;
                 let served = &scored.model;
-                // A set's groups drift against their own models' training data.
-                match (served.model.single(), &scored.groups) {
-                    (Some(model), _) => {
-                        scorer.drift.observe(&served.version, &model.meta, &scored.frame, &scored.scores)
-                    }
-                    (None, Some(groups)) => scorer.drift.observe_set(
-                        &served.version,
-                        &served.model,
-                        &scored.frame,
-                        &scored.scores.scores,
-                        groups,
-                    ),
-                    (None, None) => {}
-                }
+                scorer.observe_drift(served, &scored.frame, &scored.scores, scored.groups.as_deref());
                 if let Some(shadow) = &scorer.shadow {
                     shadow.offer(scored.frame.clone(), &scored.scores, scored.routing.clone());
                 }

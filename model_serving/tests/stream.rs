@@ -2,8 +2,9 @@
 //! readings of several sources published one per message come back as streaming scores equal to
 //! model_core's window scores of each source's series, alert events open and close exactly as
 //! the hysteresis rule says (and on the source with the injected fault), and a bad message is
-//! reported on its error topic without stopping the stream; with a model set served, each source
-//! is scored by its own machine's model. Without mosquitto these tests skip
+//! reported on its error topic without stopping the stream; the scored readings feed `/drift` and
+//! `/scores/recent`; with a model set served, each source is scored by its own machine's model
+//! and drifts against its training data. Without mosquitto these tests skip
 //! locally and fail in CI.
 
 mod common;
@@ -308,6 +309,40 @@ async fn readings_of_several_sources_are_scored_as_their_windows_and_alerts_open
     assert!(metrics.contains(&format!("model_serving_stream_readings_total{{outcome=\"scored\"}} {total}")));
     assert!(metrics.contains("model_serving_stream_connected 1"));
     assert!(metrics.contains("model_serving_stream_sources 3"));
+
+    // The scored readings are in the drift window and the recent scores, as a request's rows are.
+    let drift = drift_once_it_has(&running, "", total).await;
+    let anomalies = expected.values().flatten().filter(|s| f64::from(**s) > threshold).count();
+    assert_eq!(drift["tracking"], true, "{drift}");
+    assert!((drift["anomaly_rate"].as_f64().unwrap() - anomalies as f64 / total as f64).abs() < 1e-12, "{drift}");
+    assert_eq!(drift["features"].as_array().unwrap().len(), 6, "{drift}");
+    let recent: Value =
+        running.client.get(format!("{}/scores/recent", running.base)).send().await.unwrap().json().await.unwrap();
+    let mut got: Vec<u32> = recent["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["scores"].as_array().unwrap().iter().map(|s| (s.as_f64().unwrap() as f32).to_bits()))
+        .collect();
+    let mut want: Vec<u32> = expected.values().flatten().map(|s| s.to_bits()).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "/scores/recent holds every streamed score");
+}
+
+/// `/drift` (for `?group=` when `query` is not empty) once it counts `rows` rows: the stream
+/// adds a batch's readings right after publishing their scores.
+async fn drift_once_it_has(running: &common::Running, query: &str, rows: usize) -> Value {
+    let started = Instant::now();
+    loop {
+        let drift: Value =
+            running.client.get(format!("{}/drift{query}", running.base)).send().await.unwrap().json().await.unwrap();
+        if drift["rows"].as_u64() == Some(rows as u64) {
+            return drift;
+        }
+        assert!(started.elapsed() < WAIT, "/drift{query} counts {} rows, expected {rows}", drift["rows"]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -882,6 +917,20 @@ async fn with_a_model_set_each_source_is_scored_by_its_own_machines_model() {
             assert_eq!(*threshold, model.meta.threshold.value, "{source}");
         }
     }
+
+    // Each machine's readings drift against its own model's training data; pump-9's are the
+    // fallback's.
+    let drift = drift_once_it_has(&with_fallback, "", total).await;
+    for (source, (want, model)) in &expected {
+        let group = if *source == "pump-9" { "(fallback)" } else { source };
+        let drift = drift["groups"].as_array().unwrap().iter().find(|g| g["group"] == group).unwrap();
+        assert_eq!(drift["rows"].as_u64(), Some(want.len() as u64), "{drift}");
+        assert_eq!(drift["model_version"], model.meta.version.as_str(), "{drift}");
+        let anomalies = want.iter().filter(|s| f64::from(**s) > model.meta.threshold.value).count();
+        assert!((drift["anomaly_rate"].as_f64().unwrap() - anomalies as f64 / want.len() as f64).abs() < 1e-12);
+    }
+    let m03 = drift_once_it_has(&with_fallback, "?group=m03", expected["m03"].0.len()).await;
+    assert_eq!(m03["groups"][0]["group"], "m03", "{m03}");
 
     // Without a fallback, pump-9's readings are dropped and counted; the machines are scored.
     let known: usize = expected.iter().filter(|(s, _)| **s != "pump-9").map(|(_, (s, _))| s.len()).sum();

@@ -254,9 +254,9 @@ pub async fn drift(
 }
 
 /// The scores of the recent rows (the drift window's last DRIFT_WINDOW rows), grouped by the
-/// request or engine task that scored them, with its time: the live chart of `/ui`. For a
-/// model set, every group's scores relative to their group's threshold (`relative`, threshold
-/// 1), or `?group=`'s own scores.
+/// request, engine task or batch of streamed readings that scored them, with its time: the
+/// live chart of `/ui`. For a model set, every group's scores relative to their group's
+/// threshold (`relative`, threshold 1), or `?group=`'s own scores.
 #[utoipa::path(get, path = "/scores/recent", tag = "service", params(GroupQuery), responses(
     (status = 200, body = crate::drift::RecentScores),
     (status = 400, description = "The query string cannot be read (invalid_parameter)", body = ErrorBody),

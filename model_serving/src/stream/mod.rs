@@ -5,11 +5,13 @@
 //!
 //! Two tasks: [`connection`] drives the MQTT client (reconnecting with back-off) and hands
 //! messages to [`worker`], which batches, scores, publishes and acks. [`message`] checks a
-//! message, [`sources`] keeps the windows and alert states; neither knows MQTT.
+//! message, [`sources`] keeps the windows and alert states; neither knows MQTT. The scored
+//! readings go into the drift windows as a request's rows do ([`observed`]).
 
 pub mod connection;
 pub mod message;
 pub mod metrics;
+mod observed;
 pub mod sources;
 pub mod tls;
 pub mod worker;

@@ -1,7 +1,7 @@
 //! The streaming worker: takes the received messages in batches (all that wait, up to
 //! [`BATCH_MESSAGES`]), checks them, puts each reading into its source's window, scores every
 //! completed window of the batch in one pass of the served model, publishes alert events (and
-//! scores, and errors), and acks the messages. A bad message is counted, reported on
+//! scores, and errors), adds the scored readings to the drift windows, and acks the messages. A bad message is counted, reported on
 //! MQTT_ERROR_TOPIC and logged at most once per source a minute; it never stops the stream.
 
 use std::collections::HashMap;
@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::connection::Received;
 use super::message::{self, Reading};
 use super::metrics::StreamMetrics;
+use super::observed::Observed;
 use super::sources::{Admitted, AlertEvent, Limits, Shape, Sources};
 use crate::config::Partition;
 use crate::inference::Scorer;
@@ -187,6 +188,8 @@ impl Worker {
                 pending.iter().map(|p| served.model.model_for(&p.reading.source)).collect();
             let raw = score_by_model(&models, &windows, width);
             let epoch = now_epoch();
+            let d = features.len();
+            let mut observed = Observed::with_capacity(pending.len(), d);
             for (i, (p, raw)) in pending.iter().zip(raw).enumerate() {
                 // Admitted only with a model (checked above).
                 let Some(model) = models[i] else { continue };
@@ -198,6 +201,7 @@ impl Worker {
                     self.metrics.delay.with_label_values(&["timestamp"]).observe((epoch - p.reading.ts).max(0.0));
                 }
                 let source = &p.reading.source;
+                observed.push(&served.model, source, model, &windows[(i + 1) * width - d..(i + 1) * width], score);
                 let base = json!({"source": source, "ts": p.reading.ts, "score": score, "threshold": threshold,
                     "model_version": version});
                 if let Some(score_topic) = &self.topics.score {
@@ -222,6 +226,8 @@ impl Worker {
                     self.publish(&topic(&self.topics.alert, source), QoS::AtLeastOnce, body).await;
                 }
             }
+            let (frame, scores, groups) = observed.into_parts(&served.model, features);
+            self.scorer.observe_drift(served, &frame, &scores, groups.as_deref());
         }
         for received in batch.drain(..) {
             if let Err(e) = self.client.ack(&received.publish).await {
