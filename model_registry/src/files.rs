@@ -98,12 +98,11 @@ impl Registry {
             }
         };
         if card.set.is_some() {
+            let keys: Vec<String> = card.files.iter().map(|rel| file_key(name, version, rel)).collect();
             let mut files = BTreeMap::new();
-            for rel in &card.files {
-                let key = file_key(name, version, rel);
-                let bytes = self.store.get(&key).await?;
+            for ((rel, key), bytes) in card.files.iter().zip(keys.iter()).zip(self.store.get_many(&keys).await?) {
                 if rel == SET_FILE {
-                    checked(key, &bytes, &card.weights_md5)?;
+                    checked(key.clone(), &bytes, &card.weights_md5)?;
                 }
                 files.insert(rel.clone(), bytes);
             }

@@ -302,11 +302,9 @@ async fn load_s3(options: &S3Options, uri: String) -> Result<Artifact, LoadError
 /// and loaded and checked as MODEL_PATH's.
 async fn load_s3_set(store: &Store, uri: String) -> Result<Artifact, LoadError> {
     let read = |source| LoadError::Read { uri: uri.clone(), source };
-    let mut files = std::collections::BTreeMap::new();
-    for key in store.list("").await.map_err(read)? {
-        let bytes = store.get(&key).await.map_err(read)?;
-        files.insert(key, bytes);
-    }
+    let keys = store.list("").await.map_err(read)?;
+    let contents = store.get_many(&keys).await.map_err(read)?;
+    let files: std::collections::BTreeMap<String, bytes::Bytes> = keys.into_iter().zip(contents).collect();
     let what = format!("MODEL_URI={uri}");
     let task_what = what.clone();
     tokio::task::spawn_blocking(move || -> Result<Artifact, LoadError> {

@@ -27,6 +27,10 @@ pub use redact::{redact_url, redact_urls};
 pub use s3::S3Store;
 pub use settings::{AwsEnv, DEFAULT_REGION, S3Options, S3Settings};
 
+/// Objects [`Store::get_many`] reads at once: enough to hide an S3 round trip (tens of
+/// milliseconds) behind the others, few enough not to hold many connections.
+pub const GETS_AT_ONCE: usize = 16;
+
 /// Result type of every storage operation.
 pub type Result<T> = std::result::Result<T, StorageError>;
 
@@ -88,6 +92,19 @@ impl Store {
             Store::Local(l) => l.get(key).await,
             Store::S3(s) => s.get(key).await,
         }
+    }
+
+    /// Reads the whole objects `keys`, in their order, [`GETS_AT_ONCE`] at a time: a model set's
+    /// hundreds of small files cost a few round trips' time, not one each. The first error ends
+    /// it (each read retries as [`Store::get`] does).
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Bytes>> {
+        use futures_util::{StreamExt, TryStreamExt};
+        // Owned keys: a future borrowing the slice's items would not be Send for every lifetime.
+        futures_util::stream::iter(keys.iter().cloned())
+            .map(|key| async move { self.get(&key).await })
+            .buffered(GETS_AT_ONCE)
+            .try_collect()
+            .await
     }
 
     /// Reads a whole object unless it is larger than `max_bytes`, which fails with
