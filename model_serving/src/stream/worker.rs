@@ -1,8 +1,9 @@
 //! The streaming worker: takes the received messages in batches (all that wait, up to
 //! [`BATCH_MESSAGES`]), checks them, puts each reading into its source's window, scores every
 //! completed window of the batch in one pass of the served model, publishes alert events (and
-//! scores, and errors), adds the scored readings to the drift windows, and acks the messages. A bad message is counted, reported on
-//! MQTT_ERROR_TOPIC and logged at most once per source a minute; it never stops the stream.
+//! scores, and errors), adds the scored readings to the drift windows, and acks the messages. A
+//! bad message is counted, reported on MQTT_ERROR_TOPIC and logged at most once per source a
+//! minute; it never stops the stream.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
